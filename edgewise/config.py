@@ -1,0 +1,249 @@
+"""The study file: pydantic models, defaults, presets and profiles.
+
+Every validation error names the field, the bad value and the fix (see `load_study`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgewise.errors import ConfigError
+from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TierConfig(_Strict):
+    cpus: float = Field(gt=0, description="CPU share, fractional (0.5 = half a core)")
+    memory_mb: int = Field(gt=0, description="memory cap in MiB")
+    threads: int | None = Field(default=None, ge=1)
+
+
+class LinkConfig(_Strict):
+    bandwidth_mbit: float = Field(gt=0)
+    delay_ms: float = Field(default=0.0, ge=0)
+    down_bandwidth_mbit: float | None = Field(default=None, gt=0)
+    down_delay_ms: float | None = Field(default=None, ge=0)
+
+
+# Presets: the reference testbed scaled to this machine, a realistic one, and the exact one.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-scaled": {
+        "tiers": {
+            "mobile": {"cpus": 0.5, "memory_mb": 1024},
+            "edge": {"cpus": 1.0, "memory_mb": 2048},
+            "cloud": {"cpus": 2.0, "memory_mb": 8192},
+        },
+        "links": {
+            "client-mobile": {"bandwidth_mbit": 200.0},
+            "mobile-edge": {"bandwidth_mbit": 200.0},
+            "edge-cloud": {"bandwidth_mbit": 1.0},
+        },
+    },
+    "realistic": {
+        "tiers": {
+            "mobile": {"cpus": 0.5, "memory_mb": 1024},
+            "edge": {"cpus": 1.0, "memory_mb": 2048},
+            "cloud": {"cpus": 2.0, "memory_mb": 8192},
+        },
+        "links": {
+            "client-mobile": {"bandwidth_mbit": 1000.0},
+            "mobile-edge": {"bandwidth_mbit": 100.0, "delay_ms": 5.0},
+            "edge-cloud": {"bandwidth_mbit": 50.0, "delay_ms": 25.0},
+        },
+    },
+    "paper-exact": {
+        "tiers": {
+            "mobile": {"cpus": 4.0, "memory_mb": 4096},
+            "edge": {"cpus": 8.0, "memory_mb": 16384},
+            "cloud": {"cpus": 16.0, "memory_mb": 65536},
+        },
+        "links": {
+            "client-mobile": {"bandwidth_mbit": 200.0},
+            "mobile-edge": {"bandwidth_mbit": 200.0},
+            "edge-cloud": {"bandwidth_mbit": 1.0},
+        },
+    },
+}
+
+
+class TestbedConfig(_Strict):
+    __test__ = False
+
+    kind: Literal["linux", "local", "remote"] = "linux"
+    preset: str = "paper-scaled"
+    tiers: dict[str, TierConfig] = Field(default_factory=dict, description="overrides per tier")
+    links: dict[str, LinkConfig] = Field(default_factory=dict, description="overrides per link, 'a-b'")
+    endpoints: dict[str, str] = Field(default_factory=dict, description="remote: tier -> host:port")
+    token: str | None = None
+    tolerance: float = Field(default=0.10, gt=0, le=1, description="allowed relative error of verified figures")
+    verify: bool = True
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; use one of {', '.join(PRESETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "TestbedConfig":
+        for t in self.tiers:
+            if t not in TIER_ORDER:
+                raise ValueError(f"unknown tier {t!r} in testbed.tiers; use {', '.join(TIER_ORDER)}")
+        for name in self.links:
+            ends = name.split("-")
+            if len(ends) != 2 or any(e not in ("client", *TIER_ORDER) for e in ends):
+                raise ValueError(f"link {name!r} must be 'a-b' with a, b among client, {', '.join(TIER_ORDER)}")
+        if self.kind == "remote" and not self.endpoints:
+            raise ValueError("a remote testbed needs testbed.endpoints (tier: host:port)")
+        return self
+
+    def tier_specs(self) -> dict[str, TierSpec]:
+        base = {k: dict(v) for k, v in PRESETS[self.preset]["tiers"].items()}
+        for name, override in self.tiers.items():
+            base[name] = override.model_dump(exclude_none=False)
+        return {n: TierSpec(name=n, **{k: v for k, v in cfg.items() if v is not None or k == "threads"}) for n, cfg in base.items()}
+
+    def link_specs(self) -> list[LinkSpec]:
+        base = {k: dict(v) for k, v in PRESETS[self.preset]["links"].items()}
+        for name, override in self.links.items():
+            base[name] = override.model_dump()
+        links = []
+        for name, cfg in base.items():
+            a, b = name.split("-")
+            links.append(LinkSpec(a=a, b=b, **cfg))
+        return links
+
+
+class MeasureConfig(_Strict):
+    inputs: int = Field(default=100, ge=1, description="distinct latency inputs per cell")
+    passes: int = Field(default=6, ge=1, description="passes over the inputs")
+    warmup_passes: int = Field(default=1, ge=0, description="first passes stored but left out of statistics")
+    cold_start: bool = Field(default=False, description="new inference session per request (reference)")
+    evaluation_samples: int | None = Field(default=None, ge=1, description="cap on the evaluation split")
+    timeout_s: float = Field(default=120.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> "MeasureConfig":
+        if self.warmup_passes >= self.passes:
+            raise ValueError(f"warmup_passes ({self.warmup_passes}) must be smaller than passes ({self.passes})")
+        return self
+
+
+class SlaConfig(_Strict):
+    max_latency_ms: float = Field(default=50.0, gt=0)
+    percentile: Literal[50, 90, 95, 99] = 95
+    max_accuracy_drop: float = Field(default=1.0, ge=0, description="points (percent) of the metric")
+
+
+class CellGroup(_Strict):
+    chains: list[str] = Field(min_length=1)
+    placements: list[str] = Field(min_length=1)
+    subjects: list[str] | None = Field(default=None, description="default: every subject of the study")
+
+
+class SubjectConfig(_Strict):
+    """A user's model: an ONNX file, a PyTorch factory or a Hugging Face directory, plus data."""
+
+    name: str
+    task: Literal["image-classification", "text-classification"] = "image-classification"
+    onnx: str | None = None
+    torch: str | None = Field(default=None, description="package.module:factory")
+    hf: str | None = Field(default=None, description="local Hugging Face model directory")
+    data: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SubjectConfig":
+        given = [k for k in ("onnx", "torch", "hf") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"subject {self.name!r} needs exactly one of onnx, torch, hf (got {given or 'none'})")
+        return self
+
+
+class StudyConfig(_Strict):
+    name: str = "study"
+    subjects: list[str | SubjectConfig] = Field(min_length=1)
+    cells: list[CellGroup] = Field(min_length=1)
+    testbed: TestbedConfig = Field(default_factory=TestbedConfig)
+    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
+    seed: int = 0
+    source: str | None = Field(default=None, exclude=True)
+
+    def subject_names(self) -> list[str]:
+        return [s if isinstance(s, str) else s.name for s in self.subjects]
+
+
+# Profiles trim the measurement and the training; `paper` is the reference protocol.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {"measure": {"inputs": 20, "passes": 3, "warmup_passes": 1, "evaluation_samples": 1000}},
+    "paper": {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
+}
+
+
+def apply_profile(study: StudyConfig, profile: str | None) -> StudyConfig:
+    """Return the study with a profile's measurement settings laid over it."""
+    if profile is None:
+        return study
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}", f"use one of {', '.join(PROFILES)}")
+    data = study.model_dump(exclude={"source"})
+    for section, values in PROFILES[profile].items():
+        data[section] = {**data.get(section, {}), **values}
+    out = StudyConfig.model_validate(data)
+    out.source = study.source
+    return out
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study file; errors name the field, the bad value and the fix."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"study file {str(p)!r} not found", "give the path of a YAML study file, e.g. examples/paper.yaml")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: malformed YAML{where}", "fix the syntax (indentation, colons, brackets)") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the study file must be a mapping", "start with 'name:', 'subjects:', 'cells:'")
+    return parse_study(raw, source=str(p))
+
+
+def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
+    try:
+        study = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        raise ConfigError(
+            f"{source}: field '{field}' = {shown}: {err['msg']}",
+            _fix_for(err),
+        ) from None
+    study.source = source
+    return study
+
+
+def _fix_for(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "remove the field or check its spelling against examples/paper.yaml"
+    if kind == "missing":
+        return "add the field"
+    if kind.startswith("greater_than") or kind.startswith("less_than"):
+        return "use a value inside the stated bound"
+    return "see examples/paper.yaml for a valid study file"

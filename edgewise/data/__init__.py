@@ -1,0 +1,1 @@
+"""Datasets, splits, and the preprocessing that runs on the serving tier."""

@@ -1,0 +1,126 @@
+"""The Operator seam: a transformation of a model, registered by subclassing.
+
+An operator declares what it needs from its input artifact (`requires`: capabilities such as
+"torch", "onnx", "float") and what its output offers (`produces`). That is enough to refuse an
+impossible chain at plan time with the reason, and to build any valid one.
+
+Constructors only store validated parameters (the `Params` pydantic model); all work happens in
+`apply`. A new operator is one file with one subclass: it is registered, listed, planned and
+put through the conformance suite by that alone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from edgewise.artifacts import Artifact
+from edgewise.errors import ConfigError, PlanError
+from edgewise.tiers.spec import LinkSpec, Placement, TierSpec
+
+OPERATORS: dict[str, type["Operator"]] = {}
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class BuildContext:
+    """Everything an operator may use besides its input artifact."""
+
+    subject: Any  # edgewise.subjects.Subject
+    workdir: Path  # write output files here (flat); it becomes the artifact's directory
+    seed: int = 0
+    profile: str = "quick"  # quick | paper: training schedules shorten in quick
+    device: str = "cpu"
+    placement: Placement | None = None  # for placement-dependent operators (partition)
+    tiers: dict[str, TierSpec] = field(default_factory=dict)
+    links: list[LinkSpec] = field(default_factory=list)
+    log: Callable[[str], None] = print
+
+    def load_torch(self, artifact: Artifact):
+        """The torch module an artifact carries (white-box steps continue from it)."""
+        import torch
+
+        if artifact.torch_module is None:
+            raise PlanError(f"artifact {artifact.chain} carries no torch model", "white-box steps must come before black-box ones")
+        return torch.load(artifact.torch_module, weights_only=False)
+
+    def link_between(self, a: str, b: str) -> LinkSpec | None:
+        for link in self.links:
+            if {link.a, link.b} == {a, b}:
+                return link
+        return None
+
+
+class Operator(ABC):
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "black"  # white (trains) | black (no training)
+    requires: ClassVar[frozenset[str]] = frozenset({"onnx"})
+    produces: ClassVar[frozenset[str]] = frozenset({"onnx", "float"})
+    keeps: ClassVar[frozenset[str]] = frozenset()  # input capabilities passed through unchanged
+    placement_dependent: ClassVar[bool] = False  # output depends on the tiers/links it will run on
+    tolerance: ClassVar[float] = 0.02  # accuracy drop (fraction) the conformance suite allows on tiny models
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if cls.name and not getattr(cls, "__abstractmethods__", None):
+            OPERATORS[cls.name] = cls
+
+    def __init__(self, **params: Any):
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field_name = ".".join(str(x) for x in err["loc"])
+            raise ConfigError(
+                f"operator {self.name!r}: parameter '{field_name}' = {err.get('input')!r}: {err['msg']}",
+                f"valid parameters: {', '.join(self.Params.model_fields) or 'none'}",
+            ) from None
+
+    def output_capabilities(self, inputs: frozenset[str]) -> frozenset[str]:
+        return self.produces | (inputs & self.keeps)
+
+    def refusal(self, inputs: frozenset[str]) -> str | None:
+        """Why this operator cannot take an artifact with these capabilities (None: it can)."""
+        missing = self.requires - inputs
+        if not missing:
+            return None
+        words = {
+            "torch": "a trainable PyTorch model",
+            "onnx": "an unpartitioned ONNX model",
+            "float": "a floating-point model (it is already int8)",
+        }
+        return f"{self.name} needs {' and '.join(words.get(m, m) for m in sorted(missing))}"
+
+    @abstractmethod
+    def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
+        """Transform `artifact`, writing output files into ctx.workdir."""
+
+    def cache_params(self) -> dict[str, Any]:
+        return self.params.model_dump()
+
+
+def get_operator(name: str, params: dict[str, Any] | None = None) -> Operator:
+    load_builtin_operators()
+    if name not in OPERATORS:
+        raise PlanError(f"unknown operator {name!r}", f"use one of {', '.join(sorted(OPERATORS))}")
+    return OPERATORS[name](**(params or {}))
+
+
+def load_builtin_operators() -> None:
+    import importlib
+    import pkgutil
+
+    import edgewise.operators as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name not in ("base", "chain"):
+            importlib.import_module(f"edgewise.operators.{mod.name}")

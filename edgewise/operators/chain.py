@@ -1,0 +1,130 @@
+"""Chains: operators applied in order (`distill+sptq`), validated at plan time, built with a cache."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.errors import PlanError
+from edgewise.export import export_onnx
+from edgewise.operators.base import BuildContext, Operator, get_operator
+
+TORCH_START = frozenset({"torch", "onnx", "float"})
+ONNX_START = frozenset({"onnx", "float"})
+
+
+@dataclass(frozen=True)
+class Chain:
+    names: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "Chain":
+        names = tuple(n.strip().lower() for n in text.split("+") if n.strip())
+        if not names:
+            raise PlanError(f"empty chain {text!r}", "name at least one operator, e.g. identity or distill+sptq")
+        # identity inside a longer chain changes nothing: drop it so 'identity+sptq' == 'sptq'.
+        if len(names) > 1:
+            names = tuple(n for n in names if n != "identity") or ("identity",)
+        return cls(names)
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.names)
+
+    @property
+    def splits(self) -> bool:
+        return "partition" in self.names
+
+    def __str__(self) -> str:
+        return self.name
+
+    def operators(self, params: dict[str, dict[str, Any]] | None = None) -> list[Operator]:
+        params = params or {}
+        return [get_operator(n, params.get(n)) for n in self.names]
+
+    def check(self, start: frozenset[str], params: dict[str, dict[str, Any]] | None = None) -> frozenset[str]:
+        """Capabilities of the chain's output; raises PlanError with the reason when impossible."""
+        caps = start
+        prev = "the subject's model"
+        for op in self.operators(params):
+            why = op.refusal(caps)
+            if why:
+                raise PlanError(f"chain {self.name!r} is impossible: {why}, but follows {prev}",
+                                _suggest(op.name, self.names))
+            caps = op.output_capabilities(caps)
+            prev = op.name
+        return caps
+
+
+def _suggest(name: str, names: tuple[str, ...]) -> str:
+    if name == "partition" or names[-1] != "partition" and "partition" in names:
+        return "put partition last: nothing can follow a split model"
+    return "put white-box operators (qat, prune, distill) before black-box ones (sptq, partition)"
+
+
+def root_artifact(subject, cache: ArtifactCache, log: Callable[[str], None] = print) -> Artifact:
+    """The subject's trained model as the first artifact of every chain (exported once, cached)."""
+    key = content_key("root", subject.fingerprint())
+    found = cache.get(key)
+    if found is not None:
+        return found
+    staging = cache.staging()
+    try:
+        onnx_src = subject.onnx_model()
+        if onnx_src is not None:
+            shutil.copyfile(onnx_src, staging / "model.onnx")
+            art = Artifact(subject.name, (), (staging / "model.onnx",), None, ONNX_START, {"source": str(onnx_src)})
+        else:
+            import torch
+
+            log(f"{subject.name}: preparing the teacher")
+            module = subject.teacher().eval()
+            example = subject.splits().calibration.batch(slice(0, 1))
+            export_onnx(module, example, staging / "model.onnx", subject.output_name)
+            torch.save(module, staging / "model.pt")
+            art = Artifact(subject.name, (), (staging / "model.onnx",), staging / "model.pt", TORCH_START,
+                           {"parameters": sum(p.numel() for p in module.parameters())})
+        return cache.commit(key, staging, art)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def build_step(op: Operator, artifact: Artifact, cache: ArtifactCache, ctx_for: Callable[..., BuildContext]) -> Artifact:
+    """Apply one operator to an artifact, or return the cached result of doing so."""
+    if op.name == "identity":
+        return artifact
+    ctx_probe = ctx_for(None)
+    placement_part: Any = None
+    if op.placement_dependent and ctx_probe.placement is not None:
+        tiers = ctx_probe.placement.tiers
+        placement_part = {
+            "placement": ctx_probe.placement.name,
+            "tiers": [vars(ctx_probe.tiers[t]) for t in tiers if t in ctx_probe.tiers],
+            "links": [vars(link) for link in ctx_probe.links],
+        }
+    key = content_key(artifact.key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    staging = cache.staging()
+    try:
+        out = op.apply(artifact, ctx_for(staging))
+        out.chain = (*artifact.chain, op.name)
+        out.capabilities = op.output_capabilities(artifact.capabilities)
+        return cache.commit(key, staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def build_chain(chain: Chain, subject, cache: ArtifactCache, make_ctx: Callable[..., BuildContext],
+                params: dict[str, dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> Artifact:
+    """Build every step of `chain` for `subject`; each step is cached by content hash."""
+    art = root_artifact(subject, cache, log)
+    chain.check(art.capabilities, params)
+    for op in chain.operators(params):
+        art = build_step(op, art, cache, make_ctx)
+    return art

@@ -1,0 +1,19 @@
+"""Identity: the subject's model as it is (the baseline every chain is compared with)."""
+
+from __future__ import annotations
+
+from edgewise.artifacts import Artifact
+from edgewise.operators.base import BuildContext, Operator
+
+
+class Identity(Operator):
+    name = "identity"
+    kind = "black"
+    requires = frozenset()
+    produces = frozenset()
+    keeps = frozenset({"torch", "onnx", "float"})
+    tolerance = 0.0
+    description = "the unmodified model"
+
+    def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
+        return artifact

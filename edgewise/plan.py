@@ -1,0 +1,72 @@
+"""The plan: the cells of a study, named SUBJECT:CHAIN@PLACEMENT, checked before anything runs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edgewise.config import StudyConfig
+from edgewise.errors import PlanError
+from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
+from edgewise.tiers.spec import Placement
+
+_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[a-z0-9_+\-]+)@(?P<placement>[a-z\-]+)$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    subject: str
+    chain: Chain
+    placement: Placement
+
+    @property
+    def name(self) -> str:
+        return f"{self.subject}:{self.chain.name}@{self.placement.name}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, text: str) -> "Cell":
+        m = _CELL.match(text.strip())
+        if not m:
+            raise PlanError(f"cell name {text!r} is not SUBJECT:CHAIN@PLACEMENT", "e.g. resnet:distill+sptq@edge")
+        return cls(m["subject"], Chain.parse(m["chain"]), Placement.parse(m["placement"]))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"cell": self.name, "subject": self.subject, "chain": self.chain.name, "placement": self.placement.name}
+
+
+def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Cell]:
+    """Every cell of the study, in file order, each validated; duplicates are kept once."""
+    onnx_only = onnx_only or set()
+    subjects = study.subject_names()
+    cells: list[Cell] = []
+    seen: set[str] = set()
+    for gi, group in enumerate(study.cells):
+        group_subjects = group.subjects or subjects
+        for s in group_subjects:
+            if s not in subjects:
+                raise PlanError(f"cells[{gi}].subjects names {s!r}, which is not among the study's subjects",
+                                f"add it to 'subjects' or use one of {', '.join(subjects)}")
+        for chain_text in group.chains:
+            chain = Chain.parse(chain_text)
+            for placement_text in group.placements:
+                placement = Placement.parse(placement_text)
+                _check_chain_placement(chain, placement)
+                for s in group_subjects:
+                    chain.check(ONNX_START if s in onnx_only else TORCH_START, study.operators)
+                    cell = Cell(s, chain, placement)
+                    if cell.name not in seen:
+                        seen.add(cell.name)
+                        cells.append(cell)
+    return cells
+
+
+def _check_chain_placement(chain: Chain, placement: Placement) -> None:
+    if chain.splits and not placement.is_split:
+        raise PlanError(f"chain {chain.name!r} splits the model but placement {placement.name!r} is one tier",
+                        "use a tier pair such as mobile-edge for partition chains")
+    if placement.is_split and not chain.splits:
+        raise PlanError(f"placement {placement.name!r} needs a split model but chain {chain.name!r} has no partition",
+                        f"use {chain.name}+partition, or a single tier")

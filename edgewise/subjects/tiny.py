@@ -1,0 +1,173 @@
+"""Tiny synthetic subjects (a CNN and a BERT-style transformer) that train in seconds.
+
+They exercise every seam with real models and real runtimes: the conformance suites and the
+fast tests use them, and `edgewise run` accepts them as a smoke study.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from edgewise.data.split import Split, Splits
+from edgewise.subjects.base import Subject
+from edgewise.subjects.modules import LogitsOnly, TinyConvNet
+
+_IMAGE = 16  # working resolution of tiny-cnn
+_CLASSES = 4
+
+
+def _tiny_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class c lights quadrant c of a noisy 16x16 image: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, _CLASSES, n)
+    x = rng.normal(0.3, 0.15, (n, 1, _IMAGE, _IMAGE)).astype(np.float32)
+    h = _IMAGE // 2
+    for i, c in enumerate(y):
+        r, col = divmod(int(c), 2)
+        x[i, 0, r * h : (r + 1) * h, col * h : (col + 1) * h] += 0.5
+    return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int64)
+
+
+class TinyCNN(Subject):
+    name = "tiny-cnn"
+    task = "image-classification"
+    family = "cnn"
+    input_names = ("pixel_values",)
+
+    @property
+    def num_classes(self) -> int:
+        return _CLASSES
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"kind": "image", "size": [_IMAGE, _IMAGE], "channels": 1, "mean": [0.0], "std": [1.0],
+                "input": "pixel_values"}
+
+    def splits(self) -> Splits:
+        if not hasattr(self, "_splits"):
+            x, y = _tiny_images(1400, self.ctx.seed)
+            self._raw = x
+            self._splits = Splits(Split({"pixel_values": x[:1000]}, y[:1000]),
+                                  Split({"pixel_values": x[1000:1100]}, y[1000:1100]),
+                                  Split({"pixel_values": x[1100:]}, y[1100:]))
+        return self._splits
+
+    def latency_inputs(self, n: int) -> list[bytes]:
+        from PIL import Image
+
+        ev = self.splits().evaluation
+        out = []
+        for i in range(n):
+            img = (ev.inputs["pixel_values"][i % len(ev), 0] * 255).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(img).resize((64, 64)).convert("RGB").save(buf, "JPEG", quality=95)
+            out.append(buf.getvalue())
+        return out
+
+    def _arch(self, width: int):
+        return TinyConvNet(width, _CLASSES)
+
+    def teacher(self):
+        return _cached_teacher(self, lambda: self._arch(16), epochs=3, lr=3e-3)
+
+    def student(self):
+        return self._arch(8)
+
+
+_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + [f"w{i}" for i in range(60)]
+
+
+def _tiny_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Class c draws most words from its own band of the vocabulary."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, _CLASSES, n)
+    texts = []
+    for c in y:
+        words = [f"w{int(c) * 15 + int(rng.integers(0, 15))}" if rng.random() < 0.7 else f"w{int(rng.integers(0, 60))}"
+                 for _ in range(int(rng.integers(6, 14)))]
+        texts.append(" ".join(words))
+    return texts, y.astype(np.int64)
+
+
+class TinyTransformer(Subject):
+    name = "tiny-bert"
+    task = "text-classification"
+    family = "transformer"
+    input_names = ("input_ids", "attention_mask")
+    max_length = 16
+
+    @property
+    def num_classes(self) -> int:
+        return _CLASSES
+
+    def _tokenizer_path(self):
+        from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+        path = self.ctx.cache_dir / "tiny-bert-tokenizer.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(_VOCAB)}, unk_token="[UNK]"))
+            tok.pre_tokenizer = pre_tokenizers.Whitespace()
+            tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+            tmp = path.with_suffix(".tmp")
+            tok.save(str(tmp))
+            tmp.replace(path)
+        return path
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"kind": "text", "tokenizer": str(self._tokenizer_path()), "max_length": self.max_length,
+                "inputs": list(self.input_names), "pad_token": "[PAD]", "pad_id": 0}
+
+    def _texts(self):
+        if not hasattr(self, "_data"):
+            self._data = _tiny_texts(1400, self.ctx.seed)
+        return self._data
+
+    def splits(self) -> Splits:
+        if not hasattr(self, "_splits"):
+            from edgewise.data.preprocess import build_preprocessor
+
+            texts, y = self._texts()
+            enc = build_preprocessor(self.preprocessing()).batch(texts)
+            cut = lambda a, b: Split({k: v[a:b] for k, v in enc.items()}, y[a:b])  # noqa: E731
+            self._splits = Splits(cut(0, 1000), cut(1000, 1100), cut(1100, 1400))
+        return self._splits
+
+    def latency_inputs(self, n: int) -> list[bytes]:
+        texts, _ = self._texts()
+        return [texts[1100 + i % 300].encode() for i in range(n)]
+
+    def _arch(self, hidden: int, layers: int):
+        from transformers import BertConfig, BertForSequenceClassification
+
+        cfg = BertConfig(vocab_size=len(_VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                         intermediate_size=2 * hidden, max_position_embeddings=self.max_length, num_labels=_CLASSES)
+        return LogitsOnly(BertForSequenceClassification(cfg))
+
+    def teacher(self):
+        return _cached_teacher(self, lambda: self._arch(32, 2), epochs=4, lr=3e-3)
+
+    def student(self):
+        return self._arch(16, 1)
+
+
+def _cached_teacher(subject: Subject, make, epochs: float, lr: float):
+    import torch
+
+    from edgewise.artifacts import content_key
+    from edgewise.training import fit
+
+    key = content_key(subject.fingerprint(), epochs, lr)
+    path = subject.ctx.cache_dir / "teachers" / f"{subject.name}-{key}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    module = fit(make(), subject.splits().train, epochs=epochs, lr=lr, batch_size=32, seed=subject.ctx.seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(module, tmp)
+    tmp.replace(path)
+    (path.with_suffix(".json")).write_text(json.dumps(subject.fingerprint()))
+    return module

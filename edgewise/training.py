@@ -1,0 +1,90 @@
+"""A small, deterministic training loop shared by subjects and white-box operators."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from edgewise.data.split import Split
+
+LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]  # noqa: F821
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+        optimizer: str = "adamw", weight_decay: float = 0.0, loss_fn: LossFn | None = None,
+        device: str = "cpu", log: Callable[[str], None] | None = None, max_seconds: float | None = None,
+        on_epoch: Callable[[int], None] | None = None):
+    """Train `module` on `data` (labels required unless loss_fn ignores them). Returns the module.
+
+    `epochs` may be fractional (quick profiles); `loss_fn(logits, labels, sample_index)` lets
+    distillation mix in teacher logits looked up by sample index.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    seed_everything(seed)
+    module.to(device).train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    n = len(data)
+    steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
+    total_steps = max(1, int(round(epochs * steps_per_epoch)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=0.15) \
+        if optimizer != "sgd" else torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps)
+    rng = np.random.default_rng(seed)
+    labels = None if data.labels is None else torch.from_numpy(data.labels.astype(np.int64))
+    start = time.time()
+    step = 0
+    epoch = 0
+    while step < total_steps:
+        order = rng.permutation(n)
+        for b in range(steps_per_epoch):
+            if step >= total_steps:
+                break
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            feeds = {k: torch.from_numpy(v).to(device) for k, v in data.batch(idx).items()}
+            logits = module(**feeds)
+            y = None if labels is None else labels[idx].to(device)
+            loss = loss_fn(logits, y, idx) if loss_fn else F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if max_seconds is not None and time.time() - start > max_seconds:
+                step = total_steps
+                break
+        if log:
+            log(f"  epoch {epoch + 1}: loss {float(loss):.4f} ({time.time() - start:.0f} s)")
+        if on_epoch:
+            on_epoch(epoch)
+        epoch += 1
+    return module.eval()
+
+
+def predict(module, data: Split, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
+    """Logits of `module` on every sample of `data`."""
+    import torch
+
+    module.to(device).eval()
+    outs = []
+    with torch.no_grad():
+        for feeds, _ in data.batches(batch_size):
+            t = {k: torch.from_numpy(v).to(device) for k, v in feeds.items()}
+            outs.append(module(**t).float().cpu().numpy())
+    return np.concatenate(outs)
