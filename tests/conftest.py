@@ -1,0 +1,37 @@
+"""Shared fixtures: a per-session cache so the tiny subjects train once, and root detection."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: network namespaces and cgroups")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("edgewise-cache")
+
+
+@pytest.fixture(scope="session")
+def subject_ctx(cache_dir):
+    from edgewise.subjects import SubjectContext
+
+    return SubjectContext(cache_dir=cache_dir, seed=0, profile="quick", log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn(subject_ctx):
+    from edgewise.subjects import get_subject
+
+    return get_subject("tiny-cnn", subject_ctx)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(subject_ctx):
+    from edgewise.subjects import get_subject
+
+    return get_subject("tiny-bert", subject_ctx)
