@@ -1,0 +1,49 @@
+"""edgewise build: the artifacts of a study's cells, without deploying or measuring them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgewise.commands.progress import StudyProgress
+from edgewise.commands.run import _device
+from edgewise.config import load_study
+from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+
+
+def build(
+    study: Path = typer.Argument(..., help="study file (YAML)"),
+    profile: str = typer.Option("quick", help="quick or paper training schedules"),
+    cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
+    device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
+) -> None:
+    """Build (or find in the cache) every artifact the study needs.
+
+    Example: edgewise build examples/paper.yaml --profile quick
+    """
+    config = load_study(study)
+    with StudyProgress() as progress:
+        s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
+                                          log=progress.log, progress=progress))
+        cells = s.plan()
+        progress.start("build", len(cells))
+        built = s.build(cells)
+    table = Table(title="artifacts")
+    for col in ("cell", "artifact", "size", "note"):
+        table.add_column(col)
+    for b in built:
+        if b.artifact is None:
+            table.add_row(b.cell.name, "-", "-", f"[red]{b.error}[/red]")
+        else:
+            warnings = "; ".join(b.artifact.meta.get("warnings", []))
+            table.add_row(b.cell.name, b.artifact.key, f"{b.artifact.size_bytes / 1e6:.2f} MB", warnings)
+    Console().print(table)
+    if any(b.artifact is None for b in built):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build)

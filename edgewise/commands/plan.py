@@ -1,0 +1,40 @@
+"""edgewise plan: the cells of a study, checked, without running anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgewise.config import load_study
+from edgewise.plan import plan_cells
+
+
+def plan(
+    study: Path = typer.Argument(..., help="study file (YAML)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {cell, subject, chain, placement}"),
+) -> None:
+    """List the cells of a study.
+
+    Example: edgewise plan examples/paper.yaml --json
+    """
+    config = load_study(study)
+    onnx_only = {s.name for s in config.subjects if not isinstance(s, str) and s.onnx}
+    cells = plan_cells(config, onnx_only)
+    if as_json:
+        typer.echo(json.dumps([c.as_dict() for c in cells], indent=1))
+        return
+    table = Table(title=f"{config.name}: {len(cells)} cells")
+    for col in ("cell", "subject", "chain", "placement"):
+        table.add_column(col)
+    for c in cells:
+        d = c.as_dict()
+        table.add_row(d["cell"], d["subject"], d["chain"], d["placement"])
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)

@@ -1,0 +1,51 @@
+"""edgewise run: the whole study, resumable, into one directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from edgewise.commands.progress import StudyProgress
+from edgewise.config import load_study
+from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+
+
+def run(
+    study: Path = typer.Argument(..., help="study file (YAML)"),
+    out: Path = typer.Option(..., "--out", "-o", help="directory for study.sqlite, results.json, summary.md, report.html"),
+    profile: str = typer.Option("quick", help="quick (trimmed inputs, passes and training) or paper (the reference protocol)"),
+    cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
+    device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
+) -> None:
+    """Plan, build, deploy, measure, analyse and report a study. Run it again to resume.
+
+    Example: edgewise run examples/paper.yaml --out runs/default --profile quick
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    config = load_study(study)
+    with StudyProgress() as progress:
+        options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
+                             log=progress.log, progress=progress)
+        results = Study.open(config, options).run()
+    typer.echo(f"results: {results}")
+    for name in ("summary.md", "report.html"):
+        if (out / name).exists():
+            typer.echo(f"{name.split('.')[0]}: {out / name}")
+
+
+def _device(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,36 @@
+"""The environment fingerprint stored with every study: what ran, on what."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+
+def fingerprint(testbed_kind: str | None = None) -> dict[str, object]:
+    env: dict[str, object] = {
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+    }
+    for pkg in ("edgewise", "onnxruntime", "onnx", "torch", "transformers", "numpy", "torch-pruning"):
+        try:
+            env[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            env[pkg] = None
+    if testbed_kind:
+        env["testbed"] = testbed_kind
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

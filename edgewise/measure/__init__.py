@@ -1,0 +1,1 @@
+"""Measurement: accuracy of every artifact and client-side latency of every cell."""

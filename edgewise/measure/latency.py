@@ -1,0 +1,93 @@
+"""The request loop: passes x inputs, batch 1, sequential, client-side end to end.
+
+Cells of one subject are interleaved in a seeded random order within each pass, so drift of the
+machine over time does not favour a cell. Every sample is stored as it is measured; a resumed
+run asks the store what is missing and measures only that.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from edgewise.store import Store
+from edgewise.tiers.spec import Route
+
+
+@dataclass
+class CellJob:
+    """One cell ready to measure: where its requests go and under which artifact id."""
+
+    name: str
+    route: Route
+    artifact_id: str
+    tiers: tuple[str, ...]  # the tiers that hold its parts (for reloading after a restart)
+    check: Callable[[bytes, np.ndarray], str | None] | None = None  # compares served logits to in-process
+    failed: str | None = field(default=None)
+
+
+@dataclass
+class Protocol:
+    inputs: int
+    passes: int
+    warmup_passes: int
+    retries: int = 2
+
+
+class Interrupted(Exception):
+    """A tier stayed down after its retries: the cell is recorded as failed."""
+
+
+def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protocol, store: Store, infer,
+                    recover: Callable[[str], None], seed: int, on_sample: Callable[[str], None] | None = None) -> None:
+    """Measure every missing sample of `jobs`.
+
+    `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
+    `recover(tier)` restarts a dead tier and reloads what it held.
+    """
+    from edgewise.tiers.client import DoesNotFit, TierDown
+
+    rng = np.random.default_rng(seed)
+    for p in range(protocol.passes):
+        order = rng.permutation(len(jobs))
+        warm = p < protocol.warmup_passes
+        for j in order:
+            job = jobs[int(j)]
+            if job.failed:
+                continue
+            done = store.done_inputs(job.name, p)
+            for i in range(protocol.inputs):
+                if i in done:
+                    continue
+                payload = payloads[i % len(payloads)]
+                attempts = 0
+                while True:
+                    try:
+                        result = infer(job, payload)
+                        break
+                    except DoesNotFit as exc:
+                        job.failed = f"does not fit on {exc.tier}"
+                        store.event("does-not-fit", str(exc), job.name)
+                        store.set_cell(job.name, "does-not-fit", job.failed)
+                        break
+                    except TierDown as exc:
+                        attempts += 1
+                        store.event("tier-down", f"{exc} (attempt {attempts})", job.name)
+                        if attempts > protocol.retries:
+                            job.failed = f"tier {exc.tier} kept failing: {exc}"
+                            store.set_cell(job.name, "failed", job.failed)
+                            break
+                        recover(exc.tier)
+                if job.failed:
+                    break
+                if p == 0 and i == 0 and job.check is not None:
+                    problem = job.check(payload, result.logits)
+                    if problem:
+                        store.event("output-mismatch", problem, job.name)
+                store.add_sample(job.name, p, i, warm, result.total_s, result.breakdown)
+                if on_sample:
+                    on_sample(job.name)
+            time.sleep(0)  # let a Ctrl-C land between cells

@@ -1,0 +1,68 @@
+"""results.json: everything a study measured, machine-readable (format edgewise-results/1).
+
+Written from the store alone, so it can be regenerated at any time from DIR/study.sqlite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edgewise.config import StudyConfig
+from edgewise.store import Store
+
+FORMAT = "edgewise-results/1"
+
+
+def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict[str, Any]:
+    tb = config.testbed
+    emulation = store.emulation() or {}
+    study = {
+        "name": config.name, "profile": profile, "seed": config.seed, "source": config.source,
+        "sla": config.sla.model_dump(), "measure": config.measure.model_dump(),
+        "testbed": {
+            "kind": tb.kind, "preset": tb.preset, "modelled": bool(emulation.get("modelled", tb.kind == "local")),
+            "tiers": {n: {"cpus": t.cpus, "memory_mb": t.memory_mb, "threads": t.intra_op_threads}
+                      for n, t in tb.tier_specs().items()},
+            "links": {f"{l.a}-{l.b}": {"bandwidth_mbit": l.bandwidth_mbit, "delay_ms": l.delay_ms}
+                      for l in tb.link_specs()},
+        },
+    }
+    cells = [_cell(store, row) for row in store.cells()]
+    return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
+            "events": store.events(), "cells": cells}
+
+
+def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    samples = store.samples(row["cell"])
+    measured = [s for s in samples if not s[2]]
+    warm = [s for s in samples if s[2]]
+    keys = sorted({k for s in measured for k in s[4]})
+    artifact = store.artifact(row["artifact"]) if row["artifact"] else None
+    acc = store.accuracy(row["artifact"]) if row["artifact"] else None
+    metrics, correct = acc if acc else ({}, None)
+    primary = next(iter(metrics), None)
+    status = row["status"]
+    if status in ("built", "measured", "planned") and row["artifact"]:
+        status = "ok" if measured else "failed"
+    return {
+        "cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"],
+        "status": status, "error": row["error"] if status != "ok" else None,
+        "task": "image-classification" if primary in ("top1", "top5") else ("text-classification" if primary else None),
+        "metric": primary, "accuracy": metrics,
+        "correct": None if correct is None else [int(c) for c in correct],
+        "latency_s": [s[3] for s in measured],
+        "warmup_latency_s": [s[3] for s in warm],
+        "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
+        "artifact": artifact,
+    }
+
+
+def write_results(store: Store, path: Path, config: StudyConfig, profile: str | None) -> Path:
+    data = results_dict(store, config, profile)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+    return path

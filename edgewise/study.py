@@ -1,0 +1,305 @@
+"""Orchestration of a study: plan -> build -> accuracy -> testbed -> latency -> store -> results.
+
+The only module that knows every stage. Each stage reads what the stage before wrote (mostly
+through the store), so a run killed anywhere resumes by running the same command again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise import environment
+from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.config import StudyConfig, apply_profile
+from edgewise.errors import EdgewiseError, TestbedError
+from edgewise.measure.latency import CellJob, Protocol, measure_subject
+from edgewise.operators.base import BuildContext
+from edgewise.operators.chain import build_chain
+from edgewise.plan import Cell, plan_cells
+from edgewise.store import Store
+from edgewise.subjects.base import Subject, SubjectContext
+from edgewise.tiers.spec import Placement, route_for
+
+DEFAULT_CACHE = Path(".edgewise-cache")
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    profile: str | None = "quick"
+    cache_dir: Path = DEFAULT_CACHE
+    fresh: bool = False
+    device: str = "cpu"
+    log: Callable[[str], None] = print
+    progress: Any = None  # a StudyProgress (cli) or None
+
+
+@dataclass
+class _Built:
+    cell: Cell
+    artifact: Artifact | None
+    error: str | None = None
+
+
+@dataclass
+class Study:
+    config: StudyConfig
+    options: RunOptions
+    subjects: dict[str, Subject] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, config: StudyConfig, options: RunOptions) -> "Study":
+        return cls(apply_profile(config, options.profile), options)
+
+    # --- stages -------------------------------------------------------------------------
+    def subject(self, name: str) -> Subject:
+        if name not in self.subjects:
+            entry = next(s for s in self.config.subjects if (s if isinstance(s, str) else s.name) == name)
+            ctx = SubjectContext(cache_dir=self.options.cache_dir / "subjects", seed=self.config.seed,
+                                 profile=self.options.profile or "paper", device=self.options.device, log=self.options.log)
+            self.subjects[name] = make_subject(entry, ctx)
+        return self.subjects[name]
+
+    def plan(self) -> list[Cell]:
+        onnx_only = {s.name for s in self.config.subjects if not isinstance(s, str) and s.onnx}
+        return plan_cells(self.config, onnx_only)
+
+    def build(self, cells: list[Cell]) -> list[_Built]:
+        """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
+        cache = ArtifactCache(self.options.cache_dir / "artifacts")
+        tiers = self.config.testbed.tier_specs()
+        links = self.config.testbed.link_specs()
+        built = []
+        for cell in cells:
+            self._progress("build", cell.name)
+            subject = self.subject(cell.subject)
+
+            def make_ctx(workdir, _cell=cell, _subject=subject):
+                return BuildContext(subject=_subject, workdir=workdir, seed=self.config.seed,
+                                    profile=self.options.profile or "paper", device=self.options.device,
+                                    placement=_cell.placement, tiers=tiers, links=links, log=self.options.log)
+
+            t0 = time.time()
+            try:
+                art = build_chain(cell.chain, subject, cache, make_ctx, self.config.operators, self.options.log)
+                built.append(_Built(cell, art))
+                self.options.log(f"built {cell.name} ({time.time() - t0:.1f} s)")
+            except EdgewiseError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an operator failing on one subject must not end the study
+                built.append(_Built(cell, None, f"{type(exc).__name__}: {exc}"))
+                self.options.log(f"[red]build of {cell.name} failed: {exc}[/red]")
+            self._advance("build")
+        return built
+
+    def run(self) -> Path:
+        """The whole flow into options.out; returns the results.json path."""
+        out = self.options.out
+        if self.options.fresh and out.exists():
+            shutil.rmtree(out)
+        cells = self.plan()  # refuse a bad plan before anything is written
+        out.mkdir(parents=True, exist_ok=True)
+        store = Store(out / "study.sqlite")
+        try:
+            store.claim(self.config.name, self.fingerprint(), self.config.model_dump(mode="json"))
+            store.set_environment(environment.fingerprint(self.config.testbed.kind))
+            store.add_cells([c.as_dict() for c in cells])
+            self._start_stage("build", len(cells))
+            built = self.build(cells)
+            self._record_artifacts(store, built)
+            self._start_stage("accuracy", len(built))
+            self.measure_accuracy(store, built)
+            self.measure_latency(store, [b for b in built if b.artifact is not None])
+            from edgewise.results import write_results
+
+            path = write_results(store, out / "results.json", self.config, self.options.profile)
+        finally:
+            store.close()
+        self._write_reports(out)
+        return path
+
+    def fingerprint(self) -> str:
+        return content_key(self.config.model_dump(mode="json"), self.options.profile)
+
+    def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
+        for b in built:
+            if b.artifact is None:
+                store.set_cell(b.cell.name, "failed", f"build failed: {b.error}")
+                continue
+            a = b.artifact
+            store.add_artifact(a.key, a.subject, "+".join(a.chain) or "identity", a.size_bytes, len(a.parts), a.meta)
+            status = next((c["status"] for c in store.cells() if c["cell"] == b.cell.name), "planned")
+            store.set_cell(b.cell.name, "built" if status in ("planned", "failed") else status, None, a.key)
+
+    def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
+        """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it."""
+        from edgewise.measure.accuracy import evaluate
+
+        cap = self.config.measure.evaluation_samples
+        for b in built:
+            self._progress("accuracy", b.cell.name)
+            if b.artifact is not None and store.accuracy(b.artifact.key) is None:
+                subject = self.subject(b.cell.subject)
+                evaluation = subject.splits().evaluation
+                if cap is not None:
+                    evaluation = evaluation.take(cap)
+                metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
+                store.add_accuracy(b.artifact.key, metrics, correct)
+                self.options.log(f"accuracy {b.cell.name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            self._advance("accuracy")
+
+    def measure_latency(self, store: Store, built: list[_Built]) -> None:
+        from edgewise.testbeds import make_testbed
+
+        m = self.config.measure
+        protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
+        expected = m.inputs * m.passes
+        status = {c["cell"]: c["status"] for c in store.cells()}
+        todo = [b for b in built if status.get(b.cell.name) not in ("does-not-fit", "failed")
+                and store.sample_count(b.cell.name) < expected]
+        self._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
+        if not todo:
+            return
+        tiers = self.config.testbed.tier_specs()
+        links = self.config.testbed.link_specs()
+        direct = {frozenset(name.split("-")) for name in self.config.testbed.links
+                  if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+        with ExitStack() as stack:
+            testbed = make_testbed(self.config.testbed)
+            stack.callback(testbed.stop)
+            self.options.log(f"starting the {self.config.testbed.kind} testbed")
+            testbed.start(tiers, links)
+            self._verify(store, testbed)
+            client = testbed.client(timeout_s=m.timeout_s)
+            stack.callback(client.close)
+            for subject_name in dict.fromkeys(b.cell.subject for b in todo):
+                group = [b for b in todo if b.cell.subject == subject_name]
+                self._measure_group(store, testbed, client, subject_name, group, protocol, direct)
+
+    def _verify(self, store: Store, testbed) -> None:
+        if not self.config.testbed.verify:
+            return
+        if store.emulation() is not None:
+            return  # verified at the first start of this study; a resume keeps those figures
+        self.options.log("verifying the emulation (bandwidth, RTT, CPU share, memory cap)")
+        report = testbed.verify()
+        store.set_emulation(report.to_dict())
+        failures = report.failures(self.config.testbed.tolerance)
+        if failures:
+            raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),
+                               "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
+
+    def _measure_group(self, store, testbed, client, subject_name, group, protocol, direct) -> None:
+        from edgewise.data.preprocess import build_preprocessor
+        from edgewise.runtime import ArtifactRunner
+        from edgewise.tiers.client import DoesNotFit
+
+        subject = self.subject(subject_name)
+        spec = subject.preprocessing()
+        cold = self.config.measure.cold_start
+        loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
+        jobs = []
+        for b in group:
+            art, placement = b.artifact, b.cell.placement
+            roles = [("head", "tail")] if art.is_split else [("full",)]
+            parts = list(zip(placement.tiers, roles[0], art.parts))
+            try:
+                for tier, role, path in parts:
+                    if (art.key, path, role) not in loaded.get(tier, []):
+                        client.load(tier, art.key, path, role, spec if role in ("full", "head") else None, cold)
+                        loaded.setdefault(tier, []).append((art.key, path, role))
+            except DoesNotFit as exc:
+                store.set_cell(b.cell.name, "does-not-fit", f"does not fit on {exc.tier}")
+                store.event("does-not-fit", str(exc), b.cell.name)
+                testbed.restart(exc.tier)
+                self._reload(client, exc.tier, loaded, spec, cold)
+                continue
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers,
+                                _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))))
+
+        def infer(job: CellJob, payload: bytes):
+            return client.infer(job.route, job.artifact_id, payload)
+
+        def recover(tier: str) -> None:
+            testbed.restart(tier)
+            self._reload(client, tier, loaded, spec, cold)
+
+        payloads = subject.latency_inputs(self.config.measure.inputs)
+        measure_subject(jobs, payloads, protocol, store, infer, recover, self.config.seed,
+                        on_sample=lambda name: self._advance("latency"))
+        for job in jobs:
+            if not job.failed:
+                store.set_cell(job.name, "measured")
+        for tier, entries in loaded.items():
+            for art_id in dict.fromkeys(e[0] for e in entries):
+                try:
+                    client.unload(tier, art_id)
+                except EdgewiseError:
+                    pass
+
+    @staticmethod
+    def _reload(client, tier, loaded, spec, cold) -> None:
+        for art_id, path, role in loaded.get(tier, []):
+            client.load(tier, art_id, path, role, spec if role in ("full", "head") else None, cold)
+
+    # --- reports and progress -----------------------------------------------------------
+    def _write_reports(self, out: Path) -> None:
+        try:
+            from edgewise.report import write_report
+        except ImportError:
+            return
+        write_report(out / "results.json", out)
+
+    def _start_stage(self, stage: str, total: int, completed: int = 0) -> None:
+        if self.options.progress is not None:
+            self.options.progress.start(stage, total, completed)
+
+    def _progress(self, stage: str, item: str) -> None:
+        if self.options.progress is not None:
+            self.options.progress.current(stage, item)
+
+    def _advance(self, stage: str) -> None:
+        if self.options.progress is not None:
+            self.options.progress.advance(stage)
+
+
+def _pos(tier: str) -> int:
+    from edgewise.tiers.spec import TIER_ORDER
+
+    return -1 if tier == "client" else TIER_ORDER.index(tier)
+
+
+def _output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | None]:
+    """A placement must not change outputs: compare the served logits with in-process ones."""
+
+    def check(payload: bytes, served: np.ndarray) -> str | None:
+        local = runner(preprocess(payload))
+        diff = float(np.max(np.abs(local - served)))
+        if int(local.argmax()) != int(served.argmax()) or diff > 1e-3:
+            return f"served output differs from in-process output (max abs diff {diff:.2e})"
+        return None
+
+    return check
+
+
+def make_subject(entry, ctx: SubjectContext) -> Subject:
+    """A built-in subject by name, or a user's model from its study-file mapping."""
+    try:
+        from edgewise.subjects.user import make_subject as make
+    except ImportError:
+        from edgewise.subjects.base import get_subject
+
+        return get_subject(entry, ctx)
+    return make(entry, ctx)
+
+
+def load_results_json(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
