@@ -41,6 +41,7 @@ def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Ce
     """Every cell of the study, in file order, each validated; duplicates are kept once."""
     onnx_only = onnx_only or set()
     subjects = study.subject_names()
+    _check_builtin_subjects(study)
     cells: list[Cell] = []
     seen: set[str] = set()
     for gi, group in enumerate(study.cells):
@@ -61,6 +62,16 @@ def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Ce
                         seen.add(cell.name)
                         cells.append(cell)
     return cells
+
+
+def _check_builtin_subjects(study: StudyConfig) -> None:
+    from edgewise.subjects.base import SUBJECTS, _load_builtins
+
+    _load_builtins()
+    for s in study.subjects:
+        if isinstance(s, str) and s not in SUBJECTS:
+            raise PlanError(f"unknown subject {s!r}",
+                            f"use one of {', '.join(sorted(SUBJECTS))}, or a mapping {{name, onnx|torch|hf, data}} for your own model")
 
 
 def _check_chain_placement(chain: Chain, placement: Placement) -> None:

@@ -1,0 +1,29 @@
+from edgewise.artifacts import Artifact, ArtifactCache, content_key
+
+
+def _put(cache, key, payload=b"onnx-bytes"):
+    staging = cache.staging()
+    (staging / "model.onnx").write_bytes(payload)
+    return cache.commit(key, staging, Artifact("s", ("sptq",), (staging / "model.onnx",), meta={"n": 1}))
+
+
+def test_commit_then_get_round_trips(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    art = _put(cache, "k1")
+    assert art.onnx.read_bytes() == b"onnx-bytes" and art.onnx.parent == tmp_path / "k1"
+    again = cache.get("k1")
+    assert again.meta == {"n": 1} and again.chain == ("sptq",) and again.key == "k1"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_corrupted_artifact_is_not_trusted(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    art = _put(cache, "k2")
+    art.onnx.write_bytes(b"half-writ")
+    assert cache.get("k2") is None
+    assert not (tmp_path / "k2").exists()  # removed, so it is rebuilt
+
+
+def test_content_key_is_stable_and_sensitive():
+    assert content_key("a", {"x": 1, "y": 2}) == content_key("a", {"y": 2, "x": 1})
+    assert content_key("a", {"x": 1}) != content_key("a", {"x": 2})

@@ -1,0 +1,52 @@
+import pytest
+
+from edgewise.config import apply_profile, load_study, parse_study
+from edgewise.errors import ConfigError
+
+MINIMAL = {"subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["edge"]}]}
+
+
+def test_paper_example_loads_with_presets():
+    study = load_study("examples/paper.yaml")
+    tiers = study.testbed.tier_specs()
+    assert [tiers[t].cpus for t in ("mobile", "edge", "cloud")] == [0.5, 1.0, 2.0]  # the reference's 1:2:4
+    links = {f"{l.a}-{l.b}": l.bandwidth_mbit for l in study.testbed.link_specs()}
+    assert links == {"client-mobile": 200.0, "mobile-edge": 200.0, "edge-cloud": 1.0}
+
+
+@pytest.mark.parametrize(
+    "patch, field, fix",
+    [
+        ({"measure": {"inputs": 0}}, "measure.inputs", "bound"),
+        ({"testbed": {"preset": "huge"}}, "testbed.preset", "examples/paper.yaml"),
+        ({"sla": {"percentile": 97}}, "sla.percentile", "examples/paper.yaml"),
+        ({"colour": "red"}, "colour", "remove the field"),
+        ({"measure": {"passes": 2, "warmup_passes": 2}}, "measure", "examples/paper.yaml"),
+    ],
+)
+def test_errors_name_field_value_and_fix(patch, field, fix):
+    with pytest.raises(ConfigError) as err:
+        parse_study({**MINIMAL, **patch})
+    text = str(err.value)
+    assert f"'{field}'" in text and fix in text
+
+
+def test_override_a_tier_and_a_link():
+    study = parse_study({**MINIMAL, "testbed": {"tiers": {"edge": {"cpus": 1.5, "memory_mb": 512}},
+                                                 "links": {"mobile-edge": {"bandwidth_mbit": 50, "delay_ms": 5}}}})
+    assert study.testbed.tier_specs()["edge"].cpus == 1.5
+    link = next(l for l in study.testbed.link_specs() if l.a == "mobile")
+    assert (link.bandwidth_mbit, link.delay_ms) == (50, 5)
+
+
+def test_malformed_yaml_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("subjects: [resnet\ncells: :")
+    with pytest.raises(ConfigError, match="malformed YAML at line"):
+        load_study(bad)
+
+
+def test_quick_profile_trims_measurement():
+    study = apply_profile(load_study("examples/paper.yaml"), "quick")
+    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (20, 3, 1)
+    assert apply_profile(load_study("examples/paper.yaml"), "paper").measure.inputs == 100
