@@ -1,0 +1,73 @@
+"""Figures white-box operators record in an artifact's metadata: size, MACs, ORT latency, int8 ops.
+
+Latency is measured the way the edge tier runs a model: one intra-op thread, spinning off, one
+sample per request; models compared are run interleaved so drift on a shared machine hits both.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from statistics import median
+from typing import Sequence
+
+import numpy as np
+
+# ONNX Runtime kernels that compute in integers (what a QDQ graph should fuse into).
+INTEGER_OPS = frozenset({"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat",
+                         "QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool",
+                         "DynamicQuantizeMatMul", "QAttention", "QEmbedLayerNormalization"})
+
+
+def parameter_count(module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def macs_and_parameters(module, example: dict[str, np.ndarray]) -> tuple[int, int]:
+    """Multiply-accumulates of one forward pass on `example` (Torch-Pruning's counter) and parameters."""
+    import torch
+    import torch_pruning as tp
+
+    feeds = {k: torch.from_numpy(v) for k, v in example.items()}
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        macs, params = tp.utils.count_ops_and_params(module.cpu().eval(), feeds)
+    module.to(device)
+    return int(macs), int(params)
+
+
+def latency_ms(paths: Sequence[Path], feeds: dict[str, np.ndarray], runs: int = 60, warmup: int = 5) -> list[float]:
+    """Median ORT latency (ms, 1 thread) of each model on `feeds`, runs interleaved across models."""
+    from edgewise.runtime import make_session
+
+    sessions = [make_session(p, threads=1) for p in paths]
+    inputs = [{i.name: feeds[i.name] for i in s.get_inputs()} for s in sessions]
+    times: list[list[float]] = [[] for _ in sessions]
+    for r in range(warmup + runs):
+        for k, (sess, x) in enumerate(zip(sessions, inputs)):
+            start = time.perf_counter()
+            sess.run(None, x)
+            if r >= warmup:
+                times[k].append((time.perf_counter() - start) * 1e3)
+    return [round(median(t), 4) for t in times]
+
+
+def optimized_op_counts(path: Path) -> dict[str, int]:
+    """Operator counts of the graph ONNX Runtime actually runs (after its QDQ fusions)."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        opts.log_severity_level = 3
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        graph = onnx.load(opts.optimized_model_filepath, load_external_data=False).graph
+    return dict(Counter(n.op_type for n in graph.node))
+
+
+def integer_kernels(op_counts: dict[str, int]) -> dict[str, int]:
+    return {op: n for op, n in sorted(op_counts.items()) if op in INTEGER_OPS}

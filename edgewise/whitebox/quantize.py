@@ -1,0 +1,105 @@
+"""Quantization-aware training backends: fake-quantize for training, then an exportable int8 graph.
+
+Both backends end in QuantizeLinear / DequantizeLinear pairs in the exported ONNX graph, which
+ONNX Runtime fuses into integer kernels (QLinearConv, MatMulIntegerToFloat, QGemm, ...):
+- `fx`: PyTorch FX graph-mode QAT of the whole network (Conv+BN+ReLU fusion, x86 qconfig), for
+  CNNs. Its successor is torchao's pt2e flow; a new backend is one more class here.
+- `linear`: fake-quantizes the inputs and weights of every nn.Linear and leaves the rest float.
+  Hugging Face transformers are not FX-traceable, and their matmuls are where the time goes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
+
+
+class QatBackend(ABC):
+    name: ClassVar[str]
+    quantizes: ClassVar[str]  # what it turns to int8, for the artifact's metadata
+
+    @abstractmethod
+    def prepare(self, module: nn.Module, example: dict[str, np.ndarray]) -> nn.Module:
+        """A trainable copy of `module` with fake quantization inserted."""
+
+    def freeze_observers(self, module: nn.Module) -> None:
+        module.apply(torch.ao.quantization.disable_observer)
+
+    def freeze_batchnorm(self, module: nn.Module) -> None:
+        """Stop updating BatchNorm running statistics (QAT fine-tunes against frozen ones)."""
+
+    @abstractmethod
+    def convert(self, module: nn.Module) -> nn.Module:
+        """The trained module in the form whose ONNX export carries int8 weights and Q/DQ pairs."""
+
+
+class FxBackend(QatBackend):
+    name = "fx"
+    quantizes = "every Conv, Linear, pooling and add (FX graph mode, x86 qconfig: uint8 activations, int8 weights)"
+
+    def prepare(self, module, example):
+        from torch.ao.quantization import get_default_qat_qconfig_mapping, quantize_fx
+
+        args = tuple(torch.from_numpy(v) for v in example.values())
+        return quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
+
+    def freeze_batchnorm(self, module):
+        module.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats)
+
+    def convert(self, module):
+        from torch.ao.quantization import quantize_fx
+
+        return quantize_fx.convert_fx(module.cpu().eval())
+
+
+class FakeQuantLinear(nn.Module):
+    """nn.Linear with uint8 per-tensor input and int8 per-channel weight fake quantization."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.linear = linear
+        self.input_quant = FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255,
+                                        dtype=torch.quint8, qscheme=torch.per_tensor_affine)
+        self.weight_quant = FakeQuantize(observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
+                                         dtype=torch.qint8, qscheme=torch.per_channel_symmetric, ch_axis=0)
+
+    def forward(self, x):
+        return F.linear(self.input_quant(x), self.weight_quant(self.linear.weight), self.linear.bias)
+
+
+class LinearBackend(QatBackend):
+    name = "linear"
+    quantizes = "nn.Linear inputs (uint8 per-tensor) and weights (int8 per-channel); attention matmuls, embeddings, LayerNorm stay float"
+
+    def prepare(self, module, example):
+        return _wrap_linears(module).train()
+
+    def convert(self, module):
+        # Observers off: the export then sees fixed scales and writes them as initializers.
+        self.freeze_observers(module)
+        return module.cpu().eval()
+
+
+def _wrap_linears(module: nn.Module) -> nn.Module:
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, FakeQuantLinear(child))
+        else:
+            _wrap_linears(child)
+    return module
+
+
+BACKENDS: dict[str, type[QatBackend]] = {b.name: b for b in (FxBackend, LinearBackend)}
+
+
+def backend_for(choice: str, family: str) -> QatBackend:
+    """`auto` picks fx for CNNs and linear for transformers."""
+    if choice == "auto":
+        choice = "fx" if family == "cnn" else "linear"
+    return BACKENDS[choice]()

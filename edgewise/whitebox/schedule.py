@@ -1,0 +1,44 @@
+"""Training schedules of the white-box operators, shortened in the quick profile.
+
+A schedule counts epochs of `iterations` mini-batches (the reference study's "8 epochs x 30
+iterations"): each epoch is one pass over a random subset of iterations x batch_size training
+samples, so a build's cost does not grow with the size of the training set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from edgewise.data.split import Split
+
+
+@dataclass(frozen=True)
+class Schedule:
+    epochs: int
+    iterations: int  # mini-batches per epoch
+    batch_size: int
+    lr: float
+    optimizer: str = "adamw"  # adamw | sgd
+
+    def with_overrides(self, **overrides: Any) -> "Schedule":
+        """This schedule with the parameters a user set (None means keep the default)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def training_subset(self, train: Split, seed: int) -> tuple[Split, np.ndarray]:
+        """The samples this schedule trains on, and their indices in `train`."""
+        n = min(len(train), self.iterations * self.batch_size)
+        index = np.sort(np.random.default_rng(seed).permutation(len(train))[:n])
+        return train.subset(index), index
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer}
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pick(profile: str, quick: Schedule, paper: Schedule) -> Schedule:
+    return paper if profile == "paper" else quick
