@@ -1,0 +1,176 @@
+"""The default analyses of a result set: the reference study's questions asked of every subject.
+
+- placements: for each subject and chain, are its placements different?
+- chains: for each subject and placement, are the chains different?
+- accuracy: each chain's drop against identity per subject (paired when correctness exists), and
+  across subjects the Wilcoxon signed-rank test of identity against the chain, as the reference did;
+- speed-ups: median(identity) / median(chain) per subject and tier, then min / mean / max across subjects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
+from edgewise.analysis.bootstrap import Interval
+from edgewise.analysis.compare import Comparison, MedianReplicates, compare_cells
+from edgewise.analysis.results import PLACEMENT_ORDER, CellResult, ResultSet
+from edgewise.analysis.stats import CliffsDelta, PAdjust, WilcoxonResult, cliffs_delta, wilcoxon
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """median(identity) / median(chain) on one tier for one subject; > 1 means the chain is faster."""
+
+    subject: str
+    placement: str
+    chain: str
+    ratio: float
+    ci: Interval
+    significant: bool  # the chain is significantly faster than identity there
+    comparison: str
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject, "placement": self.placement, "chain": self.chain, "ratio": self.ratio,
+                "ci": self.ci.to_dict(), "significant_speedup": self.significant, "comparison": self.comparison}
+
+
+@dataclass(frozen=True)
+class SpeedupSummary:
+    chain: str
+    placement: str
+    minimum: float
+    mean: float
+    maximum: float
+    subjects: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"chain": self.chain, "placement": self.placement, "min": self.minimum, "mean": self.mean,
+                "max": self.maximum, "subjects": list(self.subjects)}
+
+
+@dataclass(frozen=True)
+class AccuracyTest:
+    """Across subjects: identity's primary accuracy against the chain's (paired by subject)."""
+
+    chain: str
+    subjects: tuple[str, ...]
+    wilcoxon: WilcoxonResult
+    delta: CliffsDelta  # identity against the chain; > 0 means identity tends to be more accurate
+
+    def to_dict(self) -> dict:
+        return {"chain": self.chain, "subjects": list(self.subjects), "wilcoxon_p": self.wilcoxon.p,
+                "wilcoxon_statistic": self.wilcoxon.statistic, "wilcoxon_method": self.wilcoxon.method,
+                "cliffs_delta": self.delta.d, "magnitude": self.delta.magnitude}
+
+
+@dataclass(frozen=True)
+class Analyses:
+    p_adjust: PAdjust
+    placement_comparisons: tuple[Comparison, ...]
+    chain_comparisons: tuple[Comparison, ...]
+    accuracy_drops: tuple[AccuracyDrop, ...]
+    accuracy_tests: tuple[AccuracyTest, ...]
+    speedups: tuple[Speedup, ...]
+    speedup_summaries: tuple[SpeedupSummary, ...]
+
+    @property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return self.placement_comparisons + self.chain_comparisons
+
+    def comparison(self, id: str) -> Comparison:
+        return next(c for c in self.comparisons if c.id == id)
+
+    def to_dict(self) -> dict:
+        return {"p_adjust": self.p_adjust,
+                "placement_comparisons": [c.to_dict() for c in self.placement_comparisons],
+                "chain_comparisons": [c.to_dict() for c in self.chain_comparisons],
+                "accuracy_drops": [a.to_dict() for a in self.accuracy_drops],
+                "accuracy_tests": [a.to_dict() for a in self.accuracy_tests],
+                "speedups": [s.to_dict() for s in self.speedups],
+                "speedup_summaries": [s.to_dict() for s in self.speedup_summaries]}
+
+
+def placements_id(subject: str, chain: str) -> str:
+    return f"placements:{subject}:{chain}"
+
+
+def chains_id(subject: str, placement: str) -> str:
+    return f"chains:{subject}@{placement}"
+
+
+def _grouped(cells: list[CellResult], key) -> dict[tuple[str, str], list[str]]:
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for c in cells:
+        groups[key(c)].append(c.name)
+    return {k: v for k, v in groups.items() if len(v) >= 2}
+
+
+def _representative_drops(rs: ResultSet) -> list[AccuracyDrop]:
+    """One drop per (subject, chain), from the chain's first cell in tier order that has accuracy."""
+    order = {p: i for i, p in enumerate(PLACEMENT_ORDER)}
+    drops: dict[tuple[str, str], AccuracyDrop] = {}
+    for c in sorted(rs.cells, key=lambda c: order.get(c.placement, len(order))):
+        if c.chain == "identity" or (c.subject, c.chain) in drops:
+            continue
+        if (drop := accuracy_drop(rs, c)) is not None:
+            drops[(c.subject, c.chain)] = drop
+    return list(drops.values())
+
+
+def _accuracy_tests(rs: ResultSet, drops: list[AccuracyDrop]) -> list[AccuracyTest]:
+    by_chain: dict[str, list[AccuracyDrop]] = defaultdict(list)
+    for d in drops:
+        by_chain[rs.cell(d.cell).chain].append(d)
+    tests = []
+    for chain, ds in by_chain.items():
+        base, cand = np.array([d.baseline_accuracy for d in ds]), np.array([d.accuracy for d in ds])
+        tests.append(AccuracyTest(chain, tuple(rs.cell(d.cell).subject for d in ds), wilcoxon(base, cand),
+                                  cliffs_delta(base, cand)))
+    return tests
+
+
+def _speedups(rs: ResultSet, chain_comparisons: list[Comparison]) -> list[Speedup]:
+    out = []
+    for comp in chain_comparisons:
+        first = rs.cell(comp.cells[0])
+        identity = f"{first.subject}:identity@{first.placement}"
+        if identity not in comp.cells:
+            continue
+        for name in comp.cells:
+            if name == identity:
+                continue
+            pair = comp.pair(identity, name)
+            out.append(Speedup(first.subject, first.placement, rs.cell(name).chain, pair.ratio, pair.ratio_ci,
+                               pair.faster == name, comp.id))
+    return out
+
+
+def _summaries(speedups: list[Speedup]) -> list[SpeedupSummary]:
+    groups: dict[tuple[str, str], list[Speedup]] = defaultdict(list)
+    for s in speedups:
+        groups[(s.chain, s.placement)].append(s)
+    return [SpeedupSummary(chain, placement, min(r := [s.ratio for s in ss]), float(np.mean(r)), max(r),
+                           tuple(s.subject for s in ss))
+            for (chain, placement), ss in groups.items()]
+
+
+def default_analyses(rs: ResultSet, p_adjust: PAdjust = "holm") -> Analyses:
+    ok = rs.filter(ok_only=True)
+    usable = [c for c in ok.cells if c.latency_s.size > 0]
+    medians = MedianReplicates(rs)
+    placement_comparisons = [
+        compare_cells(rs, names, p_adjust, id=placements_id(subject, chain),
+                      title=f"{subject}: placements of {chain}", medians=medians)
+        for (subject, chain), names in _grouped(usable, lambda c: (c.subject, c.chain)).items()]
+    chain_comparisons = [
+        compare_cells(rs, names, p_adjust, id=chains_id(subject, placement),
+                      title=f"{subject}: chains on {placement}", medians=medians)
+        for (subject, placement), names in _grouped(usable, lambda c: (c.subject, c.placement)).items()]
+    drops = _representative_drops(ok)
+    speedups = _speedups(rs, chain_comparisons)
+    return Analyses(p_adjust, tuple(placement_comparisons), tuple(chain_comparisons), tuple(drops),
+                    tuple(_accuracy_tests(rs, drops)), tuple(speedups), tuple(_summaries(speedups)))
