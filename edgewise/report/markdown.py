@@ -1,0 +1,28 @@
+"""summary.md: the recommendation, findings and main tables in Markdown, for a pull request."""
+
+from __future__ import annotations
+
+from edgewise.report.htmlparts import cell_value
+from edgewise.report.tables import ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell_value(v)[0].replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(ctx: ReportContext) -> str:
+    from edgewise.report.sections import findings
+
+    name = ctx.results.study.get("name", "study")
+    parts = [f"# edgewise: {name}", "", f"SLA: {ctx.sla.describe()}.", "", "## Recommendation",
+             markdown_table(*recommendation_rows(ctx)), "", "## Top findings",
+             *[f"- {f}" for f in findings(ctx)], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
+             "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results)), "",
+             "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
+    notes = ctx.results.study.get("notes") or []
+    if notes:
+        parts += ["## Notes", *[f"- {n}" for n in notes], ""]
+    return "\n".join(parts)
