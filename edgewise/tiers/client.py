@@ -1,0 +1,165 @@
+"""The client side of the tier servers: load artifacts, send requests, build the latency breakdown."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise.errors import ServerError
+from edgewise.tiers import wire
+from edgewise.tiers.peers import PeerLost, PeerPool, SocketFactory, plain_socket
+from edgewise.tiers.spec import CLIENT, Route
+from edgewise.tiers.wire import Frame, LinkShape
+
+
+class TierDown(ServerError):
+    """A tier server died or cannot be reached: restart it (and reload its artifacts), then retry."""
+
+    def __init__(self, tier: str, detail: str = ""):
+        self.tier = tier
+        super().__init__(f"tier {tier} is down" + (f" ({detail})" if detail else ""), "restart the tier and retry")
+
+
+class DoesNotFit(ServerError):
+    """A tier server was killed for exceeding its memory cap: the model does not fit on that tier."""
+
+    def __init__(self, tier: str, detail: str = ""):
+        self.tier = tier
+        super().__init__(f"does not fit on {tier}" + (f" ({detail})" if detail else ""),
+                         "give the tier more memory or deploy a smaller artifact")
+
+
+@dataclass
+class InferResult:
+    logits: np.ndarray
+    total_s: float
+    breakdown: dict[str, float]  # client_encode, link:a-b, preprocess:t, compute:t, overhead:t, decode
+
+
+# Called when a tier stops answering; returns the exception that explains it (TierDown or DoesNotFit).
+Diagnose = Callable[[str, str], ServerError]
+
+
+class TierClient:
+    """Talks to the first tier of each route and can address any tier for control requests.
+
+    `endpoints` are the data addresses (tier -> host:port) as seen from the client; `control`
+    the addresses for LOAD/UNLOAD/PING/PROBE when they differ (a unix socket beside a network
+    namespace). `shapes` shape the client's own outgoing links (message-level delay, modelled
+    rate). With `ship_models` the ONNX bytes travel in LOAD; otherwise only their path does.
+    """
+
+    def __init__(self, endpoints: dict[str, str], token: str | None = None, timeout_s: float = 120.0, *,
+                 control: dict[str, str] | None = None, shapes: dict[str, LinkShape] | None = None,
+                 make_socket: SocketFactory = plain_socket, diagnose: Diagnose | None = None,
+                 ship_models: bool = False):
+        self.endpoints = dict(endpoints)
+        self.token = token
+        self.timeout_s = timeout_s
+        self.ship_models = ship_models
+        self._diagnose = diagnose or (lambda tier, detail: TierDown(tier, detail))
+        shapes = shapes or {}
+        self._data = {t: PeerPool(a, shapes.get(t, wire.NO_SHAPE), timeout_s, make_socket) for t, a in endpoints.items()}
+        self._control = {t: PeerPool(a, wire.NO_SHAPE, timeout_s, make_socket)
+                         for t, a in (control or endpoints).items()}
+
+    # --- control -----------------------------------------------------------------------------
+    def load(self, tier: str, artifact_id: str, onnx_path: Path, role: str, preprocess: dict | None,
+             cold_start: bool = False, input_meta: Any = None) -> None:
+        """Load one artifact part on `tier` under `artifact_id` (`input_meta` is read from the model itself)."""
+        meta = {"artifact": artifact_id, "role": role, "preprocess": preprocess, "cold_start": cold_start}
+        blobs: dict[str, Any] = {}
+        if self.ship_models:
+            blobs["payload"] = Path(onnx_path).read_bytes()
+        else:
+            meta["path"] = str(Path(onnx_path).resolve())
+        self._control_request(tier, Frame("LOAD", meta, blobs))
+
+    def unload(self, tier: str, artifact_id: str) -> None:
+        self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))
+
+    def ping(self, tier: str) -> dict[str, Any]:
+        return self._control_request(tier, Frame("PING")).meta
+
+    def probe(self, src: str, dst: str, nbytes: int = 0, count: int = 10) -> dict[str, float]:
+        """RTT (and goodput of `nbytes` each way when > 0) of the link src -> dst, measured from src."""
+        from edgewise.tiers.probe import measure_goodput, measure_rtt
+
+        if src != CLIENT:
+            return self._control_request(src, Frame("PROBE", {"target": dst, "bytes": nbytes, "count": count})).meta
+        pool = self._pool(self._data, dst)
+        try:
+            figures = measure_rtt(pool, self.token, CLIENT, count)
+            if nbytes:
+                figures.update(measure_goodput(pool, self.token, CLIENT, nbytes, figures["rtt_ms"] / 1e3))
+        except PeerLost as exc:
+            raise self._diagnose(dst, str(exc)) from None
+        return figures
+
+    def _control_request(self, tier: str, frame: Frame) -> Frame:
+        return self._exchange(self._pool(self._control, tier), tier, frame)
+
+    def _pool(self, pools: dict[str, PeerPool], tier: str) -> PeerPool:
+        if tier not in pools:
+            raise ServerError(f"no endpoint for tier {tier!r}", f"known tiers: {', '.join(pools) or 'none'}")
+        return pools[tier]
+
+    def _exchange(self, pool: PeerPool, tier: str, frame: Frame) -> Frame:
+        frame.meta["token"] = self.token
+        try:
+            reply = pool.exchange(frame)
+        except PeerLost as exc:
+            raise self._diagnose(tier, str(exc)) from None
+        if reply.type == "ERROR":
+            if reply.meta.get("error") == "TierDown":
+                raise self._diagnose(str(reply.meta.get("tier")), str(reply.meta.get("message", "")))
+            raise ServerError(str(reply.meta.get("message", "request refused")), reply.meta.get("hint"))
+        return reply
+
+    # --- inference ---------------------------------------------------------------------------
+    def infer(self, route: Route, artifact_id: str, payload: bytes) -> InferResult:
+        t0 = time.perf_counter()
+        first = route.hops[0][0]
+        frame = Frame("INFER", {"token": self.token, "artifact": artifact_id, "hop": 0,
+                                "route": [list(h) for h in route.hops], "links": [list(link) for link in route.links]},
+                      {"payload": payload})
+        pool = self._pool(self._data, first)
+        t1 = time.perf_counter()
+        reply = self._exchange(pool, first, frame)
+        t2 = time.perf_counter()
+        logits = np.array(reply.blobs["logits"])  # own the memory: the frame's body is released
+        hops = reply.meta.get("hops", [])
+        t3 = time.perf_counter()
+        return InferResult(logits, t3 - t0, breakdown(route, hops, encode_s=t1 - t0, wait_s=t2 - t1, decode_s=t3 - t2))
+
+    def close(self) -> None:
+        for pool in (*self._data.values(), *self._control.values()):
+            pool.close()
+
+    def __enter__(self) -> "TierClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def breakdown(route: Route, hops: list[dict[str, Any]], encode_s: float, wait_s: float, decode_s: float) -> dict[str, float]:
+    """Per-request parts: a link's transfer is the sender's wait minus the receiver's service time."""
+    parts = {"client_encode": encode_s}
+    waits = [wait_s] + [h.get("wait_s", 0.0) for h in hops]
+    for i, hop in enumerate(hops):
+        src, dst = route.links[i]
+        tier = hop["tier"]
+        parts[f"link:{src}-{dst}"] = waits[i] - hop["service_s"]
+        if hop.get("preprocess_s"):
+            parts[f"preprocess:{tier}"] = hop["preprocess_s"]
+        if hop["role"] != "relay":
+            parts[f"compute:{tier}"] = hop["compute_s"]
+        downstream = hop.get("wait_s", 0.0)
+        parts[f"overhead:{tier}"] = hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0) - downstream
+    parts["decode"] = decode_s
+    return parts

@@ -1,0 +1,91 @@
+"""Persistent connections to one tier server, pooled so concurrent requests each get their own."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Callable
+
+from edgewise.tiers import wire
+from edgewise.tiers.wire import Frame, LinkShape
+
+SocketFactory = Callable[[int], socket.socket]  # family -> a new unconnected socket
+
+
+class PeerLost(ConnectionError):
+    """The peer closed or reset the connection, or could not be reached."""
+
+
+def plain_socket(family: int) -> socket.socket:
+    return socket.socket(family, socket.SOCK_STREAM)
+
+
+class PeerPool:
+    """Idle connections to `address`; a request takes one, and gives it back when it succeeded."""
+
+    def __init__(self, address: str, shape: LinkShape = wire.NO_SHAPE, timeout_s: float = 120.0,
+                 make_socket: SocketFactory = plain_socket, max_frame: int = wire.DEFAULT_MAX_FRAME):
+        self.address = address
+        self.shape = shape
+        self.timeout_s = timeout_s
+        self.make_socket = make_socket
+        self.max_frame = max_frame
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def exchange(self, frame: Frame) -> Frame:
+        """Send one request and return the reply; a stale pooled connection is retried once fresh."""
+        buffers = wire.encode(frame)
+        sock, reused = self._take()
+        try:
+            reply = self._roundtrip(sock, buffers)
+        except (OSError, wire.WireError) as exc:
+            sock.close()
+            if not reused:
+                raise PeerLost(f"{self.address}: {exc}") from None
+            sock = self._connect()  # the peer restarted since this connection was pooled
+            try:
+                reply = self._roundtrip(sock, buffers)
+            except (OSError, wire.WireError) as exc2:
+                sock.close()
+                raise PeerLost(f"{self.address}: {exc2}") from None
+        self._give_back(sock, reply)
+        return reply
+
+    def _roundtrip(self, sock: socket.socket, buffers: list) -> Frame:
+        wire.send_buffers(sock, buffers, self.shape)
+        reply = wire.read_frame(sock, self.max_frame, timeout_s=self.timeout_s, idle_timeout_s=self.timeout_s,
+                                min_rate=1.0)
+        if reply is None:
+            raise PeerLost("connection closed before a reply")
+        return reply
+
+    def _take(self) -> tuple[socket.socket, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._connect(), False
+
+    def _connect(self) -> socket.socket:
+        family, addr = wire.parse_address(self.address)
+        sock = self.make_socket(family)
+        sock.settimeout(min(self.timeout_s, 10.0))
+        try:
+            sock.connect(addr)
+        except OSError as exc:
+            sock.close()
+            raise PeerLost(f"cannot reach {self.address}: {exc}") from None
+        return wire.configure(sock)
+
+    def _give_back(self, sock: socket.socket, reply: Frame) -> None:
+        if reply.meta.get("close"):
+            sock.close()  # the server ends the connection after this reply
+            return
+        with self._lock:
+            self._idle.append(sock)
+
+    def close(self) -> None:
+        with self._lock:
+            for sock in self._idle:
+                sock.close()
+            self._idle.clear()

@@ -1,0 +1,481 @@
+"""The tier server: one process per tier, warm ONNX Runtime sessions, a thread per connection.
+
+Requests (see wire.py for the framing): PING, LOAD, UNLOAD, INFER, ECHO and PROBE. An INFER
+request carries its route; this server plays its hop's role:
+
+    relay  forward the request unchanged to the next hop
+    full   preprocess + run the model, reply with the logits
+    head   preprocess + run the head, forward the cut tensors to the next hop (the tail)
+    tail   run the tail on the received tensors, reply with the logits
+
+Every reply carries one timing record per hop (service, preprocess, compute and the time spent
+waiting on the next hop), from which the client derives each link's transfer time.
+
+Every request is validated before any work: frame size and header (wire.py), the token when the
+server listens off loopback, the artifact and role, tensor dtypes and shapes against the model's
+inputs; a bad request gets an ERROR frame, never a crash. Frames that are malformed, truncated,
+oversized or too slow also close the connection.
+
+TLS: the server speaks plain TCP. Across an untrusted network put a TLS terminator in front of
+each tier (stunnel or nginx `stream` with `proxy_pass 127.0.0.1:PORT`), keep the server on
+loopback behind it, and still use a token; see docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
+from edgewise.tiers import wire
+from edgewise.tiers.peers import PeerLost, PeerPool
+from edgewise.tiers.wire import Frame, LinkShape
+
+ROLES = ("full", "head", "tail")
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
+               "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+@dataclass
+class ServerConfig:
+    tier: str
+    listen: str = "127.0.0.1:0"
+    control: str | None = None  # a unix socket path for control traffic (LOAD from outside the netns)
+    token: str | None = None
+    threads: int = 1
+    peers: dict[str, str] = field(default_factory=dict)  # tier -> host:port
+    shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
+    max_frame: int = wire.DEFAULT_MAX_FRAME
+    read_timeout_s: float = 10.0  # a started frame must complete within this (+ body at min rate)
+    idle_timeout_s: float = 600.0  # a persistent connection may stay silent this long
+    max_connections: int = 256
+    providers: list[str] | None = None
+    workdir: Path | None = None
+
+
+@dataclass
+class InputMeta:
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]  # None: a dynamic dimension
+
+
+@dataclass
+class Loaded:
+    artifact_id: str
+    role: str
+    path: Path
+    inputs: list[InputMeta]
+    session: Any | None  # None in cold-start mode: a new session per request
+    preprocess: Callable[[bytes], dict[str, np.ndarray]] | None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class TierServer:
+    """Listens on TCP (and optionally a unix control socket) and answers frames until stopped."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        family, addr = wire.parse_address(config.listen)
+        if family != socket.AF_INET:
+            raise ConfigError(f"--listen {config.listen!r} must be host:port", "e.g. 127.0.0.1:7400")
+        if not _is_loopback(addr[0]) and not config.token:
+            raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
+                              "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
+        self.artifacts: dict[str, Loaded] = {}
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(config.max_connections)
+        self._stop = threading.Event()
+        self._peers: dict[str, PeerPool] = {}
+        self._workdir = Path(config.workdir or tempfile.mkdtemp(prefix=f"edgewise-{config.tier}-"))
+        self._listeners = [self._bind_tcp(addr)]
+        if config.control:
+            self._listeners.append(self._bind_unix(config.control))
+        self.address = "%s:%d" % self._listeners[0].getsockname()[:2]
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @staticmethod
+    def _bind_tcp(addr: tuple[str, int]) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        return sock
+
+    @staticmethod
+    def _bind_unix(path: str) -> socket.socket:
+        Path(path).unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)  # only the owner may talk to the control socket
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        sock.listen(64)
+        return sock
+
+    def serve_forever(self) -> None:
+        threads = [threading.Thread(target=self._accept_loop, args=(s,), daemon=True) for s in self._listeners]
+        for t in threads:
+            t.start()
+        self._stop.wait()
+
+    def start(self) -> "TierServer":
+        """Serve from background threads (in-process use: tests, embedding)."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for s in self._listeners:
+            try:
+                s.close()
+            except OSError:
+                pass
+        for pool in self._peers.values():
+            pool.close()
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if not self._slots.acquire(blocking=False):
+                conn.close()  # over the connection limit: refuse rather than queue without bound
+                continue
+            threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
+
+    # --- one connection ----------------------------------------------------------------------
+    def _serve_connection(self, conn: socket.socket) -> None:
+        wire.configure(conn)
+        try:
+            while not self._stop.is_set():
+                try:
+                    request = wire.read_frame(conn, self.config.max_frame, timeout_s=self.config.read_timeout_s,
+                                              idle_timeout_s=self.config.idle_timeout_s)
+                except (wire.WireError, OSError) as exc:
+                    self._reply_error(conn, exc, close=True)
+                    return
+                if request is None:
+                    return
+                received = time.perf_counter()
+                reply, shape = self._answer(request, received)
+                try:
+                    wire.send_frame(conn, reply, shape)
+                except OSError:
+                    return
+        finally:
+            conn.close()
+            self._slots.release()
+
+    def _reply_error(self, conn: socket.socket, exc: BaseException, close: bool = False) -> None:
+        try:
+            wire.send_frame(conn, error_frame(exc, close=close))
+        except OSError:
+            pass
+
+    def _answer(self, request: Frame, received: float) -> tuple[Frame, LinkShape]:
+        """The reply to one request and the shaping of the link it goes back on."""
+        shape = wire.NO_SHAPE
+        try:
+            self._authorise(request)
+            if request.type == "INFER":
+                shape = self._reply_shape(request)
+                return self._infer(request, received), shape
+            handler = {"PING": self._ping, "LOAD": self._load, "UNLOAD": self._unload,
+                       "ECHO": self._echo, "PROBE": self._probe}.get(request.type)
+            if handler is None:
+                raise ServerError(f"unknown request type {request.type!r}", "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE")
+            if request.type == "ECHO" and request.meta.get("from") in self.config.shapes:
+                shape = self.config.shapes[request.meta["from"]]
+            return handler(request), shape
+        except EdgewiseError as exc:
+            return error_frame(exc), shape
+        except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
+            return error_frame(ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")), shape
+
+    def _authorise(self, request: Frame) -> None:
+        if not self.config.token:
+            return
+        given = request.meta.get("token")
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self.config.token.encode()):
+            raise ServerError(f"tier {self.config.tier}: missing or wrong token", "give the client the server's token")
+
+    # --- control -----------------------------------------------------------------------------
+    def _ping(self, request: Frame) -> Frame:
+        with self._lock:
+            loaded = {k: v.role for k, v in self.artifacts.items()}
+        return Frame("OK", {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded,
+                            "rss_mb": _rss_mb(), "threads": self.config.threads})
+
+    def _load(self, request: Frame) -> Frame:
+        meta = request.meta
+        art_id, role = meta.get("artifact"), meta.get("role")
+        if not isinstance(art_id, str) or not art_id or role not in ROLES:
+            raise ServerError(f"LOAD needs an artifact id and a role in {ROLES}", "send artifact=<id>, role=full|head|tail")
+        path = self._model_file(request, art_id, role)
+        session = self._session(path)
+        inputs = [InputMeta(i.name, _ORT_DTYPES.get(i.type, i.type), tuple(d if isinstance(d, int) else None for d in i.shape))
+                  for i in session.get_inputs()]
+        spec = meta.get("preprocess")
+        preprocess = None
+        if spec is not None:
+            from edgewise.data.preprocess import build_preprocessor
+
+            preprocess = build_preprocessor(spec)
+        cold = bool(meta.get("cold_start", False))
+        with self._lock:
+            self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess)
+        return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in inputs]})
+
+    def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
+        data = request.payload
+        if data is not None:
+            path = self._workdir / f"{_safe(art_id)}-{role}.onnx"
+            path.write_bytes(data)
+            return path
+        given = request.meta.get("path")
+        if not isinstance(given, str) or not Path(given).is_file():
+            raise DataError(f"tier {self.config.tier}: model file {given!r} not found",
+                            "send the ONNX bytes, or a path this tier's host can read")
+        return Path(given)
+
+    def _session(self, path: Path):
+        from edgewise.runtime import make_session
+
+        try:
+            return make_session(path, self.config.threads, self.config.providers)
+        except Exception as exc:
+            raise DataError(f"tier {self.config.tier}: ONNX Runtime cannot load {path.name}: {exc}",
+                            "send a valid ONNX model") from None
+
+    def _unload(self, request: Frame) -> Frame:
+        art_id = request.meta.get("artifact")
+        with self._lock:
+            gone = [k for k in self.artifacts if k.split("/")[0] == art_id]
+            for k in gone:
+                del self.artifacts[k]
+        return Frame("OK", {"unloaded": gone})
+
+    def _echo(self, request: Frame) -> Frame:
+        n = request.meta.get("reply_bytes", 0)
+        if not isinstance(n, int) or not 0 <= n <= self.config.max_frame // 2:
+            raise ServerError(f"ECHO reply_bytes {n!r} out of range", f"ask for at most {self.config.max_frame // 2} bytes")
+        return Frame("OK", {}, {"payload": np.zeros(n, np.uint8)} if n else {})
+
+    def _probe(self, request: Frame) -> Frame:
+        """Measure the link from this tier to `target` (RTT, then goodput of `bytes` each way)."""
+        from edgewise.tiers.probe import measure_goodput, measure_rtt
+
+        target, nbytes = request.meta.get("target"), request.meta.get("bytes", 0)
+        pool, me, token = self._peer(target), self.config.tier, self.config.token
+        try:
+            figures = measure_rtt(pool, token, me, int(request.meta.get("count", 10)))
+            if isinstance(nbytes, int) and nbytes > 0:
+                figures.update(measure_goodput(pool, token, me, nbytes, figures["rtt_ms"] / 1e3))
+        except PeerLost as exc:
+            raise ServerError(f"tier {self.config.tier} cannot reach {target}: {exc}", "is the peer running?") from None
+        return Frame("OK", figures)
+
+    # --- inference ---------------------------------------------------------------------------
+    def _route(self, request: Frame) -> tuple[list[list[str]], list[list[str]], int]:
+        route, links, hop = request.meta.get("route"), request.meta.get("links"), request.meta.get("hop", 0)
+        ok = (isinstance(route, list) and isinstance(links, list) and isinstance(hop, int) and 0 <= hop < len(route)
+              and len(links) == len(route) and all(isinstance(h, list) and len(h) == 2 for h in route))
+        if not ok:
+            raise ServerError("INFER needs route, links and hop", "send requests made by TierClient.infer")
+        if route[hop][0] != self.config.tier:
+            raise ServerError(f"hop {hop} of the route is {route[hop][0]!r}, not this tier ({self.config.tier})",
+                              "send the request to the tier its route names")
+        return route, links, hop
+
+    def _reply_shape(self, request: Frame) -> LinkShape:
+        try:
+            _, links, hop = self._route(request)
+        except ServerError:
+            return wire.NO_SHAPE
+        return self.config.shapes.get(links[hop][0], wire.NO_SHAPE)
+
+    def _infer(self, request: Frame, received: float) -> Frame:
+        route, links, hop = self._route(request)
+        role = route[hop][1]
+        record = {"tier": self.config.tier, "role": role, "preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 0.0}
+        if role == "relay":
+            reply = self._forward(request, dict(request.blobs), hop, record)
+        else:
+            loaded = self._artifact(request.meta.get("artifact"), role)
+            feeds = self._feeds(request, loaded, record)
+            t0 = time.perf_counter()
+            outputs = self._run(loaded, feeds)
+            record["compute_s"] = time.perf_counter() - t0
+            if role == "head":
+                reply = self._forward(request, outputs, hop, record)
+            else:
+                logits = next(iter(outputs.values()))
+                reply = Frame("RESULT", {"hops": []}, {"logits": logits})
+        if reply.type == "RESULT":
+            record["service_s"] = time.perf_counter() - received
+            reply.meta["hops"] = [record, *reply.meta.get("hops", [])]
+        return reply
+
+    def _artifact(self, art_id: Any, role: str) -> Loaded:
+        with self._lock:
+            loaded = self.artifacts.get(f"{art_id}/{role}")
+        if loaded is None:
+            raise ServerError(f"tier {self.config.tier} holds no artifact {art_id!r} as {role}",
+                              "LOAD it on this tier before INFER")
+        return loaded
+
+    def _feeds(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
+        payload = request.payload
+        if payload is not None and loaded.preprocess is not None:
+            t0 = time.perf_counter()
+            feeds = loaded.preprocess(payload)  # raises DataError on an undecodable image or text
+            record["preprocess_s"] = time.perf_counter() - t0
+        else:
+            feeds = request.tensors
+        check_feeds(feeds, loaded.inputs, self.config.tier)
+        return feeds
+
+    def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = loaded.session or self._session(loaded.path)  # cold start: a new session per request
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds)))
+
+    def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
+        route, links = request.meta["route"], request.meta["links"]
+        if hop + 1 >= len(route):
+            raise ServerError(f"tier {self.config.tier} ({route[hop][1]}) is the last hop but must forward",
+                              "end a route with a full or tail hop")
+        target = route[hop + 1][0]
+        onward = Frame("INFER", {**request.meta, "hop": hop + 1, "token": self.config.token}, blobs)
+        t0 = time.perf_counter()
+        try:
+            reply = self._peer(target).exchange(onward)
+        except PeerLost as exc:
+            return Frame("ERROR", {"error": "TierDown", "tier": target, "message": str(exc)})
+        record["wait_s"] = time.perf_counter() - t0
+        return reply
+
+    def _peer(self, tier: Any) -> PeerPool:
+        with self._lock:
+            pool = self._peers.get(tier)
+            if pool is None:
+                if tier not in self.config.peers:
+                    raise ServerError(f"tier {self.config.tier} knows no address for {tier!r}",
+                                      "start the server with --peers tier=host:port,...")
+                pool = PeerPool(self.config.peers[tier], self.config.shapes.get(tier, wire.NO_SHAPE),
+                                max_frame=self.config.max_frame)
+                self._peers[tier] = pool
+            return pool
+
+
+def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str) -> None:
+    """Names, dtypes and shapes of `feeds` must match the model's inputs exactly."""
+    expected = {i.name for i in inputs}
+    if set(feeds) != expected:
+        raise DataError(f"tier {tier}: inputs {sorted(feeds)} do not match the model's {sorted(expected)}",
+                        "send exactly the model's inputs")
+    for meta in inputs:
+        arr = feeds[meta.name]
+        if arr.dtype.name != meta.dtype:
+            raise DataError(f"tier {tier}: input {meta.name!r} is {arr.dtype.name}, the model wants {meta.dtype}",
+                            "send the model's dtype")
+        if len(arr.shape) != len(meta.shape) or any(d is not None and d != a for d, a in zip(meta.shape, arr.shape)):
+            shown = ["?" if d is None else d for d in meta.shape]
+            raise DataError(f"tier {tier}: input {meta.name!r} has shape {list(arr.shape)}, the model wants {shown}",
+                            "send the model's shape")
+
+
+def error_frame(exc: BaseException, close: bool = False) -> Frame:
+    hint = getattr(exc, "hint", None)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return Frame("ERROR", {"error": type(exc).__name__, "message": message, "hint": hint, "close": close})
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+# --- command line (the testbeds spawn `python -m edgewise.tiers.server`) -----------------------
+
+def parse_peers(text: str | None) -> dict[str, str]:
+    """'edge=10.0.0.2:7400,cloud=10.0.0.3:7400' -> {tier: address}."""
+    peers = {}
+    for item in filter(None, (text or "").split(",")):
+        tier, sep, addr = item.partition("=")
+        if not sep:
+            raise ConfigError(f"bad peer {item!r}", "write tier=host:port, comma separated")
+        wire.parse_address(addr)
+        peers[tier.strip()] = addr.strip()
+    return peers
+
+
+def default_providers() -> list[str]:
+    """CUDA when this host's ONNX Runtime has it, CPU otherwise."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="edgewise-tier-server")
+    parser.add_argument("--tier", required=True)
+    parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--control")
+    parser.add_argument("--token", default=os.environ.get("EDGEWISE_TOKEN"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--peers")
+    parser.add_argument("--shapes", default="{}", help="JSON {neighbour: {delay_s, rate_mbit}}")
+    parser.add_argument("--max-frame-mb", type=float, default=64.0)
+    parser.add_argument("--read-timeout-s", type=float, default=10.0)
+    parser.add_argument("--cpu-only", action="store_true")
+    args = parser.parse_args(argv)
+    config = ServerConfig(
+        tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
+        peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
+        max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
+        providers=["CPUExecutionProvider"] if args.cpu_only else default_providers())
+    try:
+        server = TierServer(config)
+    except EdgewiseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"ready {config.tier} {server.address}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
