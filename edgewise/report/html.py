@@ -39,7 +39,8 @@ def write_report(results_source: str | Path | ResultSet, out: str | Path,
 
 def build_context(results: ResultSet, reference: list[ResultSet]) -> ReportContext:
     chains = {c.chain for r in (results, *reference) for c in r.cells}
-    return ReportContext(results, Sla.of(results), chain_colours(sorted(chains, key=chain_order_key)), reference)
+    return ReportContext(results, Sla.of(results), chain_colours(sorted(chains, key=chain_order_key)),
+                         sections.findings(results), reference)
 
 
 def render_html(ctx: ReportContext, source: str) -> str:

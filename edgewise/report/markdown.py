@@ -14,12 +14,10 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
 
 
 def summary_markdown(ctx: ReportContext) -> str:
-    from edgewise.report.sections import findings
-
     name = ctx.results.study.get("name", "study")
     parts = [f"# edgewise: {name}", "", f"SLA: {ctx.sla.describe()}.", "", "## Recommendation",
              markdown_table(*recommendation_rows(ctx)), "", "## Top findings",
-             *[f"- {f}" for f in findings(ctx)], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
+             *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
              "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results)), "",
              "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
     notes = ctx.results.study.get("notes") or []

@@ -20,7 +20,7 @@ def summary(ctx: ReportContext) -> str:
     headers, rows = recommendation_rows(ctx)
     parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>.</p>",
              table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA"),
-             "<h3>Top findings</h3><ul>" + "".join(f"<li>{escape(f)}</li>" for f in findings(ctx)) + "</ul>",
+             "<h3>Top findings</h3><ul>" + "".join(f"<li>{escape(f)}</li>" for f in ctx.findings) + "</ul>",
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),
              "<h3>Testbed, as verified</h3>", _testbed(ctx), "<h3>Environment</h3>",
              table(["key", "value"], [[k, "–" if v is None else str(v)] for k, v in r.environment.items()],
@@ -31,20 +31,14 @@ def summary(ctx: ReportContext) -> str:
     return section("summary", "1. Summary", "".join(parts))
 
 
-def findings(ctx: ReportContext) -> list[str]:
-    """The few sentences worth a reader's first minute: biggest speed-ups, slowdowns, failures."""
-    out = []
-    speed = sorted(speedup_rows(ctx.results)[1], key=lambda row: -row[3])
-    for chain, placement, lo, mean, hi, n in speed[:3]:
-        out.append(f"{chain} on {placement}: {mean:.2f}× the speed of identity on average "
-                   f"(range {lo:.2f}–{hi:.2f}× over {n} subject{'s' if n > 1 else ''}).")
-    slow = [row for row in speed if row[3] < 0.95]
-    for chain, placement, lo, mean, hi, n in slow[-2:]:
-        out.append(f"{chain} on {placement} is slower than identity: {mean:.2f}× on average.")
-    failed = [c for c in ctx.results.cells if c.status != "ok"]
+def findings(results) -> list[str]:
+    """The analysis package's findings, then the cells that could not be measured."""
+    out = source.study_findings(results)
+    failed = [c for c in results.cells if c.status != "ok"]
     if failed:
-        out.append(f"{len(failed)} cell(s) not measured: " + "; ".join(f"{c.name} ({c.status})" for c in failed[:4]))
-    return out or ["No chain can be compared with identity in these results."]
+        out.append(f"{len(failed)} cell(s) not measured: " + "; ".join(f"{c.name} ({c.status})" for c in failed[:4])
+                   + ("; …" if len(failed) > 4 else ""))
+    return out or ["No finding: too few cells to compare."]
 
 
 def _testbed(ctx: ReportContext) -> str:
@@ -113,8 +107,8 @@ def accuracy_vs_latency(ctx: ReportContext) -> str:
                                   f"{c.name}: p{sla.percentile:g} {x:,.1f} ms, {c.metric} {y:.2f}%")
                       for c, (x, y) in zip(cells, xy)]
             front = [xy[i] for i in source.pareto_front(xy)]
-            base = r.find(subject, "identity", placement)
-            floor = base.primary_accuracy * 100 - sla.max_accuracy_drop if base and base.primary_accuracy else None
+            base = source.identity_accuracy(r, subject, placement)
+            floor = None if base is None else base * 100 - sla.max_accuracy_drop
             metric = cells[0].metric
             charts.append(plots.scatter_chart(f"{subject} on {placement}", points, front,
                                               f"p{sla.percentile:g} latency (ms)", f"{metric} (%)",

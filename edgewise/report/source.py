@@ -11,54 +11,41 @@ from pathlib import Path
 
 import numpy as np
 
-from edgewise.analysis.reference import load_reference
-from edgewise.analysis.results import CellResult, ResultSet, read_results_json
-from edgewise.errors import DataError
-
-# Cliff's delta thresholds of Romano et al., as the reference study used them.
-_MAGNITUDES = ((0.147, "negligible"), (0.33, "small"), (0.474, "medium"), (float("inf"), "large"))
+from edgewise.analysis import CellResult, ResultSet
+from edgewise.analysis import load_results as _load_results
 
 
 def load_results(source: str | Path | ResultSet) -> ResultSet:
-    """A study's results.json, a reference CSV, or an already loaded ResultSet."""
-    if isinstance(source, ResultSet):
-        return source
-    path = Path(source)
-    if path.is_dir():
-        path = path / "results.json"
-    if not path.exists():
-        raise DataError(f"no results at {path}", "pass a results.json, a study's run folder or a reference CSV")
-    return load_reference(path) if path.suffix.lower() == ".csv" else read_results_json(path)
+    """A study's folder or results.json, a reference CSV, a generic CSV, or an already loaded ResultSet."""
+    return source if isinstance(source, ResultSet) else _load_results(source)
 
 
-def median_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Median with a distribution-free confidence interval from order statistics (binomial)."""
+def study_findings(results: ResultSet) -> list[str]:
+    """The analysis package's findings (fastest chain / placement, speed-up ranges, no-speed-up warnings)."""
+    from edgewise.analysis.analyses import default_analyses
+    from edgewise.analysis.findings import findings
+
+    return [f.text for f in findings(results, default_analyses(results))]
+
+
+def median_ci(samples: np.ndarray) -> tuple[float, float, float]:
+    """Median with its distribution-free 95% confidence interval from order statistics (binomial)."""
     x = np.sort(samples)
     n = len(x)
     if n == 0:
         return (float("nan"),) * 3
-    half = 1.959964 * np.sqrt(n) / 2 if level == 0.95 else _z(level) * np.sqrt(n) / 2
+    half = 1.959964 * np.sqrt(n) / 2
     lo, hi = int(max(0, np.floor(n / 2 - half))), int(min(n - 1, np.ceil(n / 2 + half)))
     return float(np.median(x)), float(x[lo]), float(x[hi])
-
-
-def _z(level: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + level / 2))
 
 
 def latency_percentile(cell: CellResult, percentile: float) -> float:
     return float(np.percentile(cell.latency_s, percentile)) if len(cell.latency_s) else float("nan")
 
 
-def magnitude(delta: float) -> str:
-    return next(label for bound, label in _MAGNITUDES if abs(delta) < bound)
-
-
 @dataclass(frozen=True)
 class Comparison:
-    """Row against column: Cliff's delta (negative = row faster), its magnitude, Holm-adjusted p."""
+    """Row against column: Cliff's delta (negative = row faster), its magnitude, adjusted p."""
 
     delta: float
     magnitude: str
@@ -66,30 +53,22 @@ class Comparison:
 
 
 def pairwise(groups: dict[str, np.ndarray]) -> dict[tuple[str, str], Comparison]:
-    """Every ordered pair of groups: Cliff's delta and the Mann-Whitney p, Holm-adjusted over the pairs."""
-    from scipy.stats import mannwhitneyu
+    """Every ordered pair of groups, as the reference study tested them: Conover after Kruskal-Wallis
+    (Holm-adjusted over the pairs here) and Cliff's delta."""
+    from edgewise.analysis.stats import adjust_p, cliffs_delta, conover
 
     labels = [k for k, v in groups.items() if len(v) > 1]
-    raw: dict[tuple[str, str], tuple[float, float]] = {}
-    for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            res = mannwhitneyu(groups[a], groups[b], alternative="two-sided")
-            delta = 2 * float(res.statistic) / (len(groups[a]) * len(groups[b])) - 1
-            raw[(a, b)] = (delta, float(res.pvalue))
-    adjusted = _holm({k: p for k, (_, p) in raw.items()})
+    if len(labels) < 2:
+        return {}
+    p = conover([groups[k] for k in labels]).p
+    pairs = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))]
+    adjusted = adjust_p([p[i, j] for i, j in pairs], "holm")
     out: dict[tuple[str, str], Comparison] = {}
-    for (a, b), (delta, _) in raw.items():
-        out[(a, b)] = Comparison(delta, magnitude(delta), adjusted[(a, b)])
-        out[(b, a)] = Comparison(-delta, magnitude(delta), adjusted[(a, b)])
-    return out
-
-
-def _holm(pvalues: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
-    order = sorted(pvalues, key=pvalues.get)
-    m, running, out = len(order), 0.0, {}
-    for i, key in enumerate(order):
-        running = max(running, min(1.0, (m - i) * pvalues[key]))
-        out[key] = running
+    for (i, j), p_adj in zip(pairs, adjusted):
+        a, b = labels[i], labels[j]
+        cd = cliffs_delta(groups[a], groups[b])
+        out[(a, b)] = Comparison(cd.d, cd.magnitude, float(p_adj))
+        out[(b, a)] = Comparison(-cd.d, cd.magnitude, float(p_adj))
     return out
 
 
@@ -137,16 +116,21 @@ def recommend(results: ResultSet, max_latency_ms: float, percentile: float, max_
     return choices
 
 
+def identity_accuracy(results: ResultSet, subject: str, placement: str) -> float | None:
+    """The subject's identity accuracy on the placement, else on any placement (a partition is lossless)."""
+    same = results.find(subject, "identity", placement)
+    if same is not None and same.primary_accuracy is not None:
+        return same.primary_accuracy
+    return next((c.primary_accuracy for c in results.cells
+                 if c.subject == subject and c.chain == "identity" and c.primary_accuracy is not None), None)
+
+
 def accuracy_drop_points(results: ResultSet, cell: CellResult) -> float | None:
-    """Points of the primary metric lost against identity on the same placement (else any placement)."""
-    acc = cell.primary_accuracy
-    if acc is None:
+    """Points of the primary metric lost against identity (see identity_accuracy)."""
+    base = identity_accuracy(results, cell.subject, cell.placement)
+    if base is None or cell.primary_accuracy is None:
         return None
-    base = results.find(cell.subject, "identity", cell.placement) or next(
-        (c for c in results.cells if c.subject == cell.subject and c.chain == "identity" and c.primary_accuracy), None)
-    if base is None or base.primary_accuracy is None:
-        return None
-    return (base.primary_accuracy - acc) * 100
+    return (base - cell.primary_accuracy) * 100
 
 
 def speedups(results: ResultSet) -> dict[tuple[str, str], dict[str, float]]:

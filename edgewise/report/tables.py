@@ -34,6 +34,7 @@ class ReportContext:
     results: ResultSet
     sla: Sla
     colours: dict[str, str]
+    findings: list[str] = field(default_factory=list)
     reference: list[ResultSet] = field(default_factory=list)
 
 
