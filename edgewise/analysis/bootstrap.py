@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_BOOT = 2000
+N_BOOT = 1000  # enough for 95% percentile intervals; analyses of 80 cells stay within seconds
 LEVEL = 0.95
 # Resample in blocks so a large sample times N_BOOT never needs one huge index array.
 _BLOCK_ELEMENTS = 4_000_000

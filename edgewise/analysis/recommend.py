@@ -1,0 +1,197 @@
+"""The SLA answer: which cells meet a latency percentile bound at an accuracy drop the user accepts.
+
+Every cell gets a verdict: meets, borderline (a confidence interval straddles a bound, or a figure
+is unknown) or fails, with the reason for each rejection. Per subject the cells are ranked (fastest
+that meets first) and the Pareto front of latency against accuracy is marked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
+from edgewise.analysis.bootstrap import Interval, seed_for
+from edgewise.analysis.compare import MedianReplicates, compare_cells
+from edgewise.analysis.pareto import Point, pareto_front
+from edgewise.analysis.results import CellResult, ResultSet
+from edgewise.analysis.tails import SUPPORTED_PERCENTILES, TailEstimate, largest_supported, tail_percentile
+from edgewise.errors import ConfigError
+
+Status = Literal["meets", "borderline", "fails"]
+_STATUS_RANK = {"meets": 0, "borderline": 1, "fails": 2}
+
+
+@dataclass(frozen=True)
+class CellVerdict:
+    cell: str
+    subject: str
+    chain: str
+    placement: str
+    status: Status
+    reasons: tuple[str, ...]  # why the cell is not "meets"
+    notes: tuple[str, ...]  # what the figures rest on (fallback percentile, unpaired accuracy, ...)
+    latency: TailEstimate | None
+    accuracy: float | None
+    accuracy_drop: AccuracyDrop | None
+    no_significant_speedup: bool | None  # None: identity, or no identity on this placement to compare with
+    on_pareto_front: bool = False
+
+    def to_dict(self) -> dict:
+        return {"cell": self.cell, "subject": self.subject, "chain": self.chain, "placement": self.placement,
+                "status": self.status, "reasons": list(self.reasons), "notes": list(self.notes),
+                "latency": self.latency.to_dict() if self.latency else None, "accuracy": self.accuracy,
+                "accuracy_drop": self.accuracy_drop.to_dict() if self.accuracy_drop else None,
+                "no_significant_speedup": self.no_significant_speedup, "on_pareto_front": self.on_pareto_front}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    max_latency_ms: float
+    percentile: int
+    max_accuracy_drop: float
+    placements: tuple[str, ...] | None
+    verdicts: tuple[CellVerdict, ...]  # per subject, ranked: meets (fastest first), borderline, fails
+
+    @property
+    def subjects(self) -> list[str]:
+        return list(dict.fromkeys(v.subject for v in self.verdicts))
+
+    def ranked(self, subject: str) -> list[CellVerdict]:
+        return [v for v in self.verdicts if v.subject == subject]
+
+    def best(self, subject: str) -> CellVerdict | None:
+        """The fastest cell that meets both bounds, or None."""
+        return next((v for v in self.ranked(subject) if v.status == "meets"), None)
+
+    def pareto(self, subject: str) -> list[str]:
+        return [v.cell for v in self.ranked(subject) if v.on_pareto_front]
+
+    def to_dict(self) -> dict:
+        return {"sla": {"max_latency_ms": self.max_latency_ms, "percentile": self.percentile,
+                        "max_accuracy_drop": self.max_accuracy_drop},
+                "placements": list(self.placements) if self.placements else None,
+                "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None), "pareto_front": self.pareto(s),
+                                 "ranking": [v.to_dict() for v in self.ranked(s)]} for s in self.subjects}}
+
+    def __rich__(self):
+        from edgewise.analysis.render import render_recommendation
+
+        return render_recommendation(self)
+
+
+def _judge(value: float, ci: Interval | None, bound: float) -> Status:
+    """meets when the value and its CI are within the bound, fails when both exceed it, else borderline."""
+    if ci is None:
+        return "meets" if value <= bound else "fails"
+    if value <= bound and ci.high <= bound:
+        return "meets"
+    if value > bound and ci.low > bound:
+        return "fails"
+    return "borderline"
+
+
+def _latency_estimate(cell: CellResult, percentile: int, notes: list[str]) -> TailEstimate | None:
+    seed = seed_for(cell.name, "tail")
+    estimate = tail_percentile(cell.latency_s, percentile, seed)
+    if estimate.supported:
+        return estimate
+    fallback = largest_supported(cell.latency_s.size)
+    if fallback is None:
+        return None
+    notes.append(f"{estimate.describe()}: judged on p{fallback} instead")
+    return tail_percentile(cell.latency_s, fallback, seed)
+
+
+def _latency_status(estimate: TailEstimate | None, max_latency_ms: float, reasons: list[str]) -> Status:
+    if estimate is None or estimate.value is None:
+        reasons.append("no latency samples")
+        return "fails"
+    status = _judge(estimate.value, estimate.ci, max_latency_ms / 1e3)
+    if status == "fails":
+        reasons.append(f"{estimate.describe()} exceeds {max_latency_ms:g} ms")
+    elif status == "borderline":
+        reasons.append(f"{estimate.describe()}: the CI straddles {max_latency_ms:g} ms")
+    return status
+
+
+def _accuracy_status(cell: CellResult, drop: AccuracyDrop | None, max_drop: float,
+                     reasons: list[str], notes: list[str]) -> Status:
+    if cell.chain == "identity":
+        return "meets"
+    if drop is None:
+        reasons.append("accuracy drop unknown (no accuracy for the cell or its identity)")
+        return "borderline"
+    ci = drop.paired.ci_points if drop.paired else None
+    if ci is None:
+        notes.append("accuracy drop without CI (no per-sample correctness)")
+    status = _judge(drop.drop_points, ci, max_drop)
+    text = f"accuracy drop {drop.drop_points:.2f} points" + (f" [{ci.low:.2f}, {ci.high:.2f}]" if ci else "")
+    if status == "fails":
+        reasons.append(f"{text} exceeds {max_drop:g}")
+    elif status == "borderline":
+        reasons.append(f"{text}: the CI straddles {max_drop:g}")
+    return status
+
+
+def _no_speedup(rs: ResultSet, cell: CellResult, medians: MedianReplicates) -> bool | None:
+    identity = rs.find(cell.subject, "identity", cell.placement)
+    if cell.chain == "identity" or identity is None or identity.status != "ok" or identity.latency_s.size == 0:
+        return None
+    pair = compare_cells(rs, [identity.name, cell.name], "none", medians=medians).pair(identity.name, cell.name)
+    return pair.faster != cell.name
+
+
+def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile: int, max_drop: float,
+             medians: MedianReplicates) -> CellVerdict:
+    reasons: list[str] = []
+    notes: list[str] = []
+    if cell.status != "ok" or cell.latency_s.size == 0:
+        reasons.append(f"cell {cell.status}" + (f": {cell.error}" if cell.error else ""))
+        return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, "fails", tuple(reasons), (),
+                           None, cell.primary_accuracy, None, None)
+    estimate = _latency_estimate(cell, percentile, notes)
+    drop = accuracy_drop(rs, cell)
+    statuses = [_latency_status(estimate, max_latency_ms, reasons),
+                _accuracy_status(cell, drop, max_drop, reasons, notes)]
+    status = max(statuses, key=_STATUS_RANK.__getitem__)
+    return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, status, tuple(reasons), tuple(notes),
+                       estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians))
+
+
+def _rank_key(v: CellVerdict) -> tuple[int, float]:
+    latency = v.latency.value if v.latency and v.latency.value is not None else float("inf")
+    return (_STATUS_RANK[v.status], latency)
+
+
+def _mark_front(verdicts: list[CellVerdict]) -> list[CellVerdict]:
+    points = [Point(v.cell, v.latency.value, v.accuracy) for v in verdicts
+              if v.latency is not None and v.latency.value is not None and v.accuracy is not None]
+    front = {p.name for p in pareto_front(points)}
+    return [CellVerdict(**{**v.__dict__, "on_pareto_front": v.cell in front}) for v in verdicts]
+
+
+def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_accuracy_drop: float = 1.0,
+              placements: Iterable[str] | None = None) -> Recommendation:
+    """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds."""
+    if percentile not in SUPPORTED_PERCENTILES:
+        raise ConfigError(f"percentile {percentile} is not supported",
+                          f"use one of {', '.join(map(str, SUPPORTED_PERCENTILES))}")
+    if max_latency_ms <= 0 or max_accuracy_drop < 0:
+        raise ConfigError("the latency bound must be positive and the accuracy drop non-negative")
+    chosen = tuple(p.lower() for p in placements) if placements else None
+    if chosen:
+        unknown = [p for p in chosen if p not in rs.placements]
+        if unknown:
+            raise ConfigError(f"no cells on placement(s) {', '.join(unknown)}",
+                              f"the results have {', '.join(rs.placements)}")
+    medians = MedianReplicates(rs)
+    by_subject: dict[str, list[CellVerdict]] = defaultdict(list)
+    for cell in rs.cells:
+        if chosen is None or cell.placement in chosen:
+            by_subject[cell.subject].append(
+                _verdict(rs, cell, max_latency_ms, percentile, max_accuracy_drop, medians))
+    verdicts = [v for vs in by_subject.values() for v in sorted(_mark_front(vs), key=_rank_key)]
+    return Recommendation(max_latency_ms, percentile, max_accuracy_drop, chosen, tuple(verdicts))

@@ -1,0 +1,50 @@
+"""edgewise analyze: statistics of measured results (a study's results.json or the reference CSVs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from edgewise.analysis import compare_cells, default_analyses, findings, load_results
+from edgewise.analysis.loading import FORMATS
+from edgewise.analysis.render import render_analyses, render_comparison, to_json
+from edgewise.analysis.stats import P_ADJUST_METHODS
+from edgewise.errors import ConfigError
+
+
+def analyze(
+    results: Path = typer.Argument(..., help="study directory, results.json, reference latency CSV or generic CSV"),
+    format: str = typer.Option("auto", "--format", help=f"one of {', '.join(FORMATS)}"),
+    cells: str | None = typer.Option(None, "--cells", help="compare exactly these cells, comma-separated"),
+    p_adjust: str = typer.Option("holm", "--p-adjust",
+                                 help=f"one of {', '.join(P_ADJUST_METHODS)} (none reproduces the reference)"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Compare latencies (Kruskal-Wallis, Conover, Cliff's delta), accuracy drops and speed-ups.
+
+    Example: edgewise analyze whitebox-2411.00907-latency.csv --p-adjust none
+    --cells "resnet:identity@edge,resnet:sptq@edge"
+    """
+    if p_adjust not in P_ADJUST_METHODS:
+        raise ConfigError(f"--p-adjust {p_adjust!r} is unknown", f"use one of {', '.join(P_ADJUST_METHODS)}")
+    rs = load_results(results, format)  # type: ignore[arg-type]
+    console = Console()
+    if cells:
+        comparison = compare_cells(rs, [c.strip() for c in cells.split(",") if c.strip()], p_adjust)  # type: ignore[arg-type]
+        if as_json:
+            typer.echo(to_json(comparison.to_dict()))
+        else:
+            console.print(render_comparison(comparison))
+        return
+    analyses = default_analyses(rs, p_adjust)  # type: ignore[arg-type]
+    found = findings(rs, analyses)
+    if as_json:
+        typer.echo(to_json({"study": rs.study, **analyses.to_dict(), "findings": [f.to_dict() for f in found]}))
+    else:
+        console.print(render_analyses(analyses, found))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze)

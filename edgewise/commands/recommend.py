@@ -1,0 +1,39 @@
+"""edgewise recommend: which cells meet a latency percentile bound at an accepted accuracy drop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from edgewise.analysis import load_results, recommend
+from edgewise.analysis.loading import FORMATS
+from edgewise.analysis.render import to_json
+
+
+def recommend_command(
+    results: Path = typer.Argument(..., help="study directory, results.json, reference latency CSV or generic CSV"),
+    max_latency_ms: float = typer.Option(..., "--max-latency-ms", help="latency bound at the percentile (ms)"),
+    percentile: int = typer.Option(95, "--percentile", help="50, 90, 95 or 99"),
+    max_accuracy_drop: float = typer.Option(1.0, "--max-accuracy-drop",
+                                            help="accepted drop of the primary metric, in points"),
+    placements: str | None = typer.Option(None, "--placements", help="only these placements, comma-separated"),
+    format: str = typer.Option("auto", "--format", help=f"one of {', '.join(FORMATS)}"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Judge every cell against the SLA: meets, borderline or fails, ranked per subject, with the Pareto front.
+
+    Example: edgewise recommend whitebox-2411.00907-latency.csv --max-latency-ms 2000 --max-accuracy-drop 1
+    """
+    rs = load_results(results, format)  # type: ignore[arg-type]
+    chosen = [p.strip() for p in placements.split(",") if p.strip()] if placements else None
+    rec = recommend(rs, max_latency_ms, percentile, max_accuracy_drop, chosen)
+    if as_json:
+        typer.echo(to_json(rec.to_dict()))
+    else:
+        Console().print(rec)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recommend")(recommend_command)
