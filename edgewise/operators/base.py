@@ -67,6 +67,7 @@ class Operator(ABC):
     placement_dependent: ClassVar[bool] = False  # output depends on the tiers/links it will run on
     tolerance: ClassVar[float] = 0.02  # accuracy drop (fraction) the conformance suite allows on tiny models
     description: ClassVar[str] = ""
+    meta_keys: ClassVar[frozenset[str]] = frozenset()  # keys every artifact's meta carries (checked by conformance)
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init_subclass__(cls, **kwargs: Any):

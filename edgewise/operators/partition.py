@@ -61,6 +61,7 @@ class Partition(Operator):
     placement_dependent = True
     tolerance = 0.0
     description = "split into a head and a tail on two tiers, at a cut chosen for the placement"
+    meta_keys = frozenset({"cut", "cut_bytes", "estimate", "candidates", "verification"})
     Params = PartitionParams
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:

@@ -60,6 +60,7 @@ class Sptq(Operator):
     produces = frozenset({"onnx"})
     tolerance = 0.03
     description = "static post-training int8 quantization (ONNX Runtime, QDQ)"
+    meta_keys = frozenset({"quantized_nodes", "float_nodes", "calibration", "latency", "warnings"})
     Params = SptqParams
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
