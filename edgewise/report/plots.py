@@ -31,10 +31,21 @@ def chain_colours(chains: list[str]) -> dict[str, str]:
     return colours
 
 
-def component_colour(component: str) -> str:
-    kind = component.split(":", 1)[0]
-    return {"client_encode": "#B0B0B0", "preprocess": "#E69F00", "compute": "#0072B2", "link": "#D55E00",
-            "decode": "#8C8C8C", "other": "#DDDDDD"}.get(kind, "#CC79A7")
+# Breakdown components: one hue per kind, shades for its tiers or links (in order of appearance).
+_COMPONENT_SHADES = {"compute": ("#08519C", "#3182BD", "#6BAED6", "#9ECAE1"),
+                     "link": ("#D55E00", "#F28E2B", "#A63603", "#FDAE6B"),
+                     "preprocess": ("#E6AB02", "#FFD92F", "#B8860B"),
+                     "client_encode": ("#B0B0B0",), "decode": ("#7F7F7F",), "other": ("#DDDDDD",)}
+
+
+def component_colours(components: list[str]) -> dict[str, str]:
+    colours, used = {}, {}
+    for name in components:
+        kind = name.split(":", 1)[0]
+        shades = _COMPONENT_SHADES.get(kind, ("#CC79A7", "#E7A3C8"))
+        colours[name] = shades[used.get(kind, 0) % len(shades)]
+        used[kind] = used.get(kind, 0) + 1
+    return colours
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,7 @@ def stacked_bars(title: str, rows: list[StackedRow], unit: str = "ms") -> str:
     """Horizontal stacked bars: the mean time per request spent in each component."""
     left, right, row_h = 210, 760, 22
     components = list(dict.fromkeys(name for r in rows for name, _ in r.parts))
+    colour = component_colours(components)
     legend_h = 18 * math.ceil(len(components) / 4)
     height = 40 + legend_h + len(rows) * row_h + 44
     scale = Scale(0, max((sum(v for _, v in r.parts) for r in rows), default=1) * 1.05 or 1, left, right)
@@ -144,7 +156,7 @@ def stacked_bars(title: str, rows: list[StackedRow], unit: str = "ms") -> str:
     c.text(left, 18, title, size=13, weight="bold")
     for i, name in enumerate(components):
         x, y = left + (i % 4) * 140, 32 + (i // 4) * 18
-        c.rect(x, y - 9, 10, 10, component_colour(name))
+        c.rect(x, y - 9, 10, 10, colour[name])
         c.text(x + 14, y, name, size=10)
     y = 40 + legend_h
     top = y
@@ -154,7 +166,7 @@ def stacked_bars(title: str, rows: list[StackedRow], unit: str = "ms") -> str:
         total = sum(v for _, v in row.parts)
         for name, value in row.parts:
             w = scale(value) - left
-            c.rect(x, y + 3, w, row_h - 6, component_colour(name), stroke="#fff",
+            c.rect(x, y + 3, w, row_h - 6, colour[name], stroke="#fff",
                    tip=f"{row.label} — {name}: {fmt(value)} {unit} ({100 * value / total if total else 0:.0f}%)")
             x += w
         c.text(x + 4, y + row_h / 2 + 4, fmt(total), size=9, fill="#555")

@@ -191,7 +191,7 @@ def significance(ctx: ReportContext) -> str:
             blocks.append(f"<h3>{escape(subject)}</h3>" + figures(charts))
     body = how_to_read("each square compares the row with the column by Cliff's delta over their latencies: "
                        "blue = the row is faster, red = slower; the label gives the magnitude (negligible < 0.147 "
-                       "≤ small < 0.33 ≤ medium < 0.474 ≤ large) and stars for the Holm-adjusted Mann-Whitney p "
+                       "≤ small < 0.33 ≤ medium < 0.474 ≤ large) and stars for the Conover p after Kruskal-Wallis, Holm-adjusted "
                        "(* < 0.05, ** < 0.01, *** < 0.001).") + ("".join(blocks) or note("Nothing to compare."))
     return section("significance", "6. Significance", body)
 

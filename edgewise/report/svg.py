@@ -46,7 +46,8 @@ class Scale:
             span = lhi - llo
             return cls(10 ** (llo - pad * span), 10 ** (lhi + pad * span), px0, px1, True)
         if hi - lo < 1e-12:
-            lo, hi = lo - (abs(lo) or 1) * 0.5, hi + (abs(hi) or 1) * 0.5
+            half = abs(lo) * 0.02 or 1.0  # one value: a narrow window around it, not a huge one
+            lo, hi = lo - half, hi + half
         span = hi - lo
         return cls(lo - pad * span, hi + pad * span, px0, px1, False)
 

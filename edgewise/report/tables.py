@@ -8,6 +8,7 @@ import numpy as np
 
 from edgewise.analysis.results import ResultSet
 from edgewise.report import source
+from edgewise.report.plots import chain_order_key
 
 Rows = tuple[list[str], list[list[object]]]
 
@@ -74,7 +75,8 @@ def speedup_rows(results: ResultSet) -> Rows:
     """Ratio of medians identity / chain per (chain, placement), min / mean / max over subjects."""
     rows = []
     for (chain, placement), by_subject in sorted(source.speedups(results).items(),
-                                                 key=lambda kv: (results.placements.index(kv[0][1]), kv[0][0])):
+                                                 key=lambda kv: (results.placements.index(kv[0][1]),
+                                                                 chain_order_key(kv[0][0]))):
         values = list(by_subject.values())
         rows.append([chain, placement, min(values), float(np.mean(values)), max(values), len(values)])
     return ["chain", "placement", "min ×", "mean ×", "max ×", "subjects"], rows
