@@ -20,7 +20,7 @@ def summary(ctx: ReportContext) -> str:
     headers, rows = recommendation_rows(ctx)
     parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>.</p>",
              table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA"),
-             "<h3>Top findings</h3><ul>" + "".join(f"<li>{escape(f)}</li>" for f in ctx.findings) + "</ul>",
+             "<h3>Top findings</h3>" + _finding_list(ctx.findings),
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),
              "<h3>Testbed, as verified</h3>", _testbed(ctx), "<h3>Environment</h3>",
              table(["key", "value"], [[k, "–" if v is None else str(v)] for k, v in r.environment.items()],
@@ -29,6 +29,16 @@ def summary(ctx: ReportContext) -> str:
     for text in r.study.get("notes") or []:
         parts.append(note(text))
     return section("summary", "1. Summary", "".join(parts))
+
+
+def _finding_list(items: list[str], shown: int = 8) -> str:
+    """The first findings in view, the rest folded away so the summary stays one screen."""
+    def items_html(xs: list[str]) -> str:
+        return "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in xs) + "</ul>"
+
+    rest = items[shown:]
+    more = f"<details><summary>{len(rest)} more findings</summary>{items_html(rest)}</details>" if rest else ""
+    return items_html(items[:shown]) + more
 
 
 def findings(results) -> list[str]:
