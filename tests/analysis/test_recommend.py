@@ -1,0 +1,87 @@
+"""The SLA answer on a synthetic study (known truth) and on both reference files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from edgewise.analysis import load_results, recommend
+from edgewise.analysis.results import ResultSet
+from edgewise.commands import analyze as analyze_command
+from edgewise.commands import recommend as recommend_command
+from edgewise.errors import ConfigError
+
+from .conftest import BLACKBOX, WHITEBOX
+
+
+def test_results_json_round_trip(study_dir):
+    rs = load_results(study_dir)
+    again = ResultSet.from_dict(json.loads(json.dumps(rs.to_dict())))
+    assert again.names == rs.names
+    assert again.cell("cnn:sptq@edge").correct.sum() == rs.cell("cnn:sptq@edge").correct.sum()
+
+
+def test_recommend_on_study(study_dir):
+    rs = load_results(study_dir)
+    rec = recommend(rs, max_latency_ms=50, percentile=95, max_accuracy_drop=1.0)
+    by_cell = {v.cell: v for v in rec.verdicts}
+    assert rec.best("cnn").cell == "cnn:sptq@edge"  # distill is faster but drops 6 points
+    assert by_cell["cnn:distill@edge"].status == "fails"
+    assert any("accuracy drop" in r for r in by_cell["cnn:distill@edge"].reasons)
+    assert by_cell["cnn:sptq@edge"].accuracy_drop.paired is not None
+    assert by_cell["cnn:identity@cloud"].status == "fails"  # did not fit
+    assert by_cell["cnn:prune@edge"].no_significant_speedup is True
+    assert by_cell["cnn:sptq@edge"].no_significant_speedup is False
+    mobile = by_cell["cnn:sptq@mobile"]
+    assert mobile.latency.percentile == 50 and any("judged on p50" in n for n in mobile.notes)
+    assert "cnn:distill@edge" in rec.pareto("cnn")
+    ranked = [v.status for v in rec.ranked("cnn")]
+    assert ranked == sorted(ranked, key=["meets", "borderline", "fails"].index)
+
+
+def test_recommend_filters_placements_and_rejects_bad_input(study_dir):
+    rs = load_results(study_dir)
+    rec = recommend(rs, 500, placements=["mobile"])
+    assert {v.placement for v in rec.verdicts} == {"mobile"}
+    with pytest.raises(ConfigError):
+        recommend(rs, 50, placements=["moon"])
+    with pytest.raises(ConfigError):
+        recommend(rs, 50, percentile=97)
+
+
+def test_recommend_on_reference(whitebox, blackbox):
+    rec = recommend(whitebox, max_latency_ms=2000, max_accuracy_drop=1.0)
+    assert rec.best("bert") is not None and rec.best("resnet") is None
+    assert all(v.accuracy_drop is None or v.accuracy_drop.paired is None for v in rec.verdicts)
+    black = recommend(blackbox, max_latency_ms=3000, max_accuracy_drop=1.0, placements=["edge", "mobile-edge"])
+    assert json.dumps(black.to_dict())
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    analyze_command.register(app)
+    recommend_command.register(app)
+    return app
+
+
+@pytest.mark.parametrize("path", [WHITEBOX, BLACKBOX, "study"])
+def test_cli_text_and_json(path, study_dir, whitebox):
+    target = str(study_dir if path == "study" else path)
+    runner = CliRunner()
+    out = runner.invoke(_app(), ["recommend", target, "--max-latency-ms", "2000", "--json"])
+    assert out.exit_code == 0, out.output
+    assert "subjects" in json.loads(out.output)
+    out = runner.invoke(_app(), ["recommend", target, "--max-latency-ms", "2000", "--percentile", "90"])
+    assert out.exit_code == 0 and "p90" in out.output
+    out = runner.invoke(_app(), ["analyze", target, "--json", "--p-adjust", "none"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["findings"]
+
+
+def test_cli_analyze_explicit_cells(study_dir):
+    out = CliRunner().invoke(_app(), ["analyze", str(study_dir), "--cells", "cnn:identity@edge,cnn:sptq@edge"],
+                             env={"COLUMNS": "300"})
+    assert out.exit_code == 0 and "cnn:sptq@edge faster than cnn:identity@edge" in out.output
