@@ -64,7 +64,7 @@ def encode(frame: Frame) -> list[memoryview | bytes]:
     descs, buffers = [], []
     for name, value in frame.blobs.items():
         if isinstance(value, np.ndarray):
-            arr = np.ascontiguousarray(value)
+            arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)  # keeps 0-d arrays 0-d
             if arr.dtype.name not in _DTYPES:
                 raise WireError(f"dtype {arr.dtype} cannot travel on the wire", f"use one of {sorted(_DTYPES)}")
             descs.append([name, arr.dtype.name, list(arr.shape), arr.nbytes])

@@ -1,0 +1,251 @@
+"""The Linux testbed (root): a network namespace per tier and one for the client, a veth pair per
+link shaped by tbf on each side's egress, a cgroup per tier server (CFS quota, memory cap).
+
+One-way delay is applied at the message level by the sender of each frame (wire.LinkShape), as
+this kernel has no netem: a frame on a delayed link waits the delay, then goes out through tbf.
+The wait is a sleep, so it costs the tiers none of their CPU share. Per-packet effects of delay
+(ACK clocking, slow start) are not emulated.
+
+Every resource carries the run id (namespaces `ew-<run>-<place>`, veths `ew<run><n>a|b`, cgroups
+`edgewise-<run>-<tier>`); the owner's pid is recorded under /run/edgewise so a later start can
+remove what a crashed run left (cleanup_stale).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+from edgewise.errors import TestbedError
+from edgewise.testbeds import cgroups, netns
+from edgewise.testbeds.base import EmulationReport, Testbed
+from edgewise.testbeds.processes import TierProcess
+from edgewise.testbeds.verify import (available_memory_mb, python_workload, verify_cpu, verify_links,
+                                      verify_memory)
+from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
+from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
+from edgewise.tiers.wire import LinkShape
+
+STATE_DIR = Path("/run/edgewise")
+PORT = 7400
+
+
+class LinuxTestbed(Testbed):
+    kind = "linux"
+    modelled = False
+
+    def __init__(self, token: str | None = None):
+        if os.geteuid() != 0:
+            raise TestbedError("the linux testbed needs root (namespaces, tc, cgroups)",
+                               "run as root, or use testbed.kind: local (modelled links)")
+        self.run = secrets.token_hex(3)
+        self.token = token or secrets.token_hex(16)  # servers listen off loopback: a token is mandatory
+        self.state = STATE_DIR / self.run
+        self.tiers: dict[str, TierSpec] = {}
+        self.links: list[LinkSpec] = []
+        self.procs: dict[str, TierProcess] = {}
+        self.groups: dict[str, cgroups.TierCgroup] = {}
+        self.addresses: dict[tuple[str, str], str] = {}  # (from place, to tier) -> the tier's address on that link
+        self.oom_seen: dict[str, int] = {}
+        self._started = False
+
+    def ns(self, place: str) -> str:
+        return f"{netns.PREFIX}{self.run}-{place}"
+
+    # --- start -------------------------------------------------------------------------------
+    def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None:
+        cleanup_stale()
+        self.tiers, self.links = dict(tiers), list(links)
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "owner").write_text(str(os.getpid()))  # written first: everything after is findable
+        self._started = True
+        atexit.register(self.stop)
+        _stop_on_sigterm()
+        try:
+            for place in (CLIENT, *tiers):
+                netns.create_namespace(self.ns(place))
+            for i, link in enumerate(links):
+                self._wire(i, link)
+            for name, spec in tiers.items():
+                group = cgroups.TierCgroup(f"{cgroups.PREFIX}{self.run}-{name}")
+                group.create(spec.cpus, spec.memory_mb)
+                self.groups[name] = group
+            for name in tiers:
+                self._spawn(name)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wire(self, i: int, link: LinkSpec) -> None:
+        for end in (link.a, link.b):
+            if end != CLIENT and end not in self.tiers:
+                raise TestbedError(f"link {link.name} names an unknown tier {end!r}", "declare the tier or drop the link")
+        dev_a, dev_b = f"ew{self.run}{i}a", f"ew{self.run}{i}b"
+        addr_a, addr_b = netns.connect(self.ns(link.a), self.ns(link.b), dev_a, dev_b, subnet=i)
+        netns.shape(self.ns(link.a), dev_a, link.rate_mbit(link.a))
+        netns.shape(self.ns(link.b), dev_b, link.rate_mbit(link.b))
+        self.addresses[(link.a, link.b)] = addr_b
+        self.addresses[(link.b, link.a)] = addr_a
+
+    def _shapes(self, place: str) -> dict[str, LinkShape]:
+        """The message-level delay of every link leaving `place` (the rate is tbf's job)."""
+        out = {}
+        for link in self.links:
+            if place in (link.a, link.b):
+                other = link.b if place == link.a else link.a
+                out[other] = LinkShape(delay_s=link.delay(place) / 1e3)
+        return out
+
+    def _spawn(self, tier: str) -> None:
+        group = self.groups[tier]
+        peers = {b: f"{addr}:{PORT}" for (a, b), addr in self.addresses.items() if a == tier}
+        proc = TierProcess(tier, f"0.0.0.0:{PORT}", self.state / f"{tier}.log", token=self.token,
+                           threads=self.tiers[tier].intra_op_threads, peers=peers, shapes=self._shapes(tier),
+                           control=str(self.state / f"{tier}.sock"), prefix=("ip", "netns", "exec", self.ns(tier)),
+                           setup=group.join)
+        proc.start()
+        self.procs[tier] = proc
+        self.oom_seen[tier] = group.oom_kills()
+
+    # --- use ---------------------------------------------------------------------------------
+    def endpoint(self, tier: str) -> str:
+        if (CLIENT, tier) in self.addresses:
+            return f"{self.addresses[(CLIENT, tier)]}:{PORT}"
+        return f"unix:{self.state / f'{tier}.sock'}"  # not linked to the client: control only
+
+    def client(self, timeout_s: float = 120.0) -> TierClient:
+        return TierClient({t: self.endpoint(t) for t in self.tiers}, self.token, timeout_s,
+                          control={t: f"unix:{self.state / f'{t}.sock'}" for t in self.tiers},
+                          shapes=self._shapes(CLIENT), make_socket=netns.socket_factory(self.ns(CLIENT)),
+                          diagnose=self.diagnose)
+
+    def diagnose(self, tier: str, detail: str) -> TierDown | DoesNotFit:
+        """Why a tier stopped answering: killed under its memory cap (DoesNotFit) or just down."""
+        proc, group = self.procs.get(tier), self.groups.get(tier)
+        if proc is None or group is None:
+            return TierDown(tier, detail)
+        code = proc.exit_code(wait_s=2.0)
+        if code == -9 and group.oom_kills() > self.oom_seen.get(tier, 0):
+            return DoesNotFit(tier, f"killed by the OOM killer under its {self.tiers[tier].memory_mb} MiB cap")
+        return TierDown(tier, detail if code is None else f"{detail}; exit status {code}")
+
+    def restart(self, tier: str) -> None:
+        proc = self.procs.get(tier)
+        if proc is not None:
+            proc.kill()
+        self._spawn(tier)
+
+    def verify(self, quick: bool = False) -> EmulationReport:
+        report = EmulationReport(self.kind, self.modelled)
+        report.notes.append("bandwidth: application goodput vs the tbf rate (headers count against the rate)")
+        report.notes.append("delay: message-level (sender waits the one-way delay); RTT by user-space echo")
+        with self.client() as client:
+            verify_links(client, self.links, report, quick)
+        verify_cpu(self._workload, self.tiers, report, quick)
+        limits = {t: g.limits()["memory_mb"] for t, g in self.groups.items()}
+        verify_memory(self._workload, self.tiers, limits, report, available_memory_mb())
+        for tier, group in self.groups.items():
+            self.oom_seen[tier] = group.oom_kills()  # the hog's kill is not the server's
+        return report
+
+    def _workload(self, tier: str | None, args: list[str]) -> tuple[int, str]:
+        if tier is None:
+            return python_workload(args)
+        group = self.groups[tier]
+
+        def join() -> None:
+            group.join()
+            with open("/proc/self/oom_score_adj", "w") as fh:
+                fh.write("1000")  # under the cap the OOM killer takes the probe, never the tier server
+
+        return python_workload(args, preexec=join)
+
+    # --- stop --------------------------------------------------------------------------------
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for proc in self.procs.values():
+            proc.kill()
+        remove_run(self.run)
+        atexit.unregister(self.stop)
+
+
+def remove_run(run: str) -> list[str]:
+    """Remove every resource of one run: processes, namespaces (and their veths, qdiscs), cgroups, state."""
+    removed = []
+    for ns in netns.namespaces(f"{netns.PREFIX}{run}-"):
+        netns.delete_namespace(ns)
+        removed.append(f"netns {ns}")
+    for d in cgroups.stale_dirs():
+        if d.name.startswith(f"{cgroups.PREFIX}{run}-"):
+            _kill_cgroup(d)
+            cgroups.remove_dir(d)
+            removed.append(f"cgroup {d}")
+    if (STATE_DIR / run).exists():
+        shutil.rmtree(STATE_DIR / run, ignore_errors=True)
+        removed.append(f"state {STATE_DIR / run}")
+    return removed
+
+
+def _kill_cgroup(d: Path) -> None:
+    try:
+        pids = (d / "cgroup.procs").read_text().split()
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    for _ in range(50):
+        try:
+            if not (d / "cgroup.procs").read_text().split():
+                return
+        except OSError:
+            return
+        time.sleep(0.02)
+
+
+def _run_of(name: str, prefix: str) -> str:
+    return name[len(prefix):].split("-", 1)[0]
+
+
+def _owner_alive(run: str) -> bool:
+    try:
+        pid = int((STATE_DIR / run / "owner").read_text())
+        os.kill(pid, 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def cleanup_stale() -> list[str]:
+    """Remove what crashed runs left behind: every prefixed resource whose owning process is gone."""
+    if os.geteuid() != 0:
+        return []
+    runs = {_run_of(ns, netns.PREFIX) for ns in netns.namespaces()}
+    runs |= {_run_of(d.name, cgroups.PREFIX) for d in cgroups.stale_dirs()}
+    if STATE_DIR.is_dir():
+        runs |= {d.name for d in STATE_DIR.iterdir() if d.is_dir()}
+    removed = []
+    for run in sorted(runs):
+        if not _owner_alive(run):
+            removed += remove_run(run)
+    return removed
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so atexit and context managers clean up (Ctrl-C already does)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,81 @@
+import socket
+
+import numpy as np
+import pytest
+
+from edgewise.tiers import wire
+from edgewise.tiers.wire import Frame
+
+
+def _roundtrip(frame: Frame, max_frame: int = wire.DEFAULT_MAX_FRAME) -> Frame:
+    a, b = socket.socketpair()
+    with a, b:
+        import threading
+
+        sender = threading.Thread(target=wire.send_frame, args=(a, frame))
+        sender.start()
+        got = wire.read_frame(b, max_frame, timeout_s=5)
+        sender.join()
+    return got
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool"])
+def test_tensors_keep_dtype_shape_and_values(dtype):
+    rng = np.random.default_rng(0)
+    arr = (rng.standard_normal((2, 3, 5)) * 10).astype(dtype)
+    got = _roundtrip(Frame("INFER", {"hop": 1}, {"x": arr, "scalar": np.array(3, dtype=dtype)}))
+    assert got.type == "INFER" and got.meta["hop"] == 1
+    assert got.blobs["x"].dtype == arr.dtype and got.blobs["x"].shape == arr.shape
+    np.testing.assert_array_equal(got.blobs["x"], arr)
+    assert got.blobs["scalar"].shape == ()
+
+
+def test_large_payload_and_raw_bytes():
+    big = np.arange(6_000_000, dtype=np.float32).reshape(2000, 3000)  # 24 MB
+    got = _roundtrip(Frame("ECHO", {}, {"t": big, "payload": b"\xff\xd8jpeg bytes"}))
+    np.testing.assert_array_equal(got.blobs["t"], big)
+    assert got.payload == b"\xff\xd8jpeg bytes"
+
+
+def test_header_is_compact_and_tensor_bytes_raw():
+    buffers = wire.encode(Frame("INFER", {}, {"x": np.zeros((1, 3, 224, 224), np.float32)}))
+    assert len(buffers[0]) < 200  # prefix + JSON header; the tensor itself is not in it
+    assert wire.frame_size(buffers) - len(buffers[0]) == 3 * 224 * 224 * 4
+
+
+def test_oversized_frame_is_refused_before_reading_the_body():
+    with pytest.raises(wire.WireError, match="exceeds the limit"):
+        _roundtrip(Frame("ECHO", {}, {"payload": b"x" * 4096}), max_frame=1024)
+
+
+def test_inconsistent_blob_description_is_refused():
+    header = b'{"type":"INFER","blobs":[["x","float32",[4],8]]}'
+    with pytest.raises(wire.WireError, match="do not hold"):
+        wire.decode(header, memoryview(b"\0" * 8))
+
+
+def test_delay_shaping_waits_before_sending():
+    import time
+
+    a, b = socket.socketpair()
+    with a, b:
+        t0 = time.perf_counter()
+        wire.send_frame(a, Frame("PING"), wire.LinkShape(delay_s=0.05))
+        assert time.perf_counter() - t0 >= 0.05
+        assert wire.read_frame(b, timeout_s=1).type == "PING"
+
+
+def test_modelled_rate_paces_bytes():
+    import threading
+    import time
+
+    a, b = socket.socketpair()
+    with a, b:
+        shape = wire.LinkShape(rate_mbit=8.0)  # 1 MB/s
+        reader = threading.Thread(target=wire.read_frame, args=(b,), kwargs={"timeout_s": 5})
+        reader.start()
+        t0 = time.perf_counter()
+        wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 300_000}), shape)
+        elapsed = time.perf_counter() - t0
+        reader.join()
+    assert 0.25 < elapsed < 0.45
