@@ -1,0 +1,57 @@
+"""The local fallback (modelled links) and the remote testbed against servers on loopback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgewise.config import TestbedConfig
+from edgewise.errors import TestbedError
+from edgewise.testbeds import make_testbed
+from edgewise.tiers.server import ServerConfig, TierServer
+from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
+
+TIERS = {"mobile": TierSpec("mobile", 0.5, 1024), "edge": TierSpec("edge", 1.0, 2048)}
+LINKS = [LinkSpec("client", "mobile", 100.0, delay_ms=2.0), LinkSpec("mobile", "edge", 20.0, delay_ms=5.0)]
+
+
+def test_local_testbed_models_links(tiny_cnn, cnn_artifact):
+    testbed = make_testbed(TestbedConfig(kind="local"))
+    with testbed:
+        testbed.start(TIERS, LINKS)
+        report = testbed.verify(quick=True)
+        assert report.modelled and not report.failures(0.10), report.failures(0.10)
+        assert report.get("rtt:mobile-edge").achieved == pytest.approx(10.0, abs=2.0)
+        assert report.get("cpu:mobile").achieved is None  # a fractional share cannot be expressed
+        with testbed.client(timeout_s=30) as client:
+            client.load("edge", "a", cnn_artifact.onnx, "full", tiny_cnn.preprocessing())
+            result = client.infer(route_for(Placement.parse("edge")), "a", tiny_cnn.latency_inputs(1)[0])
+        assert result.breakdown["link:mobile-edge"] >= 0.010
+
+
+def test_remote_testbed_with_loopback_servers(tiny_cnn, cnn_artifact):
+    servers = {t: TierServer(ServerConfig(tier=t, token="tok")).start() for t in TIERS}
+    for s in servers.values():
+        s.config.peers.update({t: o.address for t, o in servers.items()})
+    try:
+        config = TestbedConfig(kind="remote", endpoints={t: s.address for t, s in servers.items()}, token="tok")
+        testbed = make_testbed(config)
+        testbed.start(TIERS, LINKS)
+        report = testbed.verify(quick=True)
+        assert report.get("rtt:client-mobile").achieved < 5.0
+        assert report.get("cpu:edge").note == "not applicable on real hosts"
+        with testbed.client() as client:  # models travel as bytes to a remote host
+            client.load("mobile", "r", cnn_artifact.onnx, "full", tiny_cnn.preprocessing())
+            logits = client.infer(route_for(Placement.parse("mobile")), "r", tiny_cnn.latency_inputs(1)[0]).logits
+        assert np.isfinite(logits).all()
+        with pytest.raises(TestbedError, match="cannot be restarted"):
+            testbed.restart("edge")
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def test_remote_testbed_refuses_a_missing_server():
+    config = TestbedConfig(kind="remote", endpoints={"mobile": "127.0.0.1:1"})
+    with pytest.raises(TestbedError, match="does not answer"):
+        make_testbed(config).start({"mobile": TIERS["mobile"]}, [])
