@@ -1,0 +1,45 @@
+"""edgewise serve: run one tier server on a real host (the remote testbed's building block)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from edgewise.errors import ConfigError
+
+
+def serve(
+    tier: str = typer.Option(..., "--tier", help="mobile, edge or cloud"),
+    listen: str = typer.Option("127.0.0.1:7400", "--listen", help="HOST:PORT; off loopback a token is required"),
+    token: str | None = typer.Option(None, "--token", envvar="EDGEWISE_TOKEN", help="shared secret of every request"),
+    cpus: float | None = typer.Option(None, "--cpus", help="CPU share; sets the thread count when --threads is not given"),
+    memory_mb: int | None = typer.Option(None, "--memory-mb", help="recorded only: cap it with systemd-run -p MemoryMax= or a container"),
+    threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads"),
+    peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
+    max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
+) -> None:
+    """Serve a tier: load artifacts, answer inference requests, forward partitions to --peers.
+
+    Example: edgewise serve --tier edge --listen 0.0.0.0:7400 --token $T --peers cloud=10.0.0.3:7400
+    The server speaks plain TCP: put TLS in front of it across untrusted networks (docs/serving.md).
+    """
+    from edgewise.tiers.server import ServerConfig, TierServer, default_providers, parse_peers
+    from edgewise.tiers.spec import TierSpec
+
+    if cpus is not None and cpus <= 0:
+        raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
+    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads)
+    config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
+                          peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20), providers=default_providers())
+    server = TierServer(config)
+    typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
+               f"{config.threads} thread(s))")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

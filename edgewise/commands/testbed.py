@@ -1,0 +1,64 @@
+"""edgewise testbed check|cleanup: verify what a study's testbed emulates, or remove a crashed run's leftovers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+testbed_app = typer.Typer(help="Check or clean up the testbed.", no_args_is_help=True)
+
+
+@testbed_app.command("check")
+def check(
+    study: Path | None = typer.Argument(None, help="study file (default: the paper-scaled linux testbed)"),
+    as_json: bool = typer.Option(False, "--json", help="print every figure with requested and achieved values"),
+    quick: bool = typer.Option(False, "--quick", help="smaller transfers and workloads"),
+) -> None:
+    """Start the testbed, measure bandwidth, RTT, CPU share and memory cap, stop it.
+
+    Example: edgewise testbed check examples/paper.yaml --json
+    """
+    from edgewise.config import TestbedConfig, load_study
+    from edgewise.errors import TestbedError
+    from edgewise.testbeds import make_testbed
+
+    config = load_study(study).testbed if study else TestbedConfig()
+    with make_testbed(config) as testbed:
+        testbed.start(config.tier_specs(), config.link_specs())
+        report = testbed.verify(quick=quick)
+    failures = report.failures(config.tolerance)
+    if as_json:
+        typer.echo(json.dumps({**report.to_dict(), "failures": failures}, indent=1))
+    else:
+        table = Table(title=f"{report.kind} testbed" + (" (modelled)" if report.modelled else ""))
+        for col in ("figure", "requested", "achieved", "unit", "note"):
+            table.add_column(col)
+        for f in report.figures:
+            table.add_row(f.name, _fmt(f.requested), _fmt(f.achieved), f.unit, f.note)
+        Console().print(table)
+        for note in report.notes:
+            typer.echo(f"note: {note}")
+    if failures:
+        raise TestbedError("the testbed does not emulate what was asked: " + "; ".join(failures),
+                           "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
+
+
+@testbed_app.command("cleanup")
+def cleanup() -> None:
+    """Remove namespaces, cgroups and tier servers left by a crashed run (runs whose owner is gone)."""
+    from edgewise.testbeds import cleanup_stale
+
+    removed = cleanup_stale()
+    typer.echo("\n".join(removed) if removed else "nothing to clean up")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(testbed_app, name="testbed")
