@@ -3,7 +3,8 @@
 Bandwidth is application goodput compared against the requested rate (tbf counts Ethernet/IP/TCP
 headers, so goodput sits ~3-6% under the rate; the bound absorbs it rather than hiding it).
 RTT is a user-space echo over the same connections and delayer as requests; the requested RTT is
-both one-way delays plus the echo's own serialisation at the link rate; its bound is ±2 ms.
+both one-way delays (an echo fits in tbf's one-packet bucket, so it pays no serialisation when the
+bucket is full, up to ~2.4 ms at 1 Mbit/s when not); its bound is ±2 ms.
 CPU scaling runs a fixed single-threaded ONNX loop inside the tier's cgroup and unlimited:
 achieved share = t_unlimited / t_limited, expected min(cpus, 1).
 """
@@ -19,7 +20,6 @@ from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import LinkSpec, TierSpec
 
 RTT_BOUND_MS = 2.0
-ECHO_WIRE_BYTES = 150  # echo frame + TCP/IP/Ethernet headers
 # Runs `python -m edgewise.testbeds.workloads ARGS` for a tier (None: unlimited); returns (exit code, stdout).
 WorkloadRunner = Callable[[str | None, list[str]], tuple[int, str]]
 
@@ -36,9 +36,7 @@ def verify_links(client: TierClient, links: list[LinkSpec], report: EmulationRep
     for link in links:
         nbytes = transfer_bytes(link, quick) if measure_rate else 0
         figures = client.probe(link.a, link.b, nbytes, count=5 if quick else 15)
-        # An empty echo is ~150 bytes on the wire each way: at 1 Mbit/s that alone is 2.4 ms of RTT.
-        serialisation_ms = sum(ECHO_WIRE_BYTES * 8 / (link.rate_mbit(end) * 1e3) for end in (link.a, link.b))
-        rtt = link.delay(link.a) + link.delay(link.b) + serialisation_ms
+        rtt = link.delay(link.a) + link.delay(link.b)
         report.add(Figure(f"rtt:{link.name}", rtt, figures["rtt_ms"], "ms", tolerance_abs=RTT_BOUND_MS,
                           note=f"min {figures['rtt_min_ms']:.2f} max {figures['rtt_max_ms']:.2f}"))
         if measure_rate:
