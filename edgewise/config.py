@@ -193,14 +193,15 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def apply_profile(study: StudyConfig, profile: str | None) -> StudyConfig:
-    """Return the study with a profile's measurement settings laid over it."""
+    """Return the study with a profile's settings laid under it: what the file states wins."""
     if profile is None:
         return study
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}", f"use one of {', '.join(PROFILES)}")
     data = study.model_dump(exclude={"source"})
     for section, values in PROFILES[profile].items():
-        data[section] = {**data.get(section, {}), **values}
+        stated = getattr(study, section).model_fields_set
+        data[section] = {**data.get(section, {}), **{k: v for k, v in values.items() if k not in stated}}
     out = StudyConfig.model_validate(data)
     out.source = study.source
     return out

@@ -49,4 +49,11 @@ def test_malformed_yaml_is_one_line_error(tmp_path):
 def test_quick_profile_trims_measurement():
     study = apply_profile(load_study("examples/paper.yaml"), "quick")
     assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (20, 3, 1)
-    assert apply_profile(load_study("examples/paper.yaml"), "paper").measure.inputs == 100
+    paper = apply_profile(load_study("examples/paper.yaml"), "paper").measure
+    assert (paper.inputs, paper.passes, paper.warmup_passes) == (100, 6, 1)
+
+
+def test_what_the_study_file_states_wins_over_the_profile():
+    study = parse_study({**MINIMAL, "measure": {"inputs": 7, "passes": 2}})
+    quick = apply_profile(study, "quick").measure
+    assert (quick.inputs, quick.passes, quick.warmup_passes) == (7, 2, 1)
