@@ -40,7 +40,14 @@ class Qat(Operator):
     produces = frozenset({"onnx"})
     tolerance = 0.03
     description = "quantization-aware fine-tuning to int8 (fake-quantized training, integer kernels in ONNX Runtime)"
+    meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule"})
     Params = QatParams
+
+    def cache_params(self) -> dict:
+        # The profile defaults are part of what was built: changing one must rebuild.
+        from edgewise.whitebox.schedule import table_fingerprint
+
+        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "freeze": _FREEZE}}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         from edgewise.training import fit

@@ -6,6 +6,8 @@ sample per request; models compared are run interleaved so drift on a shared mac
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import time
 from collections import Counter
@@ -32,7 +34,8 @@ def macs_and_parameters(module, example: dict[str, np.ndarray]) -> tuple[int, in
 
     feeds = {k: torch.from_numpy(v) for k, v in example.items()}
     device = next(module.parameters()).device
-    with torch.no_grad():
+    # The counter prints a warning per keyword-only module to stdout; keep the build log clean.
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         macs, params = tp.utils.count_ops_and_params(module.cpu().eval(), feeds)
     module.to(device)
     return int(macs), int(params)

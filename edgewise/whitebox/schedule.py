@@ -42,3 +42,8 @@ class Schedule:
 
 def pick(profile: str, quick: Schedule, paper: Schedule) -> Schedule:
     return paper if profile == "paper" else quick
+
+
+def table_fingerprint(table: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A JSON-able copy of a (profile, family) -> schedule table, for cache keys."""
+    return {"/".join(k): v for k, v in table.items()}

@@ -1,0 +1,78 @@
+"""Distillation: train the subject's smaller student on the input model's soft labels."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgewise.artifacts import Artifact
+from edgewise.operators.base import BuildContext, Operator
+
+# A student starts untrained, so it needs more steps than a fine-tuning operator.
+_SCHEDULES = {
+    ("quick", "cnn"): dict(epochs=6, iterations=40, batch_size=32, lr=3e-3),
+    ("paper", "cnn"): dict(epochs=30, iterations=100, batch_size=32, lr=3e-3),
+    ("quick", "transformer"): dict(epochs=20, iterations=30, batch_size=32, lr=2e-3),
+    ("paper", "transformer"): dict(epochs=30, iterations=100, batch_size=32, lr=1e-3),
+}
+# Reference settings: images mix labels and soft targets at T=1; text learns from soft targets only, T=2.
+_LOSS_DEFAULTS = {"image-classification": (0.5, 1.0), "text-classification": (0.0, 2.0)}
+
+
+class DistillParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alpha: float | None = Field(None, ge=0, le=1, description="label-loss weight (default: 0.5 images, 0 text)")
+    temperature: float | None = Field(None, gt=0, description="softmax temperature (default: 1 images, 2 text)")
+    epochs: int | None = Field(None, ge=1, description="default: 6 quick (20 text), 30 paper")
+    iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 40 quick (30 text), 100 paper)")
+    batch_size: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0)
+
+
+class Distill(Operator):
+    name = "distill"
+    kind = "white"
+    requires = frozenset({"torch"})
+    produces = frozenset({"torch", "onnx", "float"})
+    tolerance = 0.05
+    description = "knowledge distillation into the subject's smaller student architecture"
+    meta_keys = frozenset({"student_parameters", "teacher_parameters", "alpha", "temperature", "epochs"})
+    Params = DistillParams
+
+    def loss_settings(self, task: str) -> tuple[float, float]:
+        alpha, temperature = _LOSS_DEFAULTS.get(task, (0.5, 1.0))
+        p = self.params
+        return (alpha if p.alpha is None else p.alpha, temperature if p.temperature is None else p.temperature)
+
+    def cache_params(self) -> dict:
+        # The profile defaults are part of what was built: changing one must rebuild.
+        from edgewise.whitebox.schedule import table_fingerprint
+
+        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "loss": _LOSS_DEFAULTS}}
+
+    def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
+        from edgewise.training import fit
+        from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
+        from edgewise.whitebox.measure import parameter_count
+        from edgewise.whitebox.output import write_artifact
+        from edgewise.whitebox.schedule import Schedule
+
+        p = self.params
+        profile = "paper" if ctx.profile == "paper" else "quick"
+        schedule = Schedule(**_SCHEDULES[(profile, ctx.subject.family)]).with_overrides(
+            epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
+        alpha, temperature = self.loss_settings(ctx.subject.task)
+        data, index = schedule.training_subset(ctx.subject.splits().train, ctx.seed)
+
+        teacher_module = ctx.load_torch(artifact)
+        logits = TeacherLogits(ctx.subject.ctx.cache_dir, artifact.key).get(lambda: teacher_module, data, index, ctx.device)
+        student = ctx.subject.student()
+        ctx.log(f"distill: {schedule.epochs} epochs x {schedule.iterations} iterations, alpha {alpha}, T {temperature}")
+        fit(student, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device,
+            loss_fn=distillation_loss_fn(logits, alpha, temperature, ctx.device))
+        meta = {
+            "student_parameters": parameter_count(student),
+            "teacher_parameters": parameter_count(teacher_module),
+            "alpha": alpha, "temperature": temperature, "epochs": schedule.epochs,
+            "schedule": schedule.describe(),
+        }
+        return write_artifact(student, ctx, artifact, meta, capabilities=self.produces, keep_torch=True)
