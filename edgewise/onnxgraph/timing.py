@@ -1,27 +1,14 @@
-"""ONNX Runtime sessions set up as a tier runs them, and their median latency."""
+"""The median latency of an ONNX Runtime session (sessions come from edgewise.runtime, set up as tiers run them)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
+from edgewise.runtime import make_session
 
-def make_session(model: str | Path | bytes, threads: int = 1, optimize: bool = True):
-    """A CPU session with `threads` intra-op threads and spinning off (a CPU quota is not burned waiting)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    opts.log_severity_level = 3
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+__all__ = ["make_session", "median_latency"]
 
 
 def median_latency(session, feeds: list[dict[str, np.ndarray]], runs: int, warmup: int = 2) -> float:
