@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmarks: interleaved rounds, medians with their spread, tables, JSON output.
+
+The machine the benchmarks run on is noisy, so every figure is taken side by side: each round
+runs every variant once, in an order that rotates from round to round, and a figure is the
+median of the per-round medians, with the min and max of those medians as its spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The arguments every benchmark takes (--quick, --out) plus its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (fewer rounds, smaller sizes)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default benchmarks/results/<script>.json)")
+    if extra is not None:
+        extra(parser)
+    return parser.parse_args()
+
+
+def interleaved(variants: dict[str, Callable[[], float]], rounds: int, repeats: int) -> dict[str, list[float]]:
+    """Per-round medians of `repeats` calls of each variant (each call returns seconds), order rotated per round."""
+    names = list(variants)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            out[name].append(statistics.median(variants[name]() for _ in range(repeats)))
+    return out
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of per-round figures."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": len(values)}
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (numbers formatted by the caller)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_results(script: str, data: dict[str, Any], out: Path | None = None) -> Path:
+    path = out or RESULTS / f"{script}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=_jsonable))
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
