@@ -1,0 +1,18 @@
+"""`resnet`: a bottleneck wide ResNet on Fashion-MNIST; its student is shallower and narrower."""
+
+from __future__ import annotations
+
+from edgewise.subjects.fashion import FashionMNISTSubject
+
+
+class WideResNetSubject(FashionMNISTSubject):
+    name = "resnet"
+    teacher_arch = {"depths": [3, 3, 3], "base": 16, "width_factor": 4}
+    student_arch = {"depths": [1, 1, 1], "base": 16, "width_factor": 2}
+    train_hyper = {"quick": {"epochs": 2, "lr": 3e-3, "batch_size": 64, "weight_decay": 5e-4},
+                   "paper": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "weight_decay": 5e-4}}
+
+    def _arch(self, **kwargs):
+        from edgewise.subjects.nets.residual import WideResNet
+
+        return WideResNet(depths=tuple(kwargs["depths"]), base=kwargs["base"], width_factor=kwargs["width_factor"])

@@ -1,0 +1,43 @@
+"""`roberta`: a small RoBERTa trained from scratch on BBC News with its own byte-level BPE tokenizer.
+
+The tokenizer is trained on the training split only (RoBERTa's <s> ... </s> template, <pad>)
+and stored in the cache; the student is a tiny RoBERTa sharing it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgewise.subjects.bbc import MAX_LENGTH, BBCNewsSubject
+
+VOCAB_SIZE = 8000
+
+
+class RobertaSubject(BBCNewsSubject):
+    name = "roberta"
+    pad_token = "<pad>"
+    teacher_arch = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024}
+    student_arch = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
+    train_hyper = {"quick": {"epochs": 6, "lr": 1e-3, "batch_size": 32},
+                   "paper": {"epochs": 20, "lr": 5e-4, "batch_size": 32}}
+
+    def _tokenizer_path(self) -> Path:
+        from edgewise.artifacts import content_key
+        from edgewise.data.text import train_byte_level_bpe
+
+        key = content_key("bbc-bpe", VOCAB_SIZE, self.ctx.seed)
+        path = self.ctx.cache_dir / "tokenizers" / f"roberta-bpe-{key}.json"
+        if not path.exists():
+            train_byte_level_bpe(self._texts()["train"][0], path, VOCAB_SIZE, MAX_LENGTH)
+        return path
+
+    def _arch(self, pretrained: bool, **sizes):
+        """A RobertaForSequenceClassification of the given sizes (never pretrained: nothing to load)."""
+        from transformers import RobertaConfig, RobertaForSequenceClassification
+
+        from edgewise.subjects.modules import LogitsOnly
+
+        # Positions start after the padding index: max_length + 2 positions are needed.
+        config = RobertaConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,
+                               pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=self.num_classes, **sizes)
+        return LogitsOnly(RobertaForSequenceClassification(config))
