@@ -19,13 +19,14 @@ import numpy as np
 from edgewise import environment
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
-from edgewise.errors import EdgewiseError, TestbedError
+from edgewise.errors import DataError, EdgewiseError, TestbedError
 from edgewise.measure.latency import CellJob, Protocol, measure_subject
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
 from edgewise.plan import Cell, plan_cells
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
+from edgewise.testbeds import Testbed, make_testbed
 from edgewise.tiers.spec import Placement, route_for
 
 DEFAULT_CACHE = Path(".edgewise-cache")
@@ -106,6 +107,7 @@ class Study:
         if self.options.fresh and out.exists():
             shutil.rmtree(out)
         cells = self.plan()  # refuse a bad plan before anything is written
+        testbed = self.preflight(cells)
         out.mkdir(parents=True, exist_ok=True)
         store = Store(out / "study.sqlite")
         try:
@@ -117,7 +119,7 @@ class Study:
             self._record_artifacts(store, built)
             self._start_stage("accuracy", len(built))
             self.measure_accuracy(store, built)
-            self.measure_latency(store, [b for b in built if b.artifact is not None])
+            self.measure_latency(store, [b for b in built if b.artifact is not None], testbed)
             from edgewise.results import write_results
 
             path = write_results(store, out / "results.json", self.config, self.options.profile)
@@ -125,6 +127,14 @@ class Study:
             store.close()
         self._write_reports(out)
         return path
+
+    def preflight(self, cells: list[Cell]) -> Testbed:
+        """Refuse what the user can fix before anything is written: subjects whose model or data is
+        missing, corrupt or mismatched, and a testbed this host cannot create (e.g. linux without root).
+        Both are needed later anyway; the subjects keep their splits, the testbed starts nothing yet."""
+        for name in dict.fromkeys(c.subject for c in cells):
+            self.subject(name).splits()
+        return make_testbed(self.config.testbed)
 
     def fingerprint(self) -> str:
         return content_key(self.config.model_dump(mode="json"), self.options.profile)
@@ -156,9 +166,7 @@ class Study:
                 self.options.log(f"accuracy {b.cell.name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             self._advance("accuracy")
 
-    def measure_latency(self, store: Store, built: list[_Built]) -> None:
-        from edgewise.testbeds import make_testbed
-
+    def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:
         m = self.config.measure
         protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
         expected = m.inputs * m.passes
@@ -173,7 +181,7 @@ class Study:
         direct = {frozenset(name.split("-")) for name in self.config.testbed.links
                   if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
         with ExitStack() as stack:
-            testbed = make_testbed(self.config.testbed)
+            testbed = testbed or make_testbed(self.config.testbed)
             stack.callback(testbed.stop)
             self.options.log(f"starting the {self.config.testbed.kind} testbed")
             testbed.start(tiers, links)
@@ -298,7 +306,16 @@ def make_subject(entry, ctx: SubjectContext) -> Subject:
         from edgewise.subjects.base import get_subject
 
         return get_subject(entry, ctx)
-    return make(entry, ctx)
+    if isinstance(entry, str):
+        return make(entry, ctx)
+    try:
+        return make(entry, ctx)
+    except EdgewiseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's model file can fail to load in any library's way
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise DataError(f"subject {entry.name!r}: cannot load its model: {detail}",
+                        "give a valid model file (onnx:, torch: or hf:) in the study file") from None
 
 
 def load_results_json(path: Path) -> dict[str, Any]:
