@@ -2,15 +2,18 @@
 
 - placements: for each subject and chain, are its placements different?
 - chains: for each subject and placement, are the chains different?
+- partitions: for each subject and split placement, its chains against identity on the first tier
+  (where the client sends: the alternative to splitting the model);
 - accuracy: each chain's drop against identity per subject (paired when correctness exists), and
   across subjects the Wilcoxon signed-rank test of identity against the chain, as the reference did;
-- speed-ups: median(identity) / median(chain) per subject and tier, then min / mean / max across subjects.
+- speed-ups: median(identity) / median(chain) per subject and placement (a split placement against identity on
+  its first tier), then min / mean / max across subjects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,10 +79,18 @@ class Analyses:
     accuracy_tests: tuple[AccuracyTest, ...]
     speedups: tuple[Speedup, ...]
     speedup_summaries: tuple[SpeedupSummary, ...]
+    partition_comparisons: tuple[Comparison, ...] = ()
+    medians: MedianReplicates | None = field(default=None, compare=False, repr=False)
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:
-        return self.placement_comparisons + self.chain_comparisons
+        return self.placement_comparisons + self.chain_comparisons + self.partition_comparisons
+
+    def median_ci(self, cell: str) -> Interval:
+        """Bootstrap CI of a cell's median latency, reusing the replicates drawn for the comparisons."""
+        if self.medians is None:
+            raise ValueError("these analyses kept no median replicates")
+        return self.medians.interval(cell)
 
     def comparison(self, id: str) -> Comparison:
         return next(c for c in self.comparisons if c.id == id)
@@ -88,6 +99,7 @@ class Analyses:
         return {"p_adjust": self.p_adjust,
                 "placement_comparisons": [c.to_dict() for c in self.placement_comparisons],
                 "chain_comparisons": [c.to_dict() for c in self.chain_comparisons],
+                "partition_comparisons": [c.to_dict() for c in self.partition_comparisons],
                 "accuracy_drops": [a.to_dict() for a in self.accuracy_drops],
                 "accuracy_tests": [a.to_dict() for a in self.accuracy_tests],
                 "speedups": [s.to_dict() for s in self.speedups],
@@ -100,6 +112,10 @@ def placements_id(subject: str, chain: str) -> str:
 
 def chains_id(subject: str, placement: str) -> str:
     return f"chains:{subject}@{placement}"
+
+
+def partitions_id(subject: str, placement: str) -> str:
+    return f"partitions:{subject}@{placement}"
 
 
 def _grouped(cells: list[CellResult], key) -> dict[tuple[str, str], list[str]]:
@@ -133,18 +149,29 @@ def _accuracy_tests(rs: ResultSet, drops: list[AccuracyDrop]) -> list[AccuracyTe
     return tests
 
 
-def _speedups(rs: ResultSet, chain_comparisons: list[Comparison]) -> list[Speedup]:
+def _partition_groups(cells: list[CellResult]) -> dict[tuple[str, str], list[str]]:
+    """(subject, split placement) -> identity on the first tier, then the chains on the split placement."""
+    names = {c.name for c in cells}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in cells:
+        identity = f"{c.subject}:identity@{c.placement.split('-')[0]}"
+        if not c.is_single_tier and identity in names:
+            groups.setdefault((c.subject, c.placement), [identity]).append(c.name)
+    return groups
+
+
+def _speedups(rs: ResultSet, comparisons: list[Comparison]) -> list[Speedup]:
+    """Every chain against the identity cell of its comparison (chains on a tier, or a split placement's)."""
     out = []
-    for comp in chain_comparisons:
-        first = rs.cell(comp.cells[0])
-        identity = f"{first.subject}:identity@{first.placement}"
-        if identity not in comp.cells:
+    for comp in comparisons:
+        identity = next((n for n in comp.cells if rs.cell(n).chain == "identity"), None)
+        if identity is None:
             continue
         for name in comp.cells:
             if name == identity:
                 continue
-            pair = comp.pair(identity, name)
-            out.append(Speedup(first.subject, first.placement, rs.cell(name).chain, pair.ratio, pair.ratio_ci,
+            cell, pair = rs.cell(name), comp.pair(identity, name)
+            out.append(Speedup(cell.subject, cell.placement, cell.chain, pair.ratio, pair.ratio_ci,
                                pair.faster == name, comp.id))
     return out
 
@@ -170,7 +197,12 @@ def default_analyses(rs: ResultSet, p_adjust: PAdjust = "holm") -> Analyses:
         compare_cells(rs, names, p_adjust, id=chains_id(subject, placement),
                       title=f"{subject}: chains on {placement}", medians=medians)
         for (subject, placement), names in _grouped(usable, lambda c: (c.subject, c.placement)).items()]
+    partition_comparisons = [
+        compare_cells(rs, names, p_adjust, id=partitions_id(subject, placement),
+                      title=f"{subject}: {placement} against identity on {placement.split('-')[0]}", medians=medians)
+        for (subject, placement), names in _partition_groups(usable).items()]
     drops = _representative_drops(ok)
-    speedups = _speedups(rs, chain_comparisons)
+    speedups = _speedups(rs, chain_comparisons + partition_comparisons)
     return Analyses(p_adjust, tuple(placement_comparisons), tuple(chain_comparisons), tuple(drops),
-                    tuple(_accuracy_tests(rs, drops)), tuple(speedups), tuple(_summaries(speedups)))
+                    tuple(_accuracy_tests(rs, drops)), tuple(speedups), tuple(_summaries(speedups)),
+                    tuple(partition_comparisons), medians)

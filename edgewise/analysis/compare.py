@@ -26,6 +26,10 @@ class MedianReplicates:
             self._reps[name] = replicates(self._rs.cell(name).latency_s, median_rows, seed_for(name, seed=self._seed))
         return self._reps[name]
 
+    def interval(self, name: str) -> Interval:
+        """95% bootstrap CI of the cell's median latency (seconds), from the same replicates as the ratio CIs."""
+        return interval(self(name))
+
 
 @dataclass(frozen=True)
 class PairComparison:

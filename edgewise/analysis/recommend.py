@@ -174,8 +174,10 @@ def _mark_front(verdicts: list[CellVerdict]) -> list[CellVerdict]:
 
 
 def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_accuracy_drop: float = 1.0,
-              placements: Iterable[str] | None = None) -> Recommendation:
-    """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds."""
+              placements: Iterable[str] | None = None, *, medians: MedianReplicates | None = None) -> Recommendation:
+    """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds.
+
+    `medians`: bootstrap replicates already drawn for these results (Analyses.medians), to reuse."""
     if percentile not in SUPPORTED_PERCENTILES:
         raise ConfigError(f"percentile {percentile} is not supported",
                           f"use one of {', '.join(map(str, SUPPORTED_PERCENTILES))}")
@@ -187,7 +189,7 @@ def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_ac
         if unknown:
             raise ConfigError(f"no cells on placement(s) {', '.join(unknown)}",
                               f"the results have {', '.join(rs.placements)}")
-    medians = MedianReplicates(rs)
+    medians = medians or MedianReplicates(rs)
     by_subject: dict[str, list[CellVerdict]] = defaultdict(list)
     for cell in rs.cells:
         if chosen is None or cell.placement in chosen:

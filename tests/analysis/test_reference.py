@@ -34,7 +34,7 @@ def test_blackbox_import(blackbox):
 
 def test_every_default_comparison_matches_independent_computation(whitebox):
     analyses = default_analyses(whitebox, p_adjust="none")
-    assert len(analyses.comparisons) == 40
+    assert len(analyses.comparisons) == 44  # 16 chain, 24 placement, 4 partition-against-first-tier families
     for comp in analyses.comparisons:
         groups = [whitebox.cell(n).latency_s for n in comp.cells]
         ref_kw = ss.kruskal(*groups)
