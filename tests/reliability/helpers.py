@@ -72,3 +72,66 @@ def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **kw.pop("env", {})}
     return subprocess.run([sys.executable, "-m", "edgewise.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env, **kw)
+
+
+# --- a real tier server process ----------------------------------------------------------------
+
+class ServerProcess:
+    """`python -m edgewise.tiers.server` on loopback, with its pid for RSS and liveness checks."""
+
+    def __init__(self, *args: str, tier: str = "mobile"):
+        cmd = [sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", "127.0.0.1:0", "--cpu-only", *args]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        line = self.proc.stdout.readline().decode()  # type: ignore[union-attr]
+        if not line.startswith("ready "):
+            self.proc.kill()
+            raise RuntimeError(f"tier server did not start: {line!r} {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        self.tier = tier
+        self.address = line.split()[2]
+        self.pid = self.proc.pid
+
+    def status(self, field: str) -> int:
+        """A numeric field of /proc/PID/status (VmRSS in kB, Threads)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def rss_mb(self) -> float:
+        return self.status("VmRSS") / 1024
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+IMAGE_SPEC = {"kind": "image", "size": [SIZE, SIZE], "channels": 1, "mean": [0.0], "std": [1.0], "input": "pixel_values"}
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
