@@ -91,7 +91,7 @@ def main() -> None:
         p.add_argument("--runs", type=int), p.add_argument("--presets", default="realistic,paper-scaled")))
     if os.geteuid() != 0:
         print("bench_emulation: the linux testbed needs root; nothing measured")
-        write_results("bench_emulation", {"skipped": "needs root"}, args.out)
+        print(f"wrote {write_results('bench_emulation', {'skipped': 'needs root'}, args.out)}")
         return
     presets = args.presets.split(",")[:1] if args.quick else args.presets.split(",")
     runs = args.runs or (1 if args.quick else 5)

@@ -1,0 +1,67 @@
+"""Each benchmark runs with --quick as a real process and writes valid JSON with its figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.report.synthetic import synthetic_results
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, out: Path, *args: str, timeout: int = 300) -> dict:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"wrote {out}" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_transport_loopback(tmp_path):
+    data = run_bench("bench_transport.py", tmp_path / "t.json", "--no-shaped")
+    rows = {r["payload"]: r for r in data["loopback"]}
+    assert set(rows) == {"4KB", "600KB"}
+    for r in rows.values():
+        assert 0 < r["inprocess_s"]["median"] < r["edgewise_s"]["median"]
+        # JSON + base64 + a session per request costs more than the binary frame, at every size
+        assert r["reference_overhead_s"]["median"] > r["edgewise_overhead_s"]["median"] > 0
+    assert isinstance(data["overhead_goal_met"], bool)
+    assert data["shaped"] is None
+
+
+def test_operators_from_results(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(synthetic_results(["s1"], ["identity", "sptq"], ["mobile", "edge"])))
+    rows = run_bench("bench_operators.py", tmp_path / "o.json", "--results", str(results))["rows"]
+    assert {(r["chain"], r["placement"]) for r in rows} == {("sptq", "mobile"), ("sptq", "edge")}
+    for r in rows:
+        assert r["ci_low"] <= r["speedup"] <= r["ci_high"]
+        assert r["drop_points"] is not None
+
+
+def test_operators_without_results(tmp_path):
+    data = run_bench("bench_operators.py", tmp_path / "o.json", "--results", str(tmp_path / "absent.json"))
+    assert data["skipped"] == "results file absent"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the linux testbed needs root")
+def test_emulation_quick(tmp_path):
+    data = run_bench("bench_emulation.py", tmp_path / "e.json", "--presets", "realistic")
+    rows = {r["name"]: r for r in data["presets"]["realistic"]}
+    assert rows["rtt:mobile-edge"]["requested"] == pytest.approx(10.0)
+    assert rows["bandwidth:mobile-edge:up"]["achieved"]["median"] > 0
+    assert 0 < rows["cpu_spin:mobile"]["achieved"]["median"] <= 0.6  # a 0.5-core quota caps a spinner
+    assert isinstance(rows["rtt:edge-cloud"]["inside"], bool)
+
+
+@pytest.mark.slow
+def test_study_quick(tmp_path):
+    data = run_bench("bench_study.py", tmp_path / "s.json", timeout=600)
+    assert data["study"]["fresh_s"]["median"] > data["study"]["cached_s"]["median"] > 0
+    assert len(data["per_cell"]["points"]) == 2 and len(data["per_input"]["points"]) == 2
