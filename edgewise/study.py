@@ -239,6 +239,7 @@ class Study:
         def recover(tier: str) -> None:
             testbed.restart(tier)
             self._reload(client, tier, loaded, spec, cold)
+            store.event("tier-restarted", f"tier {tier} restarted; {len(loaded.get(tier, []))} artifact part(s) reloaded")
 
         payloads = subject.latency_inputs(self.config.measure.inputs)
         measure_subject(jobs, payloads, protocol, store, infer, recover, self.config.seed,
