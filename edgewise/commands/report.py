@@ -12,15 +12,23 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", "-o",
                              help="a folder (gets report.html and summary.md) or an .html file"),
     reference: list[Path] = typer.Option([], "--reference", "-r",
-                                         help="a published latency CSV to compare with (repeatable)"),
+                                         help="a published latency CSV to compare with (repeatable; default: the "
+                                              "reference study's files that match the study's chains)"),
+    max_latency_ms: float | None = typer.Option(None, "--max-latency-ms", help="SLA latency bound (default: the study's)"),
+    percentile: int | None = typer.Option(None, "--percentile", help="SLA percentile: 50, 90, 95 or 99"),
+    max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop",
+                                                   help="SLA accuracy drop in points of the primary metric"),
 ) -> None:
     """Write a self-contained HTML report (opens offline) and a Markdown summary.
 
     Example: edgewise report runs/default --out runs/default/report.html -r reference/whitebox-2411.00907-latency.csv
     """
     from edgewise.report import write_report
+    from edgewise.report.source import Sla, load_results
 
-    html = write_report(results, out, reference=list(reference))
+    loaded = load_results(results)
+    sla = Sla.of(loaded, max_latency_ms, percentile, max_accuracy_drop)
+    html = write_report(results, out, reference=list(reference) or None, sla=sla)
     typer.echo(f"wrote {html} and {html.parent / 'summary.md'}")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from edgewise.analysis.results import ResultSet
+from edgewise.analysis import ResultSet
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.sections import speedup_charts
-from edgewise.report.tables import ReportContext, speedup_rows
+from edgewise.report.source import is_blackbox_chain
+from edgewise.report.tables import ReportContext, Reference, speedup_rows
 
 _AGREE_BAND = 0.10  # within ±10% of 1× counts as "no speed-up" on both sides
 
@@ -35,6 +36,16 @@ def _reason(chain: str, placement: str, ours: ResultSet) -> str:
     return "; ".join(reasons[:2])
 
 
+def _reference_for(chain: str, placement: str, references: list[Reference]) -> Reference | None:
+    """The reference of the chain's kind (black-box study for sptq/partition chains) that measured it, else any."""
+    def measured(ref: Reference) -> bool:
+        return any((s.chain, s.placement) == (chain, placement) for s in ref.analyses.speedup_summaries)
+
+    preferred = sorted(references, key=lambda ref: (ref.results.study.get("reference") == "blackbox")
+                       != is_blackbox_chain(chain))
+    return next((ref for ref in preferred if measured(ref)), None)
+
+
 def against_reference(ctx: ReportContext) -> str:
     if ctx.results.study.get("reference"):
         return section("reference", "7. Against the reference study",
@@ -42,26 +53,28 @@ def against_reference(ctx: ReportContext) -> str:
                             "beside them."))
     if not ctx.reference:
         return section("reference", "7. Against the reference study",
-                       note("No reference data was given (edgewise report --reference DIR), so this study is not "
-                            "compared with the published one."))
-    ours = {(row[0], row[1]): row[3] for row in speedup_rows(ctx.results)[1]}
-    rows, charts = [], []
-    for ref in ctx.reference:
-        charts += speedup_charts(ref, ctx.colours, "reference")
-        for chain, placement, lo, mean, hi, n in speedup_rows(ref)[1]:
-            here = ours.get((chain, placement))
-            if here is None:
-                rows.append([chain, placement, mean, None, "not measured here", ""])
-                continue
-            verdict = _verdict(here, mean)
-            rows.append([chain, placement, mean, here, verdict,
-                         "" if verdict == "agrees" else _reason(chain, placement, ctx.results)])
-    rows.sort(key=lambda row: (row[3] is None, row[4] != "differs", row[0]))
+                       note("This study has no chain the reference study measured, so it is not compared with the "
+                            "published one (edgewise report --reference CSV names another file)."))
+    rows, unmatched = [], []
+    for chain, placement, _, here, _, _ in speedup_rows(ctx.results, ctx.analyses)[1]:
+        ref = _reference_for(chain, placement, ctx.reference)
+        if ref is None:
+            unmatched.append(f"{chain}@{placement}")
+            continue
+        theirs = next(s.mean for s in ref.analyses.speedup_summaries if (s.chain, s.placement) == (chain, placement))
+        verdict = _verdict(here, theirs)
+        rows.append([chain, placement, ref.label, theirs, here, verdict,
+                     "" if verdict == "agrees" else _reason(chain, placement, ctx.results)])
+    rows.sort(key=lambda row: (row[5] != "differs", row[0]))
+    charts = [chart for ref in ctx.reference for chart in speedup_charts(ref.results, ref.analyses, ctx.colours, ref.label)]
     body = (how_to_read("each row sets the mean speed-up over identity (ratio of median latencies) published by "
-                        "the reference study beside this study's; 'agrees' when both are faster, both slower, or "
-                        f"both within ±{_AGREE_BAND:.0%} of 1×. The reference's own charts follow for comparison "
-                        "with section 5.")
-            + table(["chain", "placement", "reference mean ×", "this study mean ×", "verdict", "likely reason"], rows,
-                    classes={5: "reason"})
+                        "the reference study beside this study's, taken from the white-box study (arXiv 2411.00907) "
+                        "for white-box chains and from the black-box one (arXiv 2403.17154) for sptq/partition "
+                        "where it measured them; 'agrees' when both are faster, both slower, or both within "
+                        f"±{_AGREE_BAND:.0%} of 1×. The reference's charts, cut to this study's chains, follow for "
+                        "comparison with section 5.")
+            + table(["chain", "placement", "reference", "reference mean ×", "this study mean ×", "verdict",
+                     "likely reason"], rows, classes={6: "reason"})
+            + (note("Not measured by the reference study: " + ", ".join(unmatched) + ".") if unmatched else "")
             + figures(charts))
     return section("reference", "7. Against the reference study", body)

@@ -8,13 +8,13 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from edgewise.analysis.results import ResultSet
+from edgewise.analysis import ResultSet, default_analyses
 from edgewise.report import sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
-from edgewise.report.source import load_results
-from edgewise.report.tables import ReportContext, Sla
+from edgewise.report.source import Sla, analyse, default_reference, load_results, relevant_part
+from edgewise.report.tables import Reference, ReportContext
 
 _SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accuracy vs latency"),
              ("breakdown", "Where the time goes"), ("speedups", "Speed-ups"), ("significance", "Significance"),
@@ -22,25 +22,44 @@ _SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accur
 
 
 def write_report(results_source: str | Path | ResultSet, out: str | Path,
-                 reference: list[str | Path] | None = None) -> Path:
+                 reference: list[str | Path] | None = None, sla: Sla | None = None) -> Path:
     """Write DIR/report.html and DIR/summary.md (or FILE.html and summary.md beside it); return the HTML path.
 
-    `reference`: published latency CSVs (e.g. the reference study's) to set this study beside."""
+    `reference`: published latency CSVs to set this study beside; None = the reference study's files packaged
+    with edgewise (white-box and/or black-box, after the study's chains). `sla`: None = the study's own."""
     results = load_results(results_source)
     out = Path(out)
     html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    ctx = build_context(results, [load_results(p) for p in reference or []])
+    ctx = build_context(results, default_reference(results) if reference is None else reference,
+                        sla or Sla.of(results))
     html_path.write_text(render_html(ctx, str(results_source) if not isinstance(results_source, ResultSet) else
                                      results.study.get("source", "memory")), encoding="utf-8")
     (html_path.parent / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
     return html_path
 
 
-def build_context(results: ResultSet, reference: list[ResultSet]) -> ReportContext:
-    chains = {c.chain for r in (results, *reference) for c in r.cells}
-    return ReportContext(results, Sla.of(results), chain_colours(sorted(chains, key=chain_order_key)),
-                         sections.findings(results), reference)
+def build_context(results: ResultSet, reference: list[str | Path], sla: Sla) -> ReportContext:
+    """Analyse the study once (the expensive step), and of each reference the part this study's chains and
+    placements need: its speed-ups are all section 7 reads, so it gets no recommendation."""
+    study = analyse(results, sla)
+    refs = []
+    for path in reference:
+        part = relevant_part(load_results(path), results)
+        if len({c.chain for c in part.cells}) > 1:
+            refs.append(Reference(_reference_label(Path(path), part), part, default_analyses(part)))
+    chains = {c.chain for r in (results, *(ref.results for ref in refs)) for c in r.cells}
+    return ReportContext(study, sla, chain_colours(sorted(chains, key=chain_order_key)), sections.findings(study),
+                         refs)
+
+
+def _reference_label(path: Path, reference: ResultSet) -> str:
+    """'white-box study (arXiv 2411.00907)' for the published files, else the file's name."""
+    flavour = reference.study.get("reference")
+    arxiv = next((part for part in path.stem.split("-") if part[:1].isdigit() and "." in part), None)
+    if flavour and arxiv:
+        return f"{flavour[:5]}-box study (arXiv {arxiv})"
+    return path.name
 
 
 def render_html(ctx: ReportContext, source: str) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from edgewise.report.htmlparts import cell_value
-from edgewise.report.tables import ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows
+from edgewise.report.tables import (ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows,
+                                    verdict_rows)
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
@@ -16,9 +17,10 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
 def summary_markdown(ctx: ReportContext) -> str:
     name = ctx.results.study.get("name", "study")
     parts = [f"# edgewise: {name}", "", f"SLA: {ctx.sla.describe()}.", "", "## Recommendation",
-             markdown_table(*recommendation_rows(ctx)), "", "## Top findings",
+             markdown_table(*recommendation_rows(ctx)), "", "<details><summary>Every cell against the SLA</summary>",
+             "", markdown_table(*verdict_rows(ctx)), "", "</details>", "", "## Top findings",
              *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
-             "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results)), "",
+             "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results, ctx.analyses)), "",
              "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
     notes = ctx.results.study.get("notes") or []
     if notes:

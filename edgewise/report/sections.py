@@ -7,10 +7,13 @@ from html import escape
 
 import numpy as np
 
-from edgewise.analysis.results import CellResult
-from edgewise.report import plots, source
+from edgewise.analysis import Analyses, CellResult, Comparison, Point, ResultSet, pareto_front
+from edgewise.report import plots
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
-from edgewise.report.tables import ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows
+from edgewise.report.source import Analysed
+from edgewise.report.svg import fmt
+from edgewise.report.tables import (ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows,
+                                    verdict_rows)
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light
 
@@ -20,6 +23,9 @@ def summary(ctx: ReportContext) -> str:
     headers, rows = recommendation_rows(ctx)
     parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>.</p>",
              table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA"),
+             "<details><summary>Every cell against the SLA (meets: the value and its 95% CI within the bounds; "
+             "borderline: a CI straddles a bound)</summary>",
+             table(*verdict_rows(ctx), classes={5: "reason"}), "</details>",
              "<h3>Top findings</h3>" + _finding_list(ctx.findings),
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),
              "<h3>Testbed, as verified</h3>", _testbed(ctx), "<h3>Environment</h3>",
@@ -41,9 +47,9 @@ def _finding_list(items: list[str], shown: int = 8) -> str:
     return items_html(items[:shown]) + more
 
 
-def findings(results) -> list[str]:
+def findings(data: Analysed) -> list[str]:
     """The analysis package's findings, then the cells that could not be measured."""
-    out = source.study_findings(results)
+    results, out = data.results, list(data.findings)
     failed = [c for c in results.cells if c.status != "ok"]
     if failed:
         out.append(f"{len(failed)} cell(s) not measured: " + "; ".join(f"{c.name} ({c.status})" for c in failed[:4])
@@ -79,7 +85,7 @@ def latency(ctx: ReportContext) -> str:
             cells = [c for c in ctx.results.cells if c.subject == subject and c.placement == placement
                      and c.status == "ok" and len(c.latency_s)]
             for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain)):
-                boxes.append(_box(c, ctx.colours[c.chain]))
+                boxes.append(_box(c, ctx.colours[c.chain], ctx))
         if boxes:
             charts.append(plots.box_chart(f"{subject}: end-to-end latency of every cell, by placement", boxes))
     body = (how_to_read("one row per chain, grouped by placement; box = middle half of the requests, dark band = "
@@ -89,7 +95,7 @@ def latency(ctx: ReportContext) -> str:
     return section("latency", "2. Latency", body)
 
 
-def _box(cell: CellResult, colour: str) -> plots.Box:
+def _box(cell: CellResult, colour: str, ctx: ReportContext) -> plots.Box:
     ms = cell.latency_s * 1000
     q1, median, q3 = np.percentile(ms, [25, 50, 75])
     iqr = q3 - q1
@@ -97,31 +103,32 @@ def _box(cell: CellResult, colour: str) -> plots.Box:
     beyond = np.sort(ms[(ms < q1 - 1.5 * iqr) | (ms > q3 + 1.5 * iqr)])
     if len(beyond) > _MAX_OUTLIERS:
         beyond = np.concatenate([beyond[: _MAX_OUTLIERS // 2], beyond[-_MAX_OUTLIERS // 2:]])
-    _, lo, hi = source.median_ci(ms)
+    ci = ctx.analyses.median_ci(cell.name)
     return plots.Box(cell.chain, cell.placement, colour, float(q1), float(median), float(q3), float(inside.min()),
-                     float(inside.max()), lo, hi, len(ms), tuple(float(v) for v in beyond))
+                     float(inside.max()), ci.low * 1000, ci.high * 1000, len(ms), tuple(float(v) for v in beyond))
 
 
 def accuracy_vs_latency(ctx: ReportContext) -> str:
     sla, r = ctx.sla, ctx.results
-    blocks = []
+    blocks, fallback = [], False
     for placement in r.placements:
         charts = []
         for subject in r.subjects:
-            cells = [c for c in r.cells if c.subject == subject and c.placement == placement and c.status == "ok"
-                     and c.primary_accuracy is not None and len(c.latency_s)]
-            if not cells:
+            verdicts = [v for c in r.cells if c.subject == subject and c.placement == placement
+                        and c.primary_accuracy is not None and (v := ctx.study.verdict(c.name)) is not None
+                        and v.latency is not None and v.latency.value is not None]
+            if not verdicts:
                 continue
-            xy = [(source.latency_percentile(c, sla.percentile) * 1000, c.primary_accuracy * 100) for c in cells]
-            points = [plots.Point(c.chain, ctx.colours[c.chain], x, y,
-                                  f"{c.name}: p{sla.percentile:g} {x:,.1f} ms, {c.metric} {y:.2f}%")
-                      for c, (x, y) in zip(cells, xy)]
-            front = [xy[i] for i in source.pareto_front(xy)]
-            base = source.identity_accuracy(r, subject, placement)
+            fallback |= any(v.latency.percentile != sla.percentile for v in verdicts)
+            points = [plots.Point(v.chain, ctx.colours[v.chain], v.latency.value * 1000, v.accuracy * 100,
+                                  f"{v.cell}: {v.latency.describe()}, {r.cell(v.cell).metric} {v.accuracy * 100:.2f}%"
+                                  f" ({v.status})") for v in verdicts]
+            front = pareto_front([Point(v.cell, v.latency.value, v.accuracy) for v in verdicts])
+            base = next((v.accuracy_drop.baseline_accuracy for v in verdicts if v.accuracy_drop), None)
             floor = None if base is None else base * 100 - sla.max_accuracy_drop
-            metric = cells[0].metric
-            charts.append(plots.scatter_chart(f"{subject} on {placement}", points, front,
-                                              f"p{sla.percentile:g} latency (ms)", f"{metric} (%)",
+            charts.append(plots.scatter_chart(f"{subject} on {placement}", points,
+                                              [(p.latency_s * 1000, p.accuracy * 100) for p in front],
+                                              f"p{sla.percentile} latency (ms)", f"{r.cell(verdicts[0].cell).metric} (%)",
                                               sla.max_latency_ms, floor))
         if charts:
             blocks.append(f"<h3>{escape(placement)}</h3>" + figures(charts))
@@ -129,8 +136,11 @@ def accuracy_vs_latency(ctx: ReportContext) -> str:
         blocks.append(note("No cell has both an accuracy and latencies."))
     body = how_to_read("each dot is a chain; up and left is better. The dashed step line is the Pareto front (no "
                        "other chain is both faster and more accurate); the green area meets the SLA "
-                       "(latency under the budget, accuracy within the allowed drop from identity on the same "
-                       "placement).") + "".join(blocks)
+                       "(latency under the budget, accuracy within the allowed drop from the subject's identity "
+                       "cell).") + "".join(blocks)
+    if fallback:
+        body += note(f"Cells with too few samples for p{sla.percentile} are placed at the highest percentile their "
+                     "sample supports (the dot's tooltip names it).")
     return section("accuracy", "3. Accuracy against latency", body)
 
 
@@ -161,8 +171,8 @@ def breakdown(ctx: ReportContext) -> str:
     return section("breakdown", "4. Where the time goes", body)
 
 
-def speedup_charts(results, colours: dict[str, str], label: str) -> list[str]:
-    _, rows = speedup_rows(results)
+def speedup_charts(results: ResultSet, analyses: Analyses, colours: dict[str, str], label: str) -> list[str]:
+    _, rows = speedup_rows(results, analyses)
     charts = []
     for placement in results.placements:
         ranges = [plots.Range(chain, colours.get(chain, "#777"), lo, mean, hi,
@@ -175,45 +185,49 @@ def speedup_charts(results, colours: dict[str, str], label: str) -> list[str]:
 
 
 def speedups(ctx: ReportContext) -> str:
-    charts = speedup_charts(ctx.results, ctx.colours, ctx.results.study.get("name", "this study"))
+    charts = speedup_charts(ctx.results, ctx.analyses, ctx.colours, ctx.results.study.get("name", "this study"))
     body = (how_to_read("right of the dashed 1× line the chain is faster than identity on the same placement "
-                        "(a partition against identity on its first tier); the bar spans the subjects' min to max, "
-                        "the dot is their mean.")
+                        "(a split placement against identity on its first tier, where the client sends); the bar "
+                        "spans the subjects' min to max, the dot is their mean.")
             + (figures(charts) if charts else note("No chain has an identity cell to compare with."))
-            + table(*speedup_rows(ctx.results), caption="Speed-up over identity"))
+            + table(*speedup_rows(ctx.results, ctx.analyses), caption="Speed-up over identity"))
     return section("speedups", "5. Speed-ups", body)
 
 
 def significance(ctx: ReportContext) -> str:
-    r = ctx.results
     blocks = []
-    for subject in r.subjects:
-        charts = []
-        for placement in r.placements:
-            groups = {c.chain: c.latency_s for c in _ok(r, subject=subject, placement=placement)}
-            if len(groups) > 1:
-                charts.append(_heatmap(f"{subject} on {placement}: chains", groups))
-        for chain in r.chains:
-            groups = {c.placement: c.latency_s for c in _ok(r, subject=subject, chain=chain)}
-            if len(groups) > 1:
-                charts.append(_heatmap(f"{subject}, {chain}: placements", groups))
+    for subject in ctx.results.subjects:
+        comps = [c for c in ctx.analyses.comparisons if ctx.results.cell(c.cells[0]).subject == subject]
+        charts = [_heatmap(c, ctx) for c in comps]
         if charts:
             blocks.append(f"<h3>{escape(subject)}</h3>" + figures(charts))
     body = how_to_read("each square compares the row with the column by Cliff's delta over their latencies: "
                        "blue = the row is faster, red = slower; the label gives the magnitude (negligible < 0.147 "
-                       "≤ small < 0.33 ≤ medium < 0.474 ≤ large) and stars for the Conover p after Kruskal-Wallis, Holm-adjusted "
-                       "(* < 0.05, ** < 0.01, *** < 0.001).") + ("".join(blocks) or note("Nothing to compare."))
-    return section("significance", "6. Significance", body)
+                       "≤ small < 0.33 ≤ medium < 0.474 ≤ large) and stars for the Conover p after Kruskal-Wallis, "
+                       f"{ctx.analyses.p_adjust}-adjusted (* < 0.05, ** < 0.01, *** < 0.001); a pair counts as "
+                       "different only when Kruskal-Wallis (under the title) is significant too.")
+    return section("significance", "6. Significance", body + ("".join(blocks) or note("Nothing to compare.")))
 
 
-def _ok(r, **criteria: str) -> list[CellResult]:
-    return [c for c in r.cells if c.status == "ok" and len(c.latency_s) > 1
-            and all(getattr(c, k) == v for k, v in criteria.items())]
+def _label(comp: Comparison, ctx: ReportContext) -> dict[str, str]:
+    """Cell name -> the factor that varies in the comparison (chain, placement, or both)."""
+    cells = [ctx.results.cell(n) for n in comp.cells]
+    if len({c.placement for c in cells}) == 1:
+        return {c.name: c.chain for c in cells}
+    if len({c.chain for c in cells}) == 1:
+        return {c.name: c.placement for c in cells}
+    return {c.name: f"{c.chain}@{c.placement}" for c in cells}
 
 
-def _heatmap(title: str, groups: dict[str, np.ndarray]) -> str:
-    cells = {k: plots.HeatCell(v.delta, v.magnitude, v.p_adjusted) for k, v in source.pairwise(groups).items()}
-    return plots.heatmap(title, list(groups), cells)
+def _heatmap(comp: Comparison, ctx: ReportContext) -> str:
+    label = _label(comp, ctx)
+    cells = {}
+    for p in comp.pairs:
+        cells[(label[p.a], label[p.b])] = plots.HeatCell(p.delta, p.magnitude, p.adjusted_p)
+        cells[(label[p.b], label[p.a])] = plots.HeatCell(-p.delta, p.magnitude, p.adjusted_p)
+    kw = comp.kruskal
+    return plots.heatmap(comp.title, [label[n] for n in comp.cells], cells,
+                         note=f"Kruskal-Wallis H = {kw.h:,.1f}, p = {fmt(kw.p, 2) if kw.p >= 1e-4 else f'{kw.p:.1e}'}")
 
 
 def operator_notes(ctx: ReportContext) -> str:

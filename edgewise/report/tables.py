@@ -6,50 +6,84 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgewise.analysis.results import ResultSet
-from edgewise.report import source
+from edgewise.analysis import Analyses, CellVerdict, Interval, ResultSet
 from edgewise.report.plots import chain_order_key
+from edgewise.report.source import Analysed, Sla
 
 Rows = tuple[list[str], list[list[object]]]
 
 
 @dataclass(frozen=True)
-class Sla:
-    max_latency_ms: float = 50.0
-    percentile: float = 95.0
-    max_accuracy_drop: float = 1.0  # points of the primary metric
+class Reference:
+    """A published study set beside this one: the part of it this study's chains need, analysed."""
 
-    @classmethod
-    def of(cls, results: ResultSet) -> "Sla":
-        sla = results.study.get("sla") or {}
-        return cls(float(sla.get("max_latency_ms", 50.0)), float(sla.get("percentile", 95)),
-                   float(sla.get("max_accuracy_drop", 1.0)))
-
-    def describe(self) -> str:
-        return (f"p{self.percentile:g} latency ≤ {self.max_latency_ms:g} ms and accuracy drop ≤ "
-                f"{self.max_accuracy_drop:g} points against identity")
+    label: str
+    results: ResultSet
+    analyses: Analyses
 
 
 @dataclass
 class ReportContext:
-    results: ResultSet
+    study: Analysed
     sla: Sla
     colours: dict[str, str]
     findings: list[str] = field(default_factory=list)
-    reference: list[ResultSet] = field(default_factory=list)
+    reference: list[Reference] = field(default_factory=list)
+
+    @property
+    def results(self) -> ResultSet:
+        return self.study.results
+
+    @property
+    def analyses(self) -> Analyses:
+        return self.study.analyses
+
+
+def _points(value: float, ci: Interval | None) -> str:
+    return f"{value:.2f}" + (f" [{ci.low:.2f}, {ci.high:.2f}]" if ci else "")
+
+
+def latency_text(v: CellVerdict) -> str:
+    """The percentile the verdict was judged on, with its CI, in ms (or why there is none)."""
+    if v.latency is None:
+        return "–"
+    return v.latency.describe()
+
+
+def drop_text(v: CellVerdict) -> str:
+    if v.chain == "identity":
+        return "0 (baseline)"
+    if v.accuracy_drop is None:
+        return "unknown"
+    paired = v.accuracy_drop.paired
+    return _points(v.accuracy_drop.drop_points, paired.ci_points if paired else None)
 
 
 def recommendation_rows(ctx: ReportContext) -> Rows:
-    sla = ctx.sla
+    """Per subject the fastest cell that meets the SLA; else the closest candidate and why it falls short."""
+    rec = ctx.study.recommendation
     rows = []
-    for choice in source.recommend(ctx.results, sla.max_latency_ms, sla.percentile, sla.max_accuracy_drop):
-        if choice.cell is None:
-            rows.append([choice.subject, "none", "–", "–", None, None, choice.reason])
-        else:
-            rows.append([choice.subject, choice.cell.chain, choice.cell.placement, _accuracy_text(choice.cell),
-                         choice.latency_ms, choice.accuracy_drop_points, choice.reason])
-    return ["subject", "chain", "placement", "accuracy", f"p{sla.percentile:g} latency (ms)", "drop (points)",
-            "why"], rows
+    for subject in rec.subjects:
+        best = rec.best(subject)
+        shown = best or rec.ranked(subject)[0]
+        why = (f"{sum(v.status == 'meets' for v in rec.ranked(subject))} of {len(rec.ranked(subject))} cells meet "
+               "the SLA" if best else "no cell meets the SLA; closest: " + "; ".join(shown.reasons))
+        rows.append([subject, shown.chain, shown.placement, shown.status, _accuracy_text(ctx.results.cell(shown.cell)),
+                     latency_text(shown), drop_text(shown), why + "".join(f"; {n}" for n in shown.notes)])
+    return ["subject", "chain", "placement", "status", "accuracy", "latency [95% CI]",
+            "drop (points) [95% CI]", "why"], rows
+
+
+def verdict_rows(ctx: ReportContext) -> Rows:
+    """Every cell judged against the SLA, per subject ranked: meets (fastest first), borderline, fails."""
+    rows = []
+    for v in ctx.study.recommendation.verdicts:
+        flags = [*v.reasons, *v.notes]
+        if v.no_significant_speedup:
+            flags.append("no significant speed-up over identity here")
+        rows.append([v.cell, v.status, latency_text(v), drop_text(v), "yes" if v.on_pareto_front else "",
+                     "; ".join(flags)])
+    return ["cell", "status", "latency [95% CI]", "drop (points) [95% CI]", "Pareto front", "why / notes"], rows
 
 
 def latency_rows(ctx: ReportContext) -> Rows:
@@ -64,21 +98,21 @@ def latency_rows(ctx: ReportContext) -> Rows:
             if c.status != "ok" or not len(c.latency_s):
                 rows.append([subject, c.chain, c.placement, c.status, None, None, None, None, 0, _accuracy_text(c)])
                 continue
-            median, lo, hi = source.median_ci(c.latency_s)
-            rows.append([subject, c.chain, c.placement, c.status, median * 1000, lo * 1000, hi * 1000,
-                         source.latency_percentile(c, p) * 1000, len(c.latency_s), _accuracy_text(c)])
-    return ["subject", "chain", "placement", "status", "median (ms)", "CI low", "CI high", f"p{p:g} (ms)", "n",
+            ci = ctx.analyses.median_ci(c.name)
+            tail = ctx.study.verdict(c.name).latency
+            at_p = tail.value * 1000 if tail and tail.value is not None and tail.percentile == p else None
+            rows.append([subject, c.chain, c.placement, c.status, float(np.median(c.latency_s)) * 1000,
+                         ci.low * 1000, ci.high * 1000, at_p, len(c.latency_s), _accuracy_text(c)])
+    return ["subject", "chain", "placement", "status", "median (ms)", "CI low", "CI high", f"p{p} (ms)", "n",
             "accuracy"], rows
 
 
-def speedup_rows(results: ResultSet) -> Rows:
+def speedup_rows(results: ResultSet, analyses: Analyses) -> Rows:
     """Ratio of medians identity / chain per (chain, placement), min / mean / max over subjects."""
-    rows = []
-    for (chain, placement), by_subject in sorted(source.speedups(results).items(),
-                                                 key=lambda kv: (results.placements.index(kv[0][1]),
-                                                                 chain_order_key(kv[0][0]))):
-        values = list(by_subject.values())
-        rows.append([chain, placement, min(values), float(np.mean(values)), max(values), len(values)])
+    order = results.placements
+    summaries = sorted(analyses.speedup_summaries,
+                       key=lambda s: (order.index(s.placement), chain_order_key(s.chain)))
+    rows = [[s.chain, s.placement, s.minimum, s.mean, s.maximum, len(s.subjects)] for s in summaries]
     return ["chain", "placement", "min ×", "mean ×", "max ×", "subjects"], rows
 
 

@@ -10,22 +10,19 @@ import pytest
 
 from edgewise.analysis import load_results
 
-REFERENCE = Path("/work/shared/reference")
-WHITEBOX = REFERENCE / "whitebox-2411.00907-latency.csv"
-BLACKBOX = REFERENCE / "blackbox-2403.17154-latency.csv"
+from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
+
+WHITEBOX = reference_files()[WHITEBOX_LATENCY]
+BLACKBOX = reference_files()[BLACKBOX_LATENCY]
 
 
 @pytest.fixture(scope="session")
 def whitebox():
-    if not WHITEBOX.exists():
-        pytest.skip("reference data not on this machine")
     return load_results(WHITEBOX)
 
 
 @pytest.fixture(scope="session")
 def blackbox():
-    if not BLACKBOX.exists():
-        pytest.skip("reference data not on this machine")
     return load_results(BLACKBOX)
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from tests.report.synthetic import synthetic_results
 
-REFERENCE = Path("/work/shared/reference")
-WHITEBOX = REFERENCE / "whitebox-2411.00907-latency.csv"
-BLACKBOX = REFERENCE / "blackbox-2403.17154-latency.csv"
+from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
+
+WHITEBOX = reference_files()[WHITEBOX_LATENCY]
+BLACKBOX = reference_files()[BLACKBOX_LATENCY]
 CHAINS = ["identity", "sptq", "qat", "prune", "distill", "distill+sptq", "partition", "sptq+partition"]
 
 
@@ -24,6 +25,4 @@ def results_json(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def whitebox_csv() -> Path:
-    if not WHITEBOX.exists():
-        pytest.skip(f"the reference data is not on this machine ({WHITEBOX})")
     return WHITEBOX
