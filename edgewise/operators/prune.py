@@ -74,7 +74,6 @@ class Prune(Operator):
             _taylor_gradients(model, data, schedule.batch_size)
         summary = self._prune(model, ctx, example)
         model.zero_grad(set_to_none=True)
-        macs_after, params_after = macs_and_parameters(model, example)
 
         if schedule.epochs > 0:
             teacher = TeacherLogits(ctx.subject.ctx.cache_dir, artifact.key)
@@ -86,6 +85,7 @@ class Prune(Operator):
             from edgewise.whitebox.unstructured import make_permanent
 
             summary["zero_weight_fraction"] = round(make_permanent(model), 4)
+        macs_after, params_after = macs_and_parameters(model, example)
         with torch.no_grad():
             out = write_artifact(model, ctx, artifact, {}, capabilities=self.produces, keep_torch=True)
         before_ms, after_ms = latency_ms([artifact.onnx, out.onnx], example)

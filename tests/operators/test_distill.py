@@ -1,0 +1,72 @@
+"""Distillation: the student learns from cached teacher logits; loss defaults follow the task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from edgewise.artifacts import ArtifactCache
+from edgewise.operators import get_operator
+from edgewise.operators.chain import build_step, root_artifact
+from edgewise.whitebox.distillation import TeacherLogits, kd_loss
+from edgewise.whitebox.measure import latency_ms
+from tests.operators.helpers import evaluate, make_ctx_factory
+
+
+def test_kd_loss_mixes_labels_and_soft_targets():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(8, 4), torch.randn(8, 4)
+    labels = torch.randint(0, 4, (8,))
+    assert torch.allclose(kd_loss(student, teacher, labels, 1.0, 2.0), F.cross_entropy(student, labels))
+    assert float(kd_loss(teacher, teacher, labels, 0.0, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    soft = kd_loss(student, teacher, labels, 0.0, 2.0)
+    mixed = kd_loss(student, teacher, labels, 0.5, 2.0)
+    assert torch.allclose(mixed, 0.5 * F.cross_entropy(student, labels) + 0.5 * soft)
+
+
+def test_defaults_depend_on_the_task():
+    op = get_operator("distill")
+    assert op.loss_settings("image-classification") == (0.5, 1.0)
+    assert op.loss_settings("text-classification") == (0.0, 2.0)
+    assert get_operator("distill", {"alpha": 0.2}).loss_settings("text-classification") == (0.2, 2.0)
+
+
+def test_teacher_logits_are_computed_once_then_read_from_disk(tiny_cnn, tmp_path):
+    teacher = tiny_cnn.teacher()
+    calls = []
+
+    def load():
+        calls.append(1)
+        return teacher
+
+    train = tiny_cnn.splits().train
+    index = np.arange(10, 74)
+    data = train.subset(index)
+    first = TeacherLogits(tmp_path, "key-a").get(load, data, index)
+    again = TeacherLogits(tmp_path, "key-a").get(load, data, index)
+    assert len(calls) == 1 and np.array_equal(first, again)
+    TeacherLogits._memory.clear()
+    from_disk = TeacherLogits(tmp_path, "key-a").get(load, data, index)
+    assert len(calls) == 1 and np.array_equal(first, from_disk)
+    assert len(list((tmp_path / "teacher-logits").glob("*.npy"))) == 1
+    with torch.no_grad():
+        expected = teacher(pixel_values=torch.from_numpy(data.inputs["pixel_values"])).numpy()
+    assert np.allclose(first, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("subject_fixture", ["tiny_cnn", "tiny_bert"])
+def test_student_is_smaller_faster_and_close_in_accuracy(subject_fixture, request, tmp_path_factory):
+    subject = request.getfixturevalue(subject_fixture)
+    cache = ArtifactCache(tmp_path_factory.mktemp("distill-artifacts"))
+    root = root_artifact(subject, cache, log=lambda m: None)
+    art = build_step(get_operator("distill"), root, cache, make_ctx_factory(subject))
+    assert art.meta["student_parameters"] < art.meta["teacher_parameters"]
+    assert art.capabilities == frozenset({"torch", "onnx", "float"})
+    student = torch.load(art.torch_module, weights_only=False)
+    assert sum(p.numel() for p in student.parameters()) == art.meta["student_parameters"]
+    metric = subject.metrics[0]
+    assert evaluate(art.parts, subject)[metric] >= evaluate(root.parts, subject)[metric] - get_operator("distill").tolerance
+    before, after = latency_ms([root.onnx, art.onnx], subject.splits().evaluation.batch(slice(0, 1)), runs=30)
+    assert after < before
