@@ -218,7 +218,7 @@ def heatmap(title: str, labels: list[str], cells: dict[tuple[str, str], HeatCell
     """A square matrix of Cliff's delta (row vs column): blue = row faster, red = row slower."""
     size, left, top = 56, 130, 40 + (14 if note else 0)
     width = left + size * len(labels) + 20
-    c = Canvas(max(width, 300), top + size * len(labels) + 80, title)
+    c = Canvas(max(width, 300, 7 * len(title)), top + size * len(labels) + 80, title)  # room for the title
     c.text(8, 18, title, size=12, weight="bold")
     if note:
         c.text(8, 34, note, size=10, fill="#555")

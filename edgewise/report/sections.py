@@ -64,6 +64,11 @@ def _testbed(ctx: ReportContext) -> str:
                 + (" (modelled, not emulated)" if testbed.get("modelled") else ""))
     if not emu:
         return head + note("No emulation report: the tiers' and links' achieved figures were not verified.")
+    if "figures" in emu:  # the testbed's EmulationReport: one row per verified figure
+        rows = [[f.get("name"), f.get("requested"), f.get("achieved"), f.get("unit"), f.get("error"),
+                 f.get("note") or ""] for f in emu["figures"]]
+        return (head + "".join(note(n) for n in emu.get("notes") or [])
+                + table(["figure", "requested", "achieved", "unit", "error", "note"], rows))
     links = [[e.get("link"), e.get("direction"), e.get("requested_mbit"), e.get("achieved_mbit"),
               e.get("requested_delay_ms"), e.get("achieved_rtt_ms")] for e in emu.get("links", [])]
     tiers = [[e.get("tier"), e.get("requested_cpus"), e.get("achieved_cpus")] for e in emu.get("tiers", [])]
