@@ -23,11 +23,13 @@ Comparisons (compare.py, accuracy.py, analyses.py, findings.py)
         significant, faster, verdict); .fastest()
     accuracy_drop(rs, cell) -> AccuracyDrop | None (drop_points, paired)
     default_analyses(rs, p_adjust="holm") -> Analyses(placement_comparisons, chain_comparisons,
-        accuracy_drops, accuracy_tests, speedups, speedup_summaries); .comparison(id); .to_dict()
+        accuracy_drops, accuracy_tests, speedups, speedup_summaries, partition_comparisons (a split placement's
+        chains against identity on its first tier), medians); .comparison(id); .median_ci(cell) -> Interval; .to_dict()
     findings(rs, analyses) -> list[Finding(kind, text, refs)]
 
 Recommendation (recommend.py, pareto.py)
-    recommend(rs, max_latency_ms, percentile=95, max_accuracy_drop=1.0, placements=None) -> Recommendation
+    recommend(rs, max_latency_ms, percentile=95, max_accuracy_drop=1.0, placements=None, *, medians=None)
+        -> Recommendation (medians: Analyses.medians, to reuse the bootstrap replicates)
         .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict(); rich-printable
     pareto_front(points: [Point(name, latency_s, accuracy)]) -> front, fastest first
 
