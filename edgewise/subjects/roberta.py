@@ -18,7 +18,7 @@ class RobertaSubject(BBCNewsSubject):
     pad_token = "<pad>"
     teacher_arch = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024}
     student_arch = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
-    train_hyper = {"quick": {"epochs": 6, "lr": 1e-3, "batch_size": 32},
+    train_hyper = {"quick": {"epochs": 6, "lr": 5e-4, "batch_size": 16},
                    "paper": {"epochs": 20, "lr": 5e-4, "batch_size": 32}}
 
     def _tokenizer_path(self) -> Path:
