@@ -6,7 +6,9 @@ RTT is a user-space echo over the same connections and delayer as requests; the 
 both one-way delays (an echo fits in tbf's one-packet bucket, so it pays no serialisation when the
 bucket is full, up to ~2.4 ms at 1 Mbit/s when not); its bound is ±2 ms.
 CPU scaling runs a fixed single-threaded ONNX loop inside the tier's cgroup and unlimited:
-achieved share = t_unlimited / t_limited, expected min(cpus, 1).
+achieved share = t_unlimited / t_limited, expected min(cpus, 1). Beside it, a spinning thread in the
+cgroup reports the CPU seconds it receives per wall second (`cpu_share:TIER`): the quota itself. On a
+host too busy to give a tier its share, both fall short and the study refuses to measure, rightly.
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ def verify_cpu(run: WorkloadRunner, tiers: dict[str, TierSpec], report: Emulatio
         return
     iterations = int(out.split()[0])
     baseline = min(float(out.split()[1]), _seconds(run(None, ["cpu", "--iterations", str(iterations)])))
+    spin_s = "0.5" if quick else "1.0"
     for name, spec in tiers.items():
         limited = _seconds(run(name, ["cpu", "--iterations", str(iterations)]))
         share = baseline / limited if limited else None
         report.add(Figure(f"cpu:{name}", min(spec.cpus, 1.0), share, "cores",
                           note=f"single-threaded probe: {baseline:.3f} s unlimited, {limited:.3f} s in the tier"))
+        code, out = run(name, ["spin", "--seconds", spin_s])
+        received = float(out.split()[0]) if code == 0 and out else None
+        report.add(Figure(f"cpu_share:{name}", min(spec.cpus, 1.0), received, "cores",
+                          note="CPU seconds per wall second a spinning thread received inside the tier's cgroup"))
 
 
 def _seconds(result: tuple[int, str]) -> float:

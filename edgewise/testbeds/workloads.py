@@ -1,7 +1,8 @@
 """Fixed workloads the verification runs inside a tier's cgroup: a single-threaded ONNX loop, a memory hog.
 
 Run as `python -m edgewise.testbeds.workloads cpu --iterations N` (prints the seconds taken)
-or `... cpu --target-s S` (prints iterations and seconds), and `... hog --mb M`.
+or `... cpu --target-s S` (prints iterations and seconds), `... spin --seconds S` (prints CPU
+seconds received per wall second) and `... hog --mb M`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def cpu(iterations: int | None, target_s: float) -> str:
     return f"{iterations} {time.perf_counter() - t0:.6f}"
 
 
+def spin(seconds: float) -> str:
+    """Spin one thread for `seconds` of wall time; print the CPU seconds it received per wall second.
+
+    Inside a cgroup this is the quota the kernel enforces (when the host has the CPU to give).
+    """
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    x = 0
+    while time.perf_counter() - wall0 < seconds:
+        for _ in range(10_000):
+            x += 1
+    wall, used = time.perf_counter() - wall0, time.process_time() - cpu0
+    return f"{used / wall:.4f} {wall:.4f}"
+
+
 def hog(mb: int) -> str:
     """Touch `mb` MiB, 16 MiB at a time; under a smaller cap the kernel kills this process."""
     blocks = []
@@ -67,10 +82,17 @@ def main(argv: list[str] | None = None) -> None:
     p_cpu = sub.add_parser("cpu")
     p_cpu.add_argument("--iterations", type=int)
     p_cpu.add_argument("--target-s", type=float, default=0.3)
+    p_spin = sub.add_parser("spin")
+    p_spin.add_argument("--seconds", type=float, default=1.0)
     p_hog = sub.add_parser("hog")
     p_hog.add_argument("--mb", type=int, required=True)
     args = parser.parse_args(argv)
-    print(cpu(args.iterations, args.target_s) if args.kind == "cpu" else hog(args.mb), flush=True)
+    if args.kind == "cpu":
+        print(cpu(args.iterations, args.target_s), flush=True)
+    elif args.kind == "spin":
+        print(spin(args.seconds), flush=True)
+    else:
+        print(hog(args.mb), flush=True)
 
 
 if __name__ == "__main__":
