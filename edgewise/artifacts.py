@@ -95,6 +95,14 @@ class ArtifactCache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Remove staging folders whose builder died (killed mid-build); a live builder's are kept."""
+        for d in self.root.glob(".staging-*"):
+            pid = d.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(d, ignore_errors=True)
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -119,7 +127,7 @@ class ArtifactCache:
 
     def staging(self) -> Path:
         """A fresh directory inside the cache (same filesystem) for an operator to write into."""
-        return Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        return Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=self.root))
 
     def commit(self, key: str, staging: Path, artifact: Artifact) -> Artifact:
         """Write the manifest and move `staging` to its final place in one rename."""
@@ -149,6 +157,16 @@ def _relocate(artifact: Artifact, old: Path, new: Path) -> Artifact:
         meta=artifact.meta,
         key=artifact.key,
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _warn(msg: str) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from edgewise.errors import DataError
 
 Preprocessor = Callable[[bytes], dict[str, np.ndarray]]
+MAX_IMAGE_PIXELS = 40_000_000  # ~ a 7,000 x 5,700 camera frame
 
 
 def build_preprocessor(spec: dict[str, Any]) -> Preprocessor:
@@ -48,6 +49,10 @@ class _ImagePreprocessor:
 
         try:
             img = Image.open(io.BytesIO(payload))
+            # A few bytes of PNG can declare a gigapixel image: refuse before decoding.
+            if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:
+                raise DataError(f"image of {img.size[0]}x{img.size[1]} pixels is larger than {MAX_IMAGE_PIXELS:,}",
+                                "send a smaller image")
             img = img.convert("L" if self.channels == 1 else "RGB")
             img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
         except (UnidentifiedImageError, OSError, ValueError) as exc:

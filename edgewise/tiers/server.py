@@ -61,7 +61,9 @@ class ServerConfig:
     shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
     max_frame: int = wire.DEFAULT_MAX_FRAME
     read_timeout_s: float = 10.0  # a started frame must complete within this (+ body at min rate)
-    idle_timeout_s: float = 600.0  # a persistent connection may stay silent this long
+    # A persistent connection may stay silent this long between requests. Short enough that silent
+    # sockets cannot hold the connection slots for long; clients reconnect transparently (peers.py).
+    idle_timeout_s: float = 60.0
     max_connections: int = 256
     providers: list[str] | None = None
     workdir: Path | None = None

@@ -27,3 +27,17 @@ def test_a_corrupted_artifact_is_not_trusted(tmp_path):
 def test_content_key_is_stable_and_sensitive():
     assert content_key("a", {"x": 1, "y": 2}) == content_key("a", {"y": 2, "x": 1})
     assert content_key("a", {"x": 1}) != content_key("a", {"x": 2})
+
+
+def test_staging_left_by_a_dead_builder_is_swept(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = tmp_path / f".staging-{dead.pid}-abc"
+    orphan.mkdir(parents=True)
+    (orphan / "model.onnx").write_bytes(b"half")
+    cache = ArtifactCache(tmp_path)
+    live = cache.staging()  # this process's own staging survives a second sweep
+    ArtifactCache(tmp_path)
+    assert not orphan.exists() and live.exists()

@@ -57,3 +57,4 @@ def test_what_the_study_file_states_wins_over_the_profile():
     study = parse_study({**MINIMAL, "measure": {"inputs": 7, "passes": 2}})
     quick = apply_profile(study, "quick").measure
     assert (quick.inputs, quick.passes, quick.warmup_passes) == (7, 2, 1)
+
