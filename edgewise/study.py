@@ -64,7 +64,7 @@ class Study:
     def subject(self, name: str) -> Subject:
         if name not in self.subjects:
             entry = next(s for s in self.config.subjects if (s if isinstance(s, str) else s.name) == name)
-            ctx = SubjectContext(cache_dir=self.options.cache_dir / "subjects", seed=self.config.seed,
+            ctx = SubjectContext(cache_dir=self.options.cache_dir, seed=self.config.seed,
                                  profile=self.options.profile or "paper", device=self.options.device, log=self.options.log)
             self.subjects[name] = make_subject(entry, ctx)
         return self.subjects[name]
