@@ -105,7 +105,9 @@ def build_step(op: Operator, artifact: Artifact, cache: ArtifactCache, ctx_for: 
             "tiers": [vars(ctx_probe.tiers[t]) for t in tiers if t in ctx_probe.tiers],
             "links": [vars(link) for link in ctx_probe.links],
         }
-    key = content_key(artifact.key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part)
+    suggested = ctx_probe.subject.operator_defaults(op.name) if ctx_probe.subject is not None else {}
+    key = content_key(artifact.key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part,
+                      *([suggested] if suggested else []))
     found = cache.get(key)
     if found is not None:
         return found

@@ -58,7 +58,8 @@ class Distill(Operator):
 
         p = self.params
         profile = "paper" if ctx.profile == "paper" else "quick"
-        schedule = Schedule(**_SCHEDULES[(profile, ctx.subject.family)]).with_overrides(
+        suggested = ctx.subject.operator_defaults(self.name).get(profile, {})
+        schedule = Schedule(**_SCHEDULES[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(
             epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
         alpha, temperature = self.loss_settings(ctx.subject.task)
         data, index = schedule.training_subset(ctx.subject.splits().train, ctx.seed)

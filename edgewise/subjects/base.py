@@ -82,6 +82,11 @@ class Subject(ABC):
         """An ONNX file to start from instead of exporting the teacher (ONNX-only subjects)."""
         return None
 
+    def operator_defaults(self, operator: str) -> dict[str, Any]:
+        """Parameters this subject suggests for an operator (e.g. a gentler schedule for a pretrained
+        student). The study file's parameters win over these; they are part of the artifact's key."""
+        return {}
+
     def fingerprint(self) -> dict[str, Any]:
         """What the trained teacher depends on (architecture, data, hyper-parameters, seed): its cache key."""
         return {"name": self.name, "seed": self.ctx.seed, "profile": self.ctx.profile}

@@ -47,6 +47,12 @@ class BertSubject(BBCNewsSubject):
     train_hyper = {"quick": {"epochs": 1, "lr": 1e-4, "batch_size": 16, "frozen_layers": 3},
                    "paper": {"epochs": 4, "lr": 5e-5, "batch_size": 16, "frozen_layers": 0}}
 
+    def operator_defaults(self, operator: str) -> dict:
+        # The student is MiniLM's first layers, already pretrained: a short, gentle distillation.
+        if operator == "distill":
+            return {"quick": {"epochs": 6, "iterations": 25, "batch_size": 16, "lr": 5e-4}}
+        return {}
+
     def _tokenizer_path(self) -> Path:
         # A copy in the cache, so artifacts and tier servers never reach into site-packages.
         path = self.ctx.cache_dir / "tokenizers" / "bert-minilm-tokenizer.json"
