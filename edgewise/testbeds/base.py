@@ -20,6 +20,7 @@ class Figure:
     unit: str
     tolerance_abs: float | None = None  # absolute bound (RTT); otherwise relative to `requested`
     note: str = ""
+    gates: bool = True  # False: recorded and reported, but a study does not stop on it
 
     def error(self) -> float | None:
         if self.requested is None or self.achieved is None:
@@ -30,7 +31,7 @@ class Figure:
 
     def fails(self, tolerance: float) -> bool:
         err = self.error()
-        if err is None:
+        if err is None or not self.gates:
             return False
         return err > (self.tolerance_abs if self.tolerance_abs is not None else tolerance)
 
@@ -64,7 +65,8 @@ class EmulationReport:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "modelled": self.modelled, "notes": list(self.notes),
                 "figures": [{"name": f.name, "requested": f.requested, "achieved": f.achieved, "unit": f.unit,
-                             "error": f.error(), "tolerance_abs": f.tolerance_abs, "note": f.note}
+                             "error": f.error(), "tolerance_abs": f.tolerance_abs, "note": f.note,
+                             "gates": f.gates}
                             for f in self.figures]}
 
 

@@ -39,6 +39,9 @@ def test_verify_paper_scaled(paper_scaled):
     assert report.get("bandwidth:edge-cloud:up").achieved == pytest.approx(1.0, rel=0.10)
     assert report.get("memory:mobile").achieved == 1024.0
     assert "killed" in report.get("memory:mobile").note
+    # The quota holds: a spinner in mobile's cgroup receives half a core. The ONNX slowdown is recorded only.
+    assert report.get("cpu:mobile").achieved == pytest.approx(0.5, rel=0.15)
+    assert not report.get("cpu_scaling:mobile").gates and report.get("cpu_scaling:mobile").achieved is not None
 
 
 def test_inference_across_the_emulated_tiers(paper_scaled, tiny_cnn, cnn_artifact, cnn_split):
