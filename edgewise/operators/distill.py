@@ -38,8 +38,11 @@ class Distill(Operator):
     meta_keys = frozenset({"student_parameters", "teacher_parameters", "alpha", "temperature", "epochs"})
     Params = DistillParams
 
-    def loss_settings(self, task: str) -> tuple[float, float]:
-        alpha, temperature = _LOSS_DEFAULTS.get(task, (0.5, 1.0))
+    def loss_settings(self, task: str, alpha: float | None = None, temperature: float | None = None) -> tuple[float, float]:
+        """Task defaults, then what the subject suggests (arguments), then this operator's parameters."""
+        default_alpha, default_t = _LOSS_DEFAULTS.get(task, (0.5, 1.0))
+        alpha = default_alpha if alpha is None else alpha
+        temperature = default_t if temperature is None else temperature
         p = self.params
         return (alpha if p.alpha is None else p.alpha, temperature if p.temperature is None else p.temperature)
 
@@ -58,10 +61,11 @@ class Distill(Operator):
 
         p = self.params
         profile = "paper" if ctx.profile == "paper" else "quick"
-        suggested = ctx.subject.operator_defaults(self.name).get(profile, {})
+        suggested = dict(ctx.subject.operator_defaults(self.name).get(profile, {}))
+        loss_suggested = {k: suggested.pop(k) for k in ("alpha", "temperature") if k in suggested}
         schedule = Schedule(**_SCHEDULES[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(
             epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
-        alpha, temperature = self.loss_settings(ctx.subject.task)
+        alpha, temperature = self.loss_settings(ctx.subject.task, **loss_suggested)
         data, index = schedule.training_subset(ctx.subject.splits().train, ctx.seed)
 
         teacher_module = ctx.load_torch(artifact)

@@ -62,7 +62,8 @@ class Prune(Operator):
         p = self.params
         family = ctx.subject.family
         profile = "paper" if ctx.profile == "paper" else "quick"
-        schedule = Schedule(**_SCHEDULES[(profile, family)]).with_overrides(
+        suggested = ctx.subject.operator_defaults(self.name).get(profile, {})
+        schedule = Schedule(**_SCHEDULES[(profile, family)]).with_overrides(**suggested).with_overrides(
             epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
         train = ctx.subject.splits().train
         data, index = schedule.training_subset(train, ctx.seed)
