@@ -38,11 +38,8 @@ class Distill(Operator):
     meta_keys = frozenset({"student_parameters", "teacher_parameters", "alpha", "temperature", "epochs"})
     Params = DistillParams
 
-    def loss_settings(self, task: str, alpha: float | None = None, temperature: float | None = None) -> tuple[float, float]:
-        """Task defaults, then what the subject suggests (arguments), then this operator's parameters."""
-        default_alpha, default_t = _LOSS_DEFAULTS.get(task, (0.5, 1.0))
-        alpha = default_alpha if alpha is None else alpha
-        temperature = default_t if temperature is None else temperature
+    def loss_settings(self, task: str) -> tuple[float, float]:
+        alpha, temperature = _LOSS_DEFAULTS.get(task, (0.5, 1.0))
         p = self.params
         return (alpha if p.alpha is None else p.alpha, temperature if p.temperature is None else p.temperature)
 
@@ -57,15 +54,11 @@ class Distill(Operator):
         from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
         from edgewise.whitebox.measure import parameter_count
         from edgewise.whitebox.output import write_artifact
-        from edgewise.whitebox.schedule import Schedule
+        from edgewise.whitebox.schedule import resolve
 
         p = self.params
-        profile = "paper" if ctx.profile == "paper" else "quick"
-        suggested = dict(ctx.subject.operator_defaults(self.name).get(profile, {}))
-        loss_suggested = {k: suggested.pop(k) for k in ("alpha", "temperature") if k in suggested}
-        schedule = Schedule(**_SCHEDULES[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(
-            epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
-        alpha, temperature = self.loss_settings(ctx.subject.task, **loss_suggested)
+        schedule = resolve(_SCHEDULES, self.name, ctx, p)
+        alpha, temperature = self.loss_settings(ctx.subject.task)
         data, index = schedule.training_subset(ctx.subject.splits().train, ctx.seed)
 
         teacher_module = ctx.load_torch(artifact)

@@ -57,14 +57,10 @@ class Prune(Operator):
         from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
         from edgewise.whitebox.measure import latency_ms, macs_and_parameters
         from edgewise.whitebox.output import example_input, write_artifact
-        from edgewise.whitebox.schedule import Schedule
+        from edgewise.whitebox.schedule import resolve
 
         p = self.params
-        family = ctx.subject.family
-        profile = "paper" if ctx.profile == "paper" else "quick"
-        suggested = ctx.subject.operator_defaults(self.name).get(profile, {})
-        schedule = Schedule(**_SCHEDULES[(profile, family)]).with_overrides(**suggested).with_overrides(
-            epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr)
+        schedule = resolve(_SCHEDULES, self.name, ctx, p)
         train = ctx.subject.splits().train
         data, index = schedule.training_subset(train, ctx.seed)
         example = example_input(ctx)

@@ -54,12 +54,11 @@ class Qat(Operator):
         from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
         from edgewise.whitebox.output import example_input, write_artifact
         from edgewise.whitebox.quantize import backend_for
-        from edgewise.whitebox.schedule import Schedule
+        from edgewise.whitebox.schedule import resolve
 
         p = self.params
         family = ctx.subject.family
-        schedule = Schedule(**_SCHEDULES[(ctx.profile if ctx.profile == "paper" else "quick", family)]).with_overrides(
-            epochs=p.epochs, iterations=p.iterations, batch_size=p.batch_size, lr=p.lr, optimizer=p.optimizer)
+        schedule = resolve(_SCHEDULES, self.name, ctx, p)
         freeze_obs, freeze_bn = _FREEZE["paper" if ctx.profile == "paper" else "quick"]
         freeze_obs = freeze_obs if p.freeze_observers_after is None else p.freeze_observers_after
         freeze_bn = freeze_bn if p.freeze_bn_after is None else p.freeze_bn_after

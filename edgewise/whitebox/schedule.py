@@ -40,6 +40,15 @@ class Schedule:
         return asdict(self)
 
 
+def resolve(table: dict[tuple[str, str], dict[str, Any]], operator: str, ctx, params) -> Schedule:
+    """The schedule an operator trains with: its table's default for the profile and family, then
+    what the subject suggests for this operator, then the study's own parameters."""
+    profile = "paper" if ctx.profile == "paper" else "quick"
+    suggested = ctx.subject.operator_defaults(operator).get(profile, {})
+    stated = {k: getattr(params, k, None) for k in ("epochs", "iterations", "batch_size", "lr", "optimizer")}
+    return Schedule(**table[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(**stated)
+
+
 def pick(profile: str, quick: Schedule, paper: Schedule) -> Schedule:
     return paper if profile == "paper" else quick
 
