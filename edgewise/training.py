@@ -70,7 +70,7 @@ def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: f
                 step = total_steps
                 break
         if log:
-            log(f"  epoch {epoch + 1}: loss {float(loss):.4f} ({time.time() - start:.0f} s)")
+            log(f"  epoch {epoch + 1}: loss {float(loss.detach()):.4f} ({time.time() - start:.0f} s)")
         if on_epoch:
             on_epoch(epoch)
         epoch += 1
