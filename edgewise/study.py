@@ -208,7 +208,7 @@ class Study:
     def _measure_group(self, store, testbed, client, subject_name, group, protocol, direct) -> None:
         from edgewise.data.preprocess import build_preprocessor
         from edgewise.runtime import ArtifactRunner
-        from edgewise.tiers.client import DoesNotFit
+        from edgewise.tiers.client import DoesNotFit, TierDown
 
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
@@ -237,8 +237,17 @@ class Study:
             return client.infer(job.route, job.artifact_id, payload)
 
         def recover(tier: str) -> None:
-            testbed.restart(tier)
-            self._reload(client, tier, loaded, spec, cold)
+            # A fresh server can die too (killed while starting or reloading): try again before giving up.
+            attempts = max(1, protocol.retries)
+            for attempt in range(1, attempts + 1):
+                try:
+                    testbed.restart(tier)
+                    self._reload(client, tier, loaded, spec, cold)
+                    break
+                except (TestbedError, TierDown) as exc:
+                    store.event("tier-restart-failed", f"tier {tier}, attempt {attempt}/{attempts}: {exc}")
+                    if attempt == attempts:
+                        raise
             store.event("tier-restarted", f"tier {tier} restarted; {len(loaded.get(tier, []))} artifact part(s) reloaded")
 
         payloads = subject.latency_inputs(self.config.measure.inputs)
