@@ -136,10 +136,37 @@ def test_tier_servers_killed_mid_cell_are_restarted_and_no_sample_is_lost(tmp_pa
     events = results["events"]
     downs = [e for e in events if e["kind"] == "tier-down"]
     restarts = [e for e in events if e["kind"] == "tier-restarted"]
-    assert len(downs) >= 5 and all("tier edge is down" in e["message"] for e in downs), events
+    failed_restarts = [e for e in events if e["kind"] == "tier-restart-failed"]  # a kill that hit a replacement
+    assert len(downs) + len(failed_restarts) >= 5, events
+    assert all("tier edge is down" in e["message"] for e in downs), events
     assert len(restarts) == len(downs) and all("edge" in e["message"] for e in restarts), events
     if TESTBED == "linux":
         assert all("exit status -9" in e["message"] for e in downs), downs  # the cause: SIGKILL
+
+
+def test_a_server_killed_while_it_restarts_is_restarted_again(tmp_path, cache_dir):
+    """The first kill lands mid-cell; the next two hit the replacement servers as soon as they exist."""
+    inputs, passes = 20, 2
+    study = _write(tmp_path, {
+        "name": "restarts", "subjects": ["tiny-cnn"],
+        "cells": [{"chains": ["identity"], "placements": ["edge"]}],
+        "testbed": {"kind": TESTBED, "preset": "paper-scaled", "verify": False},
+        "measure": {"inputs": inputs, "passes": passes, "warmup_passes": 1, "retries": 4}, "seed": 0})
+    out = tmp_path / "run"
+    proc = _start(study, out, cache_dir)
+    killer = TierKiller(proc, out, "edge", [15, 15, 15])
+    killer.start()
+    log, _ = proc.communicate(timeout=600)
+    killer.join(10)
+    assert proc.returncode == 0, log[-3000:]
+    assert len(killer.killed) == 3, killer.killed
+    results = json.loads((out / "results.json").read_text())
+    (cell,) = results["cells"]
+    assert cell["status"] == "ok" and len(cell["latency_s"]) + len(cell["warmup_latency_s"]) == inputs * passes, cell
+    kinds = [e["kind"] for e in results["events"]]
+    # Each replacement died before it served a request: as a failed restart, or as a down tier on the next call.
+    assert kinds.count("tier-restart-failed") + kinds.count("tier-down") == 3, results["events"]
+    assert kinds.count("tier-restarted") >= 1, results["events"]
 
 
 @needs_root
