@@ -18,7 +18,7 @@ from edgewise.subjects.teachers import cached_teacher, teacher_record
 RESOLUTION = 28
 # Sizes of the splits and training length per profile: quick fits this budget on 2 CPU cores.
 PROFILE_SIZES = {
-    "quick": {"train": 5000, "calibration": 200, "evaluation": 2000},
+    "quick": {"train": 16000, "calibration": 200, "evaluation": 2000},
     "paper": {"train": 59800, "calibration": 200, "evaluation": 10000},
 }
 
@@ -92,13 +92,21 @@ class FashionMNISTSubject(Subject):
                 "train": self._hyper()}
 
     def teacher(self):
+        import torch
+
         from edgewise.training import fit
 
         hyper = self._hyper()
-        return cached_teacher(self, lambda: fit(
-            self._arch(**self.teacher_arch), self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
-            batch_size=int(hyper["batch_size"]), weight_decay=hyper.get("weight_decay", 0.0), seed=self.ctx.seed,
-            device=self.ctx.device, log=self.ctx.log))
+
+        def train():
+            # channels-last convolutions train about 20% faster on CPU; the stored module is plain NCHW.
+            module = self._arch(**self.teacher_arch).to(memory_format=torch.channels_last)
+            fit(module, self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
+                batch_size=int(hyper["batch_size"]), weight_decay=hyper.get("weight_decay", 0.0), seed=self.ctx.seed,
+                device=self.ctx.device, log=self.ctx.log)
+            return module.to(memory_format=torch.contiguous_format)
+
+        return cached_teacher(self, train)
 
     def student(self):
         return self._arch(**self.student_arch)

@@ -9,7 +9,7 @@ class WideResNetSubject(FashionMNISTSubject):
     name = "resnet"
     teacher_arch = {"depths": [3, 3, 3], "base": 16, "width_factor": 4}
     student_arch = {"depths": [1, 1, 1], "base": 16, "width_factor": 2}
-    train_hyper = {"quick": {"epochs": 2, "lr": 3e-3, "batch_size": 64, "weight_decay": 5e-4},
+    train_hyper = {"quick": {"epochs": 1, "lr": 2e-3, "batch_size": 32, "weight_decay": 5e-4},
                    "paper": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "weight_decay": 5e-4}}
 
     def _arch(self, **kwargs):
