@@ -110,6 +110,12 @@ class Store:
             else:
                 db.execute("UPDATE cells SET status = ?, error = ?, artifact = ? WHERE name = ?", (status, error, artifact, name))
 
+    def rebind_cell(self, name: str, artifact: str) -> None:
+        """Point a cell at a new artifact, dropping the latency samples measured on the old one."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM latency WHERE cell = ?", (name,))
+            db.execute("UPDATE cells SET status = 'built', error = NULL, artifact = ? WHERE name = ?", (artifact, name))
+
     def cells(self) -> list[dict[str, Any]]:
         cur = self.db.execute("SELECT name, subject, chain, placement, status, error, artifact FROM cells ORDER BY position")
         keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact")

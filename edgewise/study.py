@@ -146,7 +146,13 @@ class Study:
                 continue
             a = b.artifact
             store.add_artifact(a.key, a.subject, "+".join(a.chain) or "identity", a.size_bytes, len(a.parts), a.meta)
-            status = next((c["status"] for c in store.cells() if c["cell"] == b.cell.name), "planned")
+            stored = next(c for c in store.cells() if c["cell"] == b.cell.name)
+            if stored["artifact"] not in (None, a.key):
+                # The build changed since this cell was measured (new teacher, operator or edgewise): measure again.
+                store.rebind_cell(b.cell.name, a.key)
+                store.event("artifact-changed", f"artifact {stored['artifact']} -> {a.key}; samples dropped", b.cell.name)
+                continue
+            status = stored["status"]
             store.set_cell(b.cell.name, "built" if status in ("planned", "failed") else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:

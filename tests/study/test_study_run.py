@@ -82,6 +82,36 @@ def test_sigkill_at_several_points_then_resume(tmp_path, cache_dir):
     assert len(counts) == 10 and set(counts.values()) == {expected}, counts
 
 
+def test_a_cell_whose_artifact_changed_is_measured_again(tmp_path, cache_dir):
+    """Samples belong to the artifact they were measured on: a rebuilt artifact drops them."""
+    import sqlite3
+
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "rebuilt", "subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["mobile", "edge"]}],
+        "testbed": {"kind": TESTBED, "preset": "paper-scaled", "verify": False},
+        "measure": {"inputs": 4, "passes": 2, "warmup_passes": 1}, "seed": 0}))
+    out = tmp_path / "run"
+    log, _ = _run(study, out, cache_dir).communicate(timeout=600)
+    assert "results:" in log, log
+    db = sqlite3.connect(out / "study.sqlite")
+    with db:  # what a store measured on an older build of the mobile cell looks like
+        db.execute("UPDATE cells SET artifact = 'older-build' WHERE name = 'tiny-cnn:identity@mobile'")
+        db.execute("UPDATE latency SET latency_s = 99.0 WHERE cell = 'tiny-cnn:identity@mobile'")
+    db.close()
+
+    proc = _run(study, out, cache_dir)
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log
+    results = json.loads((out / "results.json").read_text())
+    cells = {c["cell"]: c for c in results["cells"]}
+    mobile = cells["tiny-cnn:identity@mobile"]
+    assert mobile["status"] == "ok" and len(mobile["latency_s"]) == 4 and max(mobile["latency_s"]) < 99.0, mobile
+    assert len(cells["tiny-cnn:identity@edge"]["latency_s"]) == 4
+    changed = [e for e in results["events"] if e["kind"] == "artifact-changed"]
+    assert [e["cell"] for e in changed] == ["tiny-cnn:identity@mobile"], results["events"]
+
+
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     study = tmp_path / "bad.yaml"
     study.write_text(yaml.safe_dump({"subjects": ["resnot"], "cells": [{"chains": ["identity"], "placements": ["edge"]}]}))
