@@ -108,6 +108,11 @@ class Operator(ABC):
     def cache_params(self) -> dict[str, Any]:
         return self.params.model_dump()
 
+    def subject_inputs(self, subject) -> Any:
+        """What this operator takes from the subject besides the input artifact (e.g. a student
+        architecture); part of the artifact's cache key. None: nothing."""
+        return None
+
 
 def get_operator(name: str, params: dict[str, Any] | None = None) -> Operator:
     load_builtin_operators()

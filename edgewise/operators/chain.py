@@ -105,9 +105,12 @@ def build_step(op: Operator, artifact: Artifact, cache: ArtifactCache, ctx_for: 
             "tiers": [vars(ctx_probe.tiers[t]) for t in tiers if t in ctx_probe.tiers],
             "links": [vars(link) for link in ctx_probe.links],
         }
-    suggested = ctx_probe.subject.operator_defaults(op.name) if ctx_probe.subject is not None else {}
+    subject = ctx_probe.subject
+    suggested = subject.operator_defaults(op.name) if subject is not None else {}
+    taken = op.subject_inputs(subject) if subject is not None else None
+    # Optional parts join the key only when present, so other artifacts keep their keys.
     key = content_key(artifact.key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part,
-                      *([suggested] if suggested else []))
+                      *([suggested] if suggested else []), *([taken] if taken is not None else []))
     found = cache.get(key)
     if found is not None:
         return found

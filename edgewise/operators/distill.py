@@ -49,8 +49,11 @@ class Distill(Operator):
 
         return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "loss": _LOSS_DEFAULTS}}
 
+    def subject_inputs(self, subject) -> dict:
+        return {"student": subject.student_fingerprint()}
+
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
-        from edgewise.training import fit
+        from edgewise.training import fit, seed_everything
         from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
         from edgewise.whitebox.measure import parameter_count
         from edgewise.whitebox.output import write_artifact
@@ -63,6 +66,7 @@ class Distill(Operator):
 
         teacher_module = ctx.load_torch(artifact)
         logits = TeacherLogits(ctx.subject.ctx.cache_dir, artifact.key).get(lambda: teacher_module, data, index, ctx.device)
+        seed_everything(ctx.seed)  # the student's initial weights follow the study seed, not earlier work
         student = ctx.subject.student()
         ctx.log(f"distill: {schedule.epochs} epochs x {schedule.iterations} iterations, alpha {alpha}, T {temperature}")
         fit(student, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device,

@@ -82,6 +82,10 @@ class Subject(ABC):
         """An ONNX file to start from instead of exporting the teacher (ONNX-only subjects)."""
         return None
 
+    def student_fingerprint(self) -> Any:
+        """What the student architecture depends on: distilled artifacts are rebuilt when it changes."""
+        return getattr(self, "student_arch", None)
+
     def operator_defaults(self, operator: str) -> dict[str, Any]:
         """Parameters this subject suggests for an operator (e.g. a gentler schedule for a pretrained
         student). The study file's parameters win over these; they are part of the artifact's key."""

@@ -31,13 +31,14 @@ def cached_teacher(subject: Subject, train: Callable[[], Any]):
     """Load the subject's teacher from the cache, or call `train()` (-> module), evaluate and store it."""
     import torch
 
-    from edgewise.training import predict
+    from edgewise.training import predict, seed_everything
 
     path = teacher_path(subject)
     if path.exists():
         return torch.load(path, weights_only=False)
     subject.ctx.log(f"{subject.name}: training the teacher ({subject.ctx.profile} profile, {subject.ctx.device})")
     start = time.time()
+    seed_everything(subject.ctx.seed)  # initial weights follow the seed, whatever ran before in this process
     module = train()
     seconds = time.time() - start
     for p in module.parameters():  # operators fine-tune the teacher: leave nothing frozen

@@ -59,6 +59,9 @@ class UserSubject(Subject):
             self._module = self._load_torch().eval()
         return self._module
 
+    def student_fingerprint(self):
+        return self.config.options.get("student")
+
     def student(self):
         factory = self.config.options.get("student")
         if not factory:

@@ -74,3 +74,21 @@ def test_student_is_smaller_faster_and_close_in_accuracy(subject_fixture, reques
     assert evaluate(art.parts, subject)[metric] >= floor
     before, after = latency_ms([root.onnx, art.onnx], subject.splits().evaluation.batch(slice(0, 1)), runs=30)
     assert after < before
+
+
+def test_student_is_seeded_and_its_architecture_is_part_of_the_key(tiny_cnn, tmp_path, monkeypatch):
+    """Same seed, same student whatever ran before; another student architecture, another artifact."""
+    cache = ArtifactCache(tmp_path / "artifacts")
+    root = root_artifact(tiny_cnn, cache, log=lambda m: None)
+    operator = get_operator("distill", {"epochs": 1, "iterations": 2})
+    first = build_step(operator, root, cache, make_ctx_factory(tiny_cnn))
+    torch.randn(1000)  # other work moves the global generator
+    again = build_step(operator, root, ArtifactCache(tmp_path / "elsewhere"), make_ctx_factory(tiny_cnn))
+    assert again.key == first.key
+    weights = [torch.load(a.torch_module, weights_only=False).state_dict() for a in (first, again)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+    monkeypatch.setattr(tiny_cnn, "student_arch", {"width": 4})
+    narrower = build_step(operator, root, cache, make_ctx_factory(tiny_cnn))
+    assert narrower.key != first.key
+    assert narrower.meta["student_parameters"] < first.meta["student_parameters"]
