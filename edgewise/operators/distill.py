@@ -9,7 +9,7 @@ from edgewise.operators.base import BuildContext, Operator
 
 # A student starts untrained, so it needs more steps than a fine-tuning operator.
 _SCHEDULES = {
-    ("quick", "cnn"): dict(epochs=6, iterations=40, batch_size=32, lr=3e-3),
+    ("quick", "cnn"): dict(epochs=6, iterations=80, batch_size=32, lr=3e-3),
     ("paper", "cnn"): dict(epochs=30, iterations=100, batch_size=32, lr=3e-3),
     ("quick", "transformer"): dict(epochs=20, iterations=30, batch_size=32, lr=2e-3),
     ("paper", "transformer"): dict(epochs=30, iterations=100, batch_size=32, lr=1e-3),
@@ -23,7 +23,7 @@ class DistillParams(BaseModel):
     alpha: float | None = Field(None, ge=0, le=1, description="label-loss weight (default: 0.5 images, 0 text)")
     temperature: float | None = Field(None, gt=0, description="softmax temperature (default: 1 images, 2 text)")
     epochs: int | None = Field(None, ge=1, description="default: 6 quick (20 text), 30 paper")
-    iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 40 quick (30 text), 100 paper)")
+    iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 80 quick (30 text), 100 paper)")
     batch_size: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)
 
