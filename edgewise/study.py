@@ -140,13 +140,14 @@ class Study:
         return content_key(self.config.model_dump(mode="json"), self.options.profile)
 
     def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
+        stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
         for b in built:
             if b.artifact is None:
                 store.set_cell(b.cell.name, "failed", f"build failed: {b.error}")
                 continue
             a = b.artifact
             store.add_artifact(a.key, a.subject, "+".join(a.chain) or "identity", a.size_bytes, len(a.parts), a.meta)
-            stored = next(c for c in store.cells() if c["cell"] == b.cell.name)
+            stored = stored_cells[b.cell.name]
             if stored["artifact"] not in (None, a.key):
                 # The build changed since this cell was measured (new teacher, operator or edgewise): measure again.
                 store.rebind_cell(b.cell.name, a.key)
