@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -102,3 +103,6 @@ class LocalTestbed(Testbed):
         for proc in self.procs.values():
             proc.kill()
         self.procs.clear()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

@@ -36,7 +36,10 @@ class TierProcess:
         self.address: str | None = None
         self.cmd = [*prefix, sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", listen,
                     "--threads", str(threads), "--cpu-only",
-                    "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()})]
+                    "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()}),
+                    # Received models go beside the log, in the testbed's directory, which the testbed
+                    # removes: a server killed with SIGKILL cannot clean up after itself.
+                    "--workdir", str(log_path.parent / f"{tier}-models")]
         if peers:
             self.cmd += ["--peers", ",".join(f"{k}={v}" for k, v in peers.items())]
         if control:

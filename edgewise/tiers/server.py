@@ -28,6 +28,8 @@ import hmac
 import ipaddress
 import json
 import os
+import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -111,7 +113,10 @@ class TierServer:
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
         self._peers: dict[str, PeerPool] = {}
-        self._workdir = Path(config.workdir or tempfile.mkdtemp(prefix=f"edgewise-{config.tier}-"))
+        # Model bytes received over the wire are written here; a directory of our own is made on
+        # first use and removed on stop, so servers leave nothing behind in /tmp.
+        self._workdir: Path | None = Path(config.workdir) if config.workdir else None
+        self._owns_workdir = False
         self._listeners = [self._bind_tcp(addr)]
         if config.control:
             self._listeners.append(self._bind_unix(config.control))
@@ -158,6 +163,18 @@ class TierServer:
                 pass
         for pool in self._peers.values():
             pool.close()
+        if self._owns_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+            self._owns_workdir = False
+
+    def _model_dir(self) -> Path:
+        with self._lock:
+            if self._workdir is None:
+                self._workdir = Path(tempfile.mkdtemp(prefix=f"edgewise-{self.config.tier}-"))
+                self._owns_workdir = True
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            return self._workdir
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while not self._stop.is_set():
@@ -256,7 +273,7 @@ class TierServer:
     def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
         data = request.payload
         if data is not None:
-            path = self._workdir / f"{_safe(art_id)}-{role}.onnx"
+            path = self._model_dir() / f"{_safe(art_id)}-{role}.onnx"
             path.write_bytes(data)
             return path
         given = request.meta.get("path")
@@ -464,19 +481,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
     parser.add_argument("--read-timeout-s", type=float, default=10.0)
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--workdir", type=Path, help="where received models are written (default: a temporary "
+                        "directory removed on exit)")
     args = parser.parse_args(argv)
     config = ServerConfig(
         tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
         peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
-        providers=["CPUExecutionProvider"] if args.cpu_only else default_providers())
+        providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir)
     try:
         server = TierServer(config)
     except EdgewiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    # SIGTERM (how testbeds stop a tier) ends serve_forever through stop(), which cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     print(f"ready {config.tier} {server.address}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

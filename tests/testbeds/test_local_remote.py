@@ -15,7 +15,10 @@ TIERS = {"mobile": TierSpec("mobile", 0.5, 1024), "edge": TierSpec("edge", 1.0, 
 LINKS = [LinkSpec("client", "mobile", 100.0, delay_ms=2.0), LinkSpec("mobile", "edge", 20.0, delay_ms=5.0)]
 
 
-def test_local_testbed_models_links(tiny_cnn, cnn_artifact):
+def test_local_testbed_models_links(tiny_cnn, cnn_artifact, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # to see what the testbed leaves behind
     testbed = make_testbed(TestbedConfig(kind="local"))
     with testbed:
         testbed.start(TIERS, LINKS)
@@ -27,6 +30,7 @@ def test_local_testbed_models_links(tiny_cnn, cnn_artifact):
             client.load("edge", "a", cnn_artifact.onnx, "full", tiny_cnn.preprocessing())
             result = client.infer(route_for(Placement.parse("edge")), "a", tiny_cnn.latency_inputs(1)[0])
         assert result.breakdown["link:mobile-edge"] >= 0.010
+    assert list(tmp_path.iterdir()) == []  # logs and received models went with the testbed
 
 
 def test_remote_testbed_with_loopback_servers(tiny_cnn, cnn_artifact):

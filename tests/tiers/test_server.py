@@ -94,6 +94,21 @@ def test_loaded_model_can_be_shipped_as_bytes_and_unloaded(servers, tiny_cnn, cn
             client.infer(route_for(Placement.parse("edge")), "shipped", payload)
 
 
+def test_a_stopped_server_leaves_no_received_model_behind(tiny_cnn, cnn_artifact, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    server = TierServer(ServerConfig(tier="edge", read_timeout_s=1.0)).start()
+    try:
+        with TierClient({"edge": server.address}, ship_models=True) as client:
+            client.load("edge", "shipped", cnn_artifact.onnx, "full", tiny_cnn.preprocessing())
+        received = list(tmp_path.glob("edgewise-edge-*/*.onnx"))
+        assert len(received) == 1 and received[0].stat().st_size == cnn_artifact.onnx.stat().st_size
+    finally:
+        server.stop()
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- validation: every bad request gets an error and the server keeps answering ---------------
 
 def _raw(server: TierServer) -> socket.socket:
