@@ -46,6 +46,21 @@ def test_transformer_quantizes_only_matmul_and_gemm(tiny_bert, cache):
     assert drop <= 0.03
 
 
+def _requantized_matmuls(model) -> int:
+    """MatMul/Gemm nodes whose output is quantized again."""
+    consumers = {i for n in model.graph.node if n.op_type == "QuantizeLinear" for i in n.input[:1]}
+    return sum(n.op_type in ("MatMul", "Gemm") and n.output[0] in consumers for n in model.graph.node)
+
+
+def test_transformer_matmul_outputs_stay_float_unless_asked(tiny_bert, cache):
+    _, art = _build(tiny_bert, cache)
+    assert art.meta["requantized_outputs"] is False
+    assert _requantized_matmuls(onnx.load(str(art.onnx))) == 0
+    _, requantized = _build(tiny_bert, cache, requantize_outputs=True)
+    assert requantized.meta["requantized_outputs"] is True
+    assert _requantized_matmuls(onnx.load(str(requantized.onnx))) > 0
+
+
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_calibration_method_and_size_are_recorded(tiny_cnn, cache, method):
     _, art = _build(tiny_cnn, cache, calibration=method, calibration_size=20)
