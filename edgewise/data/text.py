@@ -25,6 +25,28 @@ def stratified_indices(labels: np.ndarray, fractions: tuple[float, float, float]
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
+def word_windows(texts: list[str], labels: np.ndarray, windows: int, width: int = 90,
+                 min_words: int = 30) -> tuple[list[str], np.ndarray]:
+    """Each text whole (as served: the tokenizer keeps its head) plus up to `windows - 1` further
+    windows of `width` words, each labelled as its text.
+
+    Training on later windows shows a model more of every article than the first max_length
+    tokens; a window shorter than `min_words` is left out.
+    """
+    out, out_labels = [], []
+    for text, label in zip(texts, labels):
+        words = text.split()
+        out.append(text)
+        out_labels.append(label)
+        for k in range(1, windows):
+            part = words[k * width : (k + 1) * width]
+            if len(part) < min_words:
+                break
+            out.append(" ".join(part))
+            out_labels.append(label)
+    return out, np.asarray(out_labels)
+
+
 def read_text_file(path: Path) -> tuple[list[str], list[str] | None]:
     """Texts and (optional) raw labels of a CSV with a `text` column or a JSONL of {"text", "label"}."""
     if not path.exists():

@@ -62,7 +62,7 @@ class Distill(Operator):
         p = self.params
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
         alpha, temperature = self.loss_settings(ctx.subject.task)
-        data, index = schedule.training_subset(ctx.subject.splits().train, ctx.seed)
+        data, index = schedule.training_subset(ctx.subject.training_data(), ctx.seed)
 
         teacher_module = ctx.load_torch(artifact)
         logits = TeacherLogits(ctx.subject.ctx.cache_dir, artifact.key).get(lambda: teacher_module, data, index, ctx.device)

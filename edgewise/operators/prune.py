@@ -61,7 +61,7 @@ class Prune(Operator):
 
         p = self.params
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
-        train = ctx.subject.splits().train
+        train = ctx.subject.training_data()
         data, index = schedule.training_subset(train, ctx.seed)
         example = example_input(ctx)
 

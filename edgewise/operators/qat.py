@@ -65,7 +65,7 @@ class Qat(Operator):
 
         backend = backend_for(p.backend, family)
         model = backend.prepare(ctx.load_torch(artifact), example_input(ctx))
-        data, _ = schedule.training_subset(ctx.subject.splits().train, ctx.seed)
+        data, _ = schedule.training_subset(ctx.subject.training_data(), ctx.seed)
 
         def on_epoch(done: int) -> None:  # `done` counts from 0: freezing after epoch k means done + 1 >= k
             if done + 1 >= freeze_bn:

@@ -82,6 +82,11 @@ class Subject(ABC):
         """An ONNX file to start from instead of exporting the teacher (ONNX-only subjects)."""
         return None
 
+    def training_data(self):
+        """What the teacher and the white-box operators train on: the train split, unless the subject
+        augments it (it must depend only on the train split and on what the fingerprint holds)."""
+        return self.splits().train
+
     def student_fingerprint(self) -> Any:
         """What the student architecture depends on: distilled artifacts are rebuilt when it changes."""
         return getattr(self, "student_arch", None)

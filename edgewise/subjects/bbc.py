@@ -79,7 +79,8 @@ class BBCNewsSubject(Subject):
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "arch": self.teacher_arch, "train": self._hyper(),
-                "data": {"dataset": "bbc-news", "fractions": FRACTIONS, "max_length": MAX_LENGTH}}
+                "data": {"dataset": "bbc-news", "articles": sum(len(t) for t, _ in self._texts().values()),
+                         "fractions": FRACTIONS, "max_length": MAX_LENGTH}}
 
     def teacher(self):
         from edgewise.training import fit
@@ -89,11 +90,25 @@ class BBCNewsSubject(Subject):
         def train():
             module = self._arch(pretrained=True, **self.teacher_arch)
             self._freeze_for_training(module, int(hyper.get("frozen_layers", 0)))
-            return fit(module, self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
+            return fit(module, self.training_data(), epochs=hyper["epochs"], lr=hyper["lr"],
                        batch_size=int(hyper["batch_size"]), weight_decay=0.01, seed=self.ctx.seed,
                        device=self.ctx.device, log=self.ctx.log)
 
         return cached_teacher(self, train)
+
+    def training_data(self) -> Split:
+        """The train split, or with `windows` > 1 in the training hyper-parameters, each article's
+        further word windows too (see data.text.word_windows)."""
+        windows = int(self._hyper().get("windows", 1))
+        if windows <= 1:
+            return self.splits().train
+        if not hasattr(self, "_windowed"):
+            from edgewise.data.preprocess import build_preprocessor
+            from edgewise.data.text import word_windows
+
+            texts, labels = word_windows(*self._texts()["train"], windows)
+            self._windowed = Split(build_preprocessor(self.preprocessing()).batch(texts), labels)
+        return self._windowed
 
     def _freeze_for_training(self, module, layers: int) -> None:
         """Hook for subjects that fine-tune a pretrained encoder with its lower layers frozen."""

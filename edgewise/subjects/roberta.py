@@ -20,14 +20,19 @@ class RobertaSubject(BBCNewsSubject):
     teacher_arch = {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 512,
                     "attention_probs_dropout_prob": 0.0}
     student_arch = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
-    train_hyper = {"quick": {"epochs": 10, "lr": 5e-4, "batch_size": 16},
-                   "paper": {"epochs": 20, "lr": 5e-4, "batch_size": 32}}
+    # From scratch on 1,335 articles, the teacher learns more from three 90-word windows of each
+    # article than from its first 128 tokens seen three times as often (quick, same number of
+    # steps: 0.947 against 0.917).
+    train_hyper = {"quick": {"epochs": 3.4, "lr": 5e-4, "batch_size": 16, "windows": 3},
+                   "paper": {"epochs": 7, "lr": 5e-4, "batch_size": 32, "windows": 3}}
 
     def operator_defaults(self, operator: str) -> dict:
         # The student trains from scratch (post-LN): at the transformer default of 2e-3 it can collapse
         # to one class; 5e-4 measured best of 3e-4 / 5e-4 / 1e-3.
+        # Five epochs of 120 mini-batches take as many steps as the transformer default (20 x 30) but
+        # cover every word window of the training articles, not a fifth of them.
         if operator == "distill":
-            return {"quick": {"lr": 5e-4}, "paper": {"lr": 5e-4}}
+            return {"quick": {"lr": 5e-4, "epochs": 5, "iterations": 120}, "paper": {"lr": 5e-4}}
         return {}
 
     def _tokenizer_path(self) -> Path:

@@ -60,9 +60,20 @@ def test_capture_resolution_is_configurable(subject_ctx):
 def test_text_splits_are_stratified_and_disjoint(roberta):
     splits = roberta.splits()
     _assert_disjoint(roberta.split_indices)
-    assert len(splits.train) + len(splits.calibration) + len(splits.evaluation) == 2225
+    assert len(splits.train) + len(splits.calibration) + len(splits.evaluation) == 2127
     assert splits.train.inputs["input_ids"].shape[1] == 128
-    assert np.bincount(splits.evaluation.labels).tolist() == [153, 115, 125, 153, 120]
+    assert np.bincount(splits.evaluation.labels).tolist() == [151, 111, 121, 152, 104]
+    texts = roberta._texts()
+    assert not set(texts["evaluation"][0]) & set(texts["train"][0])  # the corpus repeats articles: none leaks
+
+
+def test_roberta_trains_on_word_windows_of_its_training_articles_only(roberta):
+    train = roberta.splits().train
+    windowed = roberta.training_data()
+    assert len(windowed) > 2 * len(train)  # most articles are longer than 180 words
+    # Each article comes first as served (the same tokens as the train split), then its windows.
+    assert np.array_equal(windowed.inputs["input_ids"][0], train.inputs["input_ids"][0])
+    assert set(np.unique(windowed.labels)) == set(np.unique(train.labels))
 
 
 @pytest.mark.parametrize("name", ["bert", "roberta"])

@@ -10,7 +10,7 @@ import pytest
 
 from edgewise.data.bbc_news import load_bbc_news
 from edgewise.data.fashion_mnist import load_fashion_mnist, read_idx
-from edgewise.data.text import read_text_file, stratified_indices
+from edgewise.data.text import read_text_file, stratified_indices, word_windows
 from edgewise.errors import DataError
 
 
@@ -55,8 +55,9 @@ def test_fashion_mnist_missing_file_says_how_to_install(tmp_path):
 def test_bbc_news_has_stable_sorted_labels():
     texts, labels, topics = load_bbc_news()
     assert topics == ("business", "entertainment", "politics", "sports", "tech")
-    assert len(texts) == len(labels) == 2225
-    assert np.bincount(labels).tolist() == [510, 386, 417, 511, 401]
+    assert len(texts) == len(labels) == 2127  # 2,225 files, 98 of them repeating another article
+    assert len(set(texts)) == len(texts)
+    assert np.bincount(labels).tolist() == [503, 369, 403, 505, 347]
     again_texts, again_labels, _ = load_bbc_news()
     assert again_texts == texts and np.array_equal(again_labels, labels)
     assert all(t.strip() for t in texts)
@@ -78,3 +79,15 @@ def test_text_files_csv_and_jsonl(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": "one", "label": 1}\n{"text": "two"}\n')
     with pytest.raises(DataError, match="label every row"):
         read_text_file(tmp_path / "c.jsonl")
+
+
+def test_word_windows_keep_each_text_then_its_later_windows():
+    long = " ".join(f"w{i}" for i in range(250))
+    short = "a short text"
+    texts, labels = word_windows([long, short], np.array([3, 1]), windows=3, width=90, min_words=30)
+    assert texts[0] == long and texts[3] == short
+    assert texts[1].split() == [f"w{i}" for i in range(90, 180)]
+    assert texts[2].split() == [f"w{i}" for i in range(180, 250)]  # 70 words: kept
+    assert labels.tolist() == [3, 3, 3, 1]
+    texts, _ = word_windows([long], np.array([0]), windows=3, width=90, min_words=80)
+    assert len(texts) == 2  # the 70-word tail is too short
