@@ -33,8 +33,11 @@ def measure_rtt(pool: PeerPool, token: str | None, sender: str, count: int = 10)
             "rtt_max_ms": max(samples) * 1e3}
 
 
-def measure_goodput(pool: PeerPool, token: str | None, sender: str, nbytes: int, rtt_s: float) -> dict[str, float]:
-    """Application goodput (Mbit/s) of an `nbytes` transfer up (to the peer) and down, after a warm-up.
+def measure_goodput(pool: PeerPool, token: str | None, sender: str, nbytes: int, rtt_s: float,
+                    repeats: int = 3) -> dict[str, float]:
+    """Application goodput (Mbit/s) of an `nbytes` transfer up (to the peer) and down, after a warm-up:
+    the median of `repeats` transfers each way, so that one scheduling hiccup of a busy host does
+    not pass for the link's rate.
 
     One RTT is taken off each transfer time: it is the echo's own request/acknowledgement, not the
     link's rate.
@@ -44,8 +47,11 @@ def measure_goodput(pool: PeerPool, token: str | None, sender: str, nbytes: int,
     pool.exchange(echo_frame(token, sender, reply_bytes=warm))
     out = {}
     for direction, frame in (("up", echo_frame(token, sender, send_bytes=nbytes)), ("down", echo_frame(token, sender, reply_bytes=nbytes))):
-        t0 = time.perf_counter()
-        pool.exchange(frame)
-        elapsed = max(time.perf_counter() - t0 - rtt_s, 1e-6)
-        out[f"{direction}_mbit"] = nbytes * 8 / elapsed / 1e6
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            pool.exchange(frame)
+            elapsed = max(time.perf_counter() - t0 - rtt_s, 1e-6)
+            rates.append(nbytes * 8 / elapsed / 1e6)
+        out[f"{direction}_mbit"] = statistics.median(rates)
     return out
