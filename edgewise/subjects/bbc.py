@@ -79,8 +79,18 @@ class BBCNewsSubject(Subject):
 
     def fingerprint(self) -> dict[str, Any]:
         return {**super().fingerprint(), "arch": self.teacher_arch, "train": self._hyper(),
-                "data": {"dataset": "bbc-news", "articles": sum(len(t) for t, _ in self._texts().values()),
-                         "fractions": FRACTIONS, "max_length": MAX_LENGTH}}
+                "data": {"dataset": "bbc-news", **self._data_digest(), "fractions": FRACTIONS, "max_length": MAX_LENGTH}}
+
+    def _data_digest(self) -> dict[str, Any]:
+        """How many articles each split holds and a digest of their texts and labels: a teacher (or a
+        tokenizer) trained on other data is never reused."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for texts, labels in self._texts().values():
+            digest.update("\0".join(texts).encode())
+            digest.update(np.asarray(labels, np.int64).tobytes())
+        return {"articles": sum(len(t) for t, _ in self._texts().values()), "digest": digest.hexdigest()[:16]}
 
     def teacher(self):
         from edgewise.training import fit

@@ -39,7 +39,8 @@ class RobertaSubject(BBCNewsSubject):
         from edgewise.artifacts import content_key
         from edgewise.data.text import train_byte_level_bpe
 
-        key = content_key("bbc-bpe", VOCAB_SIZE, self.ctx.seed)
+        # The data is part of the key: a tokenizer trained on another split must not be reused.
+        key = content_key("bbc-bpe", VOCAB_SIZE, self.ctx.seed, self._data_digest())
         path = self.ctx.cache_dir / "tokenizers" / f"roberta-bpe-{key}.json"
         if not path.exists():
             train_byte_level_bpe(self._texts()["train"][0], path, VOCAB_SIZE, MAX_LENGTH)
