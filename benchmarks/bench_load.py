@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import threading
 import time
@@ -70,10 +71,10 @@ def main() -> None:
     subject = get_subject("tiny-cnn", SubjectContext(cache_dir=CACHE / "subjects", log=lambda m: None))
     artifact = root_artifact(subject, ArtifactCache(CACHE / "artifacts"), log=lambda m: None)
     payloads = subject.latency_inputs(1)
-    log = Path(tempfile.mkdtemp(prefix="edgewise-bench-")) / "mobile.log"
-    server = TierProcess("mobile", "127.0.0.1:0", log, threads=1)
-    address = server.start()
+    workdir = Path(tempfile.mkdtemp(prefix="edgewise-bench-"))  # the server's log and received models
+    server = TierProcess("mobile", "127.0.0.1:0", workdir / "mobile.log", threads=1)
     try:
+        address = server.start()
         with TierClient({"mobile": address}) as loader:
             loader.load("mobile", "cnn", artifact.onnx, "full", subject.preprocessing())
             expected = loader.infer(route_for(Placement.parse("mobile")), "cnn", payloads[0]).logits
@@ -93,6 +94,7 @@ def main() -> None:
         alive = server.exit_code() is None
     finally:
         server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     latencies = np.array([x for c in clients for x in c.latencies])
     errors = [e for c in clients for e in c.errors]
