@@ -82,15 +82,18 @@ class BBCNewsSubject(Subject):
                 "data": {"dataset": "bbc-news", **self._data_digest(), "fractions": FRACTIONS, "max_length": MAX_LENGTH}}
 
     def _data_digest(self) -> dict[str, Any]:
-        """How many articles each split holds and a digest of their texts and labels: a teacher (or a
-        tokenizer) trained on other data is never reused."""
-        import hashlib
+        """How many articles the splits hold and a digest of their texts and labels: a teacher (or a
+        tokenizer) trained on other data is never reused. Computed once: every teacher lookup asks."""
+        if not hasattr(self, "_digest"):
+            import hashlib
 
-        digest = hashlib.sha256()
-        for texts, labels in self._texts().values():
-            digest.update("\0".join(texts).encode())
-            digest.update(np.asarray(labels, np.int64).tobytes())
-        return {"articles": sum(len(t) for t, _ in self._texts().values()), "digest": digest.hexdigest()[:16]}
+            digest = hashlib.sha256()
+            for texts, labels in self._texts().values():
+                digest.update("\0".join(texts).encode())
+                digest.update(np.asarray(labels, np.int64).tobytes())
+            self._digest = {"articles": sum(len(t) for t, _ in self._texts().values()),
+                            "digest": digest.hexdigest()[:16]}
+        return self._digest
 
     def teacher(self):
         from edgewise.training import fit

@@ -168,14 +168,12 @@ def _cached_teacher(subject: Subject, make, epochs: float, lr: float):
     import torch
 
     from edgewise.artifacts import content_key
-    from edgewise.training import fit
+    from edgewise.training import fit, seed_everything
 
     key = content_key(subject.fingerprint(), epochs, lr, "seeded")
     path = subject.ctx.cache_dir / "teachers" / f"{subject.name}-{key}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
-    from edgewise.training import seed_everything
-
     # Initial weights follow the seed: unseeded, the tiny transformer sometimes never learned its
     # task (accuracy 0.46) depending on what had run before it in the process.
     seed_everything(subject.ctx.seed)
