@@ -63,15 +63,35 @@ class Study:
     # --- stages -------------------------------------------------------------------------
     def subject(self, name: str) -> Subject:
         if name not in self.subjects:
-            entry = next(s for s in self.config.subjects if (s if isinstance(s, str) else s.name) == name)
             ctx = SubjectContext(cache_dir=self.options.cache_dir, seed=self.config.seed,
                                  profile=self.options.profile or "paper", device=self.options.device, log=self.options.log)
-            self.subjects[name] = make_subject(entry, ctx)
+            self.subjects[name] = make_subject(self._entry(name), ctx)
         return self.subjects[name]
+
+    def _entry(self, name: str):
+        return next(s for s in self.config.subjects if (s if isinstance(s, str) else s.name) == name)
 
     def plan(self) -> list[Cell]:
         onnx_only = {s.name for s in self.config.subjects if not isinstance(s, str) and s.onnx}
         return plan_cells(self.config, onnx_only)
+
+    def train_teachers(self, cells: list[Cell]) -> None:
+        """Train the teachers the cells need and the cache lacks, side by side on a multi-core CPU.
+
+        One missing teacher, one core or a GPU: nothing to gain, the build trains it in-process.
+        """
+        from functools import partial
+
+        from edgewise.subjects.lanes import cpu_cores, train_teachers
+        from edgewise.subjects.teachers import teacher_missing
+
+        names = [n for n in dict.fromkeys(c.subject for c in cells) if teacher_missing(self.subject(n))]
+        if len(names) < 2 or self.options.device != "cpu" or cpu_cores() < 2:
+            return
+        self._start_stage("teachers", len(names))
+        self._progress("teachers", ", ".join(names))
+        train_teachers({n: partial(make_subject, self._entry(n)) for n in names}, self.subject(names[0]).ctx,
+                       on_done=lambda name, record: self._advance("teachers"))
 
     def build(self, cells: list[Cell]) -> list[_Built]:
         """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
@@ -114,6 +134,7 @@ class Study:
             store.claim(self.config.name, self.fingerprint(), self.config.model_dump(mode="json"))
             store.set_environment(environment.fingerprint(self.config.testbed.kind))
             store.add_cells([c.as_dict() for c in cells])
+            self.train_teachers(cells)
             self._start_stage("build", len(cells))
             built = self.build(cells)
             self._record_artifacts(store, built)

@@ -11,6 +11,26 @@ from edgewise.data.split import Split
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]  # noqa: F821
 
+# How many intra-op threads this process may use now, when it shares the CPU with other training
+# processes (see subjects.lanes); None: torch's own setting stands.
+_thread_share: Callable[[], int] | None = None
+_THREAD_CHECK_STEPS = 8
+
+
+def share_cpu(threads_now: Callable[[], int] | None) -> None:
+    """Make `fit` follow `threads_now()` as other lanes start and finish (checked every few steps)."""
+    global _thread_share
+    _thread_share = threads_now
+
+
+def _follow_thread_share() -> None:
+    if _thread_share is not None:
+        import torch
+
+        wanted = max(1, int(_thread_share()))
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+
 
 def seed_everything(seed: int) -> None:
     import random
@@ -56,6 +76,8 @@ def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: f
         for b in range(steps_per_epoch):
             if step >= total_steps:
                 break
+            if step % _THREAD_CHECK_STEPS == 0:
+                _follow_thread_share()
             idx = order[b * batch_size : (b + 1) * batch_size]
             feeds = {k: torch.from_numpy(v).to(device) for k, v in data.batch(idx).items()}
             logits = module(**feeds)

@@ -29,6 +29,7 @@ def build(
         s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
                                           log=progress.log, progress=progress))
         cells = s.plan()
+        s.train_teachers(cells)
         progress.start("build", len(cells))
         built = s.build(cells)
     table = Table(title="artifacts")

@@ -39,6 +39,7 @@ class Subject(ABC):
     input_names: ClassVar[tuple[str, ...]] = ("pixel_values",)
     output_name: ClassVar[str] = "logits"
     has_torch: ClassVar[bool] = True  # False for ONNX-only subjects: white-box operators refuse them
+    trains_teacher: ClassVar[bool] = False  # True: teacher() trains it into the cache (subjects.teachers)
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)

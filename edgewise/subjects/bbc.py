@@ -22,6 +22,7 @@ FRACTIONS = (0.6, 0.1, 0.3)
 class BBCNewsSubject(Subject):
     task = "text-classification"
     family = "transformer"
+    trains_teacher = True
     input_names = ("input_ids", "attention_mask")
     pad_token = "[PAD]"
     # Subclasses set the architectures and the training hyper-parameters per profile.

@@ -27,6 +27,11 @@ def teacher_record(subject: Subject) -> dict[str, Any] | None:
     return json.loads(meta.read_text()) if meta.exists() else None
 
 
+def teacher_missing(subject: Subject) -> bool:
+    """True when the subject trains its teacher here (`trains_teacher`) and the cache has none yet."""
+    return subject.trains_teacher and not teacher_path(subject).exists()
+
+
 def cached_teacher(subject: Subject, train: Callable[[], Any]):
     """Load the subject's teacher from the cache, or call `train()` (-> module), evaluate and store it."""
     import torch
@@ -43,15 +48,19 @@ def cached_teacher(subject: Subject, train: Callable[[], Any]):
     seconds = time.time() - start
     for p in module.parameters():  # operators fine-tune the teacher: leave nothing frozen
         p.requires_grad_(True)
-    module = module.cpu().eval()
+    # Convolutions evaluate ~1.6x faster channels-last on CPU (2,000 images: 13 s instead of 21 s
+    # on one core); the stored module is in the plain layout, which is all 2-D and 1-D models have.
+    module = module.cpu().eval().to(memory_format=torch.channels_last)
     evaluation = subject.splits().evaluation
     quality, _ = score(subject.metrics, predict(module, evaluation), evaluation.labels)
+    module = module.to(memory_format=torch.contiguous_format)
     subject.ctx.log(f"{subject.name}: teacher trained in {seconds:.0f} s, "
                     + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(module, tmp)
     tmp.replace(path)
-    record = {"fingerprint": subject.fingerprint(), "quality": quality, "train_seconds": round(seconds, 1)}
+    record = {"fingerprint": subject.fingerprint(), "quality": quality, "train_seconds": round(seconds, 1),
+              "train_started": round(start, 1)}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
     return module

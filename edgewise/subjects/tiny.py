@@ -7,14 +7,14 @@ fast tests use them, and `edgewise run` accepts them as a smoke study.
 from __future__ import annotations
 
 import io
-import json
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgewise.data.split import Split, Splits
 from edgewise.subjects.base import Subject
 from edgewise.subjects.modules import LogitsOnly, TinyConvNet
+from edgewise.subjects.teachers import cached_teacher
 
 _IMAGE = 16  # working resolution of tiny-cnn
 _CLASSES = 4
@@ -32,12 +32,33 @@ def _tiny_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(x, 0, 1).astype(np.float32), y.astype(np.int64)
 
 
-class TinyCNN(Subject):
+class _TinySubject(Subject):
+    """Teachers trained in seconds, cached like the built-in subjects' (their recipe is in the key)."""
+
+    trains_teacher = True
+    teacher_recipe: ClassVar[dict[str, Any]] = {}  # architecture sizes, epochs, lr
+
+    def _arch(self, *sizes: int):
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "teacher": self.teacher_recipe}
+
+    def teacher(self):
+        from edgewise.training import fit
+
+        r = self.teacher_recipe
+        return cached_teacher(self, lambda: fit(self._arch(*r["sizes"]), self.splits().train, epochs=r["epochs"],
+                                                lr=r["lr"], batch_size=32, seed=self.ctx.seed))
+
+
+class TinyCNN(_TinySubject):
     name = "tiny-cnn"
     task = "image-classification"
     family = "cnn"
     input_names = ("pixel_values",)
     student_arch = {"width": 8}
+    teacher_recipe = {"sizes": [16], "epochs": 3, "lr": 3e-3}
 
     @property
     def num_classes(self) -> int:
@@ -77,9 +98,6 @@ class TinyCNN(Subject):
             return {"quick": {"lr": 5e-3, "epochs": 6}}
         return {}
 
-    def teacher(self):
-        return _cached_teacher(self, lambda: self._arch(16), epochs=3, lr=3e-3)
-
     def student(self):
         return self._arch(self.student_arch["width"])
 
@@ -99,7 +117,7 @@ def _tiny_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     return texts, y.astype(np.int64)
 
 
-class TinyTransformer(Subject):
+class TinyTransformer(_TinySubject):
     name = "tiny-bert"
     task = "text-classification"
     family = "transformer"
@@ -108,6 +126,8 @@ class TinyTransformer(Subject):
     # Half the teacher's depth. A 16-wide student learned this task in a sudden jump that some
     # seeds never reached within the quick schedule.
     student_arch = {"width": 32, "layers": 1}
+    # 8 epochs: 2 of 6 seeds never learned the task; 16 learn on all.
+    teacher_recipe = {"sizes": [32, 2], "epochs": 16, "lr": 3e-3}
 
     @property
     def num_classes(self) -> int:
@@ -157,30 +177,5 @@ class TinyTransformer(Subject):
                          intermediate_size=2 * hidden, max_position_embeddings=self.max_length, num_labels=_CLASSES)
         return LogitsOnly(BertForSequenceClassification(cfg))
 
-    def teacher(self):
-        return _cached_teacher(self, lambda: self._arch(32, 2), epochs=16, lr=3e-3)  # 8: 2 of 6 seeds never learned
-
     def student(self):
         return self._arch(self.student_arch["width"], self.student_arch["layers"])
-
-
-def _cached_teacher(subject: Subject, make, epochs: float, lr: float):
-    import torch
-
-    from edgewise.artifacts import content_key
-    from edgewise.training import fit, seed_everything
-
-    key = content_key(subject.fingerprint(), epochs, lr, "seeded")
-    path = subject.ctx.cache_dir / "teachers" / f"{subject.name}-{key}.pt"
-    if path.exists():
-        return torch.load(path, weights_only=False)
-    # Initial weights follow the seed: unseeded, the tiny transformer sometimes never learned its
-    # task (accuracy 0.46) depending on what had run before it in the process.
-    seed_everything(subject.ctx.seed)
-    module = fit(make(), subject.splits().train, epochs=epochs, lr=lr, batch_size=32, seed=subject.ctx.seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(module, tmp)
-    tmp.replace(path)
-    (path.with_suffix(".json")).write_text(json.dumps(subject.fingerprint()))
-    return module

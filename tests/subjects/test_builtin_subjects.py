@@ -27,7 +27,7 @@ def _assert_disjoint(index: dict[str, np.ndarray]) -> None:
 def test_fashion_splits_are_disjoint_sized_and_seeded(resnet, subject_ctx):
     splits = resnet.splits()
     assert splits.train.inputs["pixel_values"].shape[1:] == (1, 28, 28)
-    assert (len(splits.train), len(splits.calibration), len(splits.evaluation)) == (16000, 200, 2000)
+    assert (len(splits.train), len(splits.calibration), len(splits.evaluation)) == (20000, 200, 2000)
     index = resnet.split_indices  # train and calibration rows of the train file; evaluation rows of t10k
     assert not set(index["train"].tolist()) & set(index["calibration"].tolist())
     assert len(set(index["evaluation"].tolist())) == 2000
