@@ -7,9 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
 
-# A student starts untrained, so it needs more steps than a fine-tuning operator.
+# A student starts untrained, so it needs more steps than a fine-tuning operator. Quick CNN: 6 x 120
+# mini-batches; at 6 x 80 the image students stayed at ~0.85 top-1, 4.30 / 3.95 points below the
+# 0.890 / 0.889 teachers (6 x 120: 2.35 / 2.05; 6 x 160: resnet 0.9, ~45 s more per build).
 _SCHEDULES = {
-    ("quick", "cnn"): dict(epochs=6, iterations=80, batch_size=32, lr=3e-3),
+    ("quick", "cnn"): dict(epochs=6, iterations=120, batch_size=32, lr=3e-3),
     ("paper", "cnn"): dict(epochs=30, iterations=100, batch_size=32, lr=3e-3),
     ("quick", "transformer"): dict(epochs=20, iterations=30, batch_size=32, lr=2e-3),
     ("paper", "transformer"): dict(epochs=30, iterations=100, batch_size=32, lr=1e-3),
@@ -23,7 +25,7 @@ class DistillParams(BaseModel):
     alpha: float | None = Field(None, ge=0, le=1, description="label-loss weight (default: 0.5 images, 0 text)")
     temperature: float | None = Field(None, gt=0, description="softmax temperature (default: 1 images, 2 text)")
     epochs: int | None = Field(None, ge=1, description="default: 6 quick (20 text), 30 paper")
-    iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 80 quick (30 text), 100 paper)")
+    iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 120 quick (30 text), 100 paper)")
     batch_size: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)
 
