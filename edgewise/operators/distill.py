@@ -9,7 +9,8 @@ from edgewise.operators.base import BuildContext, Operator
 
 # A student starts untrained, so it needs more steps than a fine-tuning operator. Quick CNN: 6 x 120
 # mini-batches; at 6 x 80 the image students stayed at ~0.85 top-1, 4.30 / 3.95 points below the
-# 0.890 / 0.889 teachers (6 x 120: 2.35 / 2.05; 6 x 160: resnet 0.9, ~45 s more per build).
+# 0.890 / 0.889 teachers (6 x 120: 2.35 / 2.05 and 1.80 / 2.45 in two builds; 6 x 160: resnet 0.9,
+# ~45 s more per build).
 _SCHEDULES = {
     ("quick", "cnn"): dict(epochs=6, iterations=120, batch_size=32, lr=3e-3),
     ("paper", "cnn"): dict(epochs=30, iterations=100, batch_size=32, lr=3e-3),
