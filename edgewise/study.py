@@ -298,10 +298,8 @@ class Study:
 
     # --- reports and progress -----------------------------------------------------------
     def _write_reports(self, out: Path) -> None:
-        try:
-            from edgewise.report import write_report
-        except ImportError:
-            return
+        from edgewise.report import write_report
+
         write_report(out / "results.json", out)
 
     def _start_stage(self, stage: str, total: int, completed: int = 0) -> None:
@@ -338,12 +336,8 @@ def _output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | Non
 
 def make_subject(entry, ctx: SubjectContext) -> Subject:
     """A built-in subject by name, or a user's model from its study-file mapping."""
-    try:
-        from edgewise.subjects.user import make_subject as make
-    except ImportError:
-        from edgewise.subjects.base import get_subject
+    from edgewise.subjects.user import make_subject as make
 
-        return get_subject(entry, ctx)
     if isinstance(entry, str):
         return make(entry, ctx)
     try:

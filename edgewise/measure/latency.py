@@ -37,10 +37,6 @@ class Protocol:
     retries: int = 2
 
 
-class Interrupted(Exception):
-    """A tier stayed down after its retries: the cell is recorded as failed."""
-
-
 def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protocol, store: Store, infer,
                     recover: Callable[[str], None], seed: int, on_sample: Callable[[str], None] | None = None) -> None:
     """Measure every missing sample of `jobs`.

@@ -73,7 +73,7 @@ class Operator(ABC):
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
         if cls.name and not getattr(cls, "__abstractmethods__", None):
-            OPERATORS[cls.name] = cls
+            _register(cls)
 
     def __init__(self, **params: Any):
         try:
@@ -112,6 +112,19 @@ class Operator(ABC):
         """What this operator takes from the subject besides the input artifact (e.g. a student
         architecture); part of the artifact's cache key. None: nothing."""
         return None
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _register(cls: type["Operator"]) -> None:
+    """One operator per name: a second class taking a name silently would change what a chain means."""
+    known = OPERATORS.get(cls.name)
+    if known is not None and _where(known) != _where(cls):  # the same class re-imported (reload) may replace itself
+        raise ConfigError(f"operator name {cls.name!r} is registered twice: by {_where(known)} and by {_where(cls)}",
+                          "give one of the two operators another `name`")
+    OPERATORS[cls.name] = cls
 
 
 def get_operator(name: str, params: dict[str, Any] | None = None) -> Operator:

@@ -44,8 +44,8 @@ class BertSubject(BBCNewsSubject):
     pad_token = "[PAD]"
     teacher_arch = {"num_hidden_layers": 6}
     student_arch = {"num_hidden_layers": 2}
-    # Quick: 0.65 of an epoch (0.950; 0.5 gave 0.920, 0.75 gave 0.962 but the four teachers must
-    # train within 8 minutes together).
+    # Quick: the fraction of an epoch that reaches the quality target while the four teachers still
+    # train within their budget together (benchmarks/results/teacher-recipes.md).
     train_hyper = {"quick": {"epochs": 0.65, "lr": 1e-4, "batch_size": 16, "frozen_layers": 3},
                    "paper": {"epochs": 4, "lr": 5e-5, "batch_size": 16, "frozen_layers": 0}}
 

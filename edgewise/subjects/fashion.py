@@ -16,9 +16,8 @@ from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.teachers import cached_teacher, teacher_record
 
 RESOLUTION = 28
-# Sizes of the splits per profile. Quick: the teachers see 20,000 images once (0.890 / 0.889 top-1);
-# 16,000, all that fitted before the teachers trained side by side (subjects.lanes), gave 0.865 /
-# 0.876, and 19,000 gave resnet 0.871: one pass this short moves 1-2 points with the images drawn.
+# Sizes of the splits per profile. Quick: as many training images as one pass of both teachers can
+# see within the teacher budget; fewer cost points (benchmarks/results/teacher-recipes.md).
 PROFILE_SIZES = {
     "quick": {"train": 20000, "calibration": 200, "evaluation": 2000},
     "paper": {"train": 59800, "calibration": 200, "evaluation": 10000},
@@ -102,7 +101,7 @@ class FashionMNISTSubject(Subject):
         hyper = self._hyper()
 
         def train():
-            # channels-last convolutions train about 20% faster on CPU (cached_teacher stores plain NCHW).
+            # channels-last convolutions train faster on CPU (cached_teacher stores plain NCHW).
             module = self._arch(**self.teacher_arch).to(memory_format=torch.channels_last)
             return fit(module, self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
                        batch_size=int(hyper["batch_size"]), weight_decay=hyper.get("weight_decay", 0.0),

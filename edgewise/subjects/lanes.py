@@ -1,9 +1,8 @@
 """Train the missing teachers side by side: one process per lane, the CPU's cores shared among them.
 
-On a small CPU one training does not use its cores fully (on 2 cores, in `fit`, the wide ResNet
-trains 1.89x faster with 2 threads than with 1, the ResNeXt 1.67x, the RoBERTa 1.66x), so teachers
-trained at once on one thread each finish sooner than the same trained one after the other on two
-threads (the four quick teachers: 469 s from first start to last end, against 494 s). When a
+On a small CPU one training does not use its cores fully (a second thread buys well under 2x),
+so teachers trained at once on one thread each finish sooner than the same trained one after the
+other on all threads (benchmarks/results/teacher-recipes.md has the figures). When a
 lane has nothing left to train, the trainings still running take its cores (`training.share_cpu`),
 so the last teacher does not run on one thread beside an idle core.
 

@@ -7,8 +7,8 @@ from edgewise.subjects.fashion import FashionMNISTSubject
 
 class WideResNetSubject(FashionMNISTSubject):
     name = "resnet"
-    # Two blocks at full resolution, not three: 8.5 % less training time per image (most of the
-    # batch-norm traffic is there) and no worse after one pass over 20,000 images (0.890 vs 0.884).
+    # Two blocks at full resolution, not three: cheaper per image (most of the batch-norm traffic is
+    # there) and no worse after one short pass (benchmarks/results/teacher-recipes.md).
     teacher_arch = {"depths": [2, 3, 3], "base": 16, "width_factor": 4}
     student_arch = {"depths": [1, 1, 1], "base": 16, "width_factor": 2}
     train_hyper = {"quick": {"epochs": 1, "lr": 2e-3, "batch_size": 32, "weight_decay": 5e-4},

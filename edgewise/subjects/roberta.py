@@ -16,14 +16,13 @@ VOCAB_SIZE = 8000
 class RobertaSubject(BBCNewsSubject):
     name = "roberta"
     pad_token = "<pad>"
-    # Attention dropout is left out: on CPU it costs ~20% of a training step and buys nothing here.
+    # Attention dropout is left out: on CPU it is a large share of a training step and buys nothing here.
     teacher_arch = {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 512,
                     "attention_probs_dropout_prob": 0.0}
     student_arch = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512}
     # From scratch on ~1,300 articles, the teacher learns more from three 90-word windows of each
-    # article than from its first 128 tokens seen three times as often (quick, same number of
-    # steps, measured before duplicates were dropped: 0.955 against 0.917). Quick: 3 epochs of
-    # windows (0.944; 2.6 gave 0.928, 3.4 gave 0.948 but left the 8-minute budget).
+    # article than from its first 128 tokens seen three times as often. Quick: the most epochs of
+    # windows that fit the teacher budget (benchmarks/results/teacher-recipes.md).
     train_hyper = {"quick": {"epochs": 3.0, "lr": 5e-4, "batch_size": 16, "windows": 3},
                    "paper": {"epochs": 7, "lr": 5e-4, "batch_size": 32, "windows": 3}}
 

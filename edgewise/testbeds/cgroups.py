@@ -61,14 +61,6 @@ class TierCgroup:
         kills = _field(mem / "memory.oom_control", "oom_kill")
         return kills
 
-    def memory_failcnt(self) -> int:
-        if self.v2:
-            return _field(self.dirs[0] / "memory.events", "max")
-        try:
-            return int((self.dirs[1] / "memory.failcnt").read_text())
-        except (OSError, ValueError):
-            return 0
-
     def limits(self) -> dict[str, float]:
         """The caps the kernel actually holds (cpus as a share, memory in MiB)."""
         if self.v2:

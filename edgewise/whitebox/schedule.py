@@ -49,10 +49,6 @@ def resolve(table: dict[tuple[str, str], dict[str, Any]], operator: str, ctx, pa
     return Schedule(**table[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(**stated)
 
 
-def pick(profile: str, quick: Schedule, paper: Schedule) -> Schedule:
-    return paper if profile == "paper" else quick
-
-
 def table_fingerprint(table: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """A JSON-able copy of a (profile, family) -> schedule table, for cache keys."""
     return {"/".join(k): v for k, v in table.items()}
