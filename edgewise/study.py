@@ -240,6 +240,7 @@ class Study:
 
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
+        store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
         cold = self.config.measure.cold_start
         loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
         jobs = []
