@@ -19,6 +19,7 @@ from edgewise.data.split import Split, Splits
 from edgewise.errors import DataError, PlanError
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
+from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
 
@@ -46,6 +47,8 @@ class UserSubject(Subject):
             raise DataError(f"subject {config.name!r}: ONNX file {config.onnx} not found", "fix the path under onnx:")
         if not config.data:
             raise DataError(f"subject {config.name!r} has no data", "set data: to an image folder or a CSV/JSONL file")
+        check_keys(config.name, "input", config.input, INPUT_KEYS)
+        check_keys(config.name, "options", config.options, OPTION_KEYS)
 
     # --- the model --------------------------------------------------------------------------
     def onnx_model(self) -> Path | None:
