@@ -145,3 +145,32 @@ def mismatch_hint(subject: Any, exc: Exception) -> str:
     return (f"check input.tokenizer (now {spec.get('tokenizer') or subject.config.hf}), input.max_length (now "
             f"{spec.get('max_length', 128)}) and input.inputs (now {list(subject.input_names)}) against what the "
             "model takes")
+
+
+def check_hf_fit(subject: Any, inputs: dict[str, np.ndarray]) -> None:
+    """Compare the data with a Hugging Face model's config (image size and channels, positions,
+    vocabulary); name the key that fixes a mismatch. Other torch modules say nothing in advance."""
+    config = getattr(_hf_model(subject.teacher()), "config", None)
+    if config is None:
+        return
+    problem = None
+    if subject.task == IMAGE:
+        given = inputs[subject.input_names[0]].shape
+        size, channels = getattr(config, "image_size", None), getattr(config, "num_channels", None)
+        size = [size, size] if isinstance(size, int) else (list(size) if size else None)
+        if channels and given[1] != channels:
+            problem = (f"the model takes {channels} channels, the data has {given[1]}", f"set input.channels: {channels}")
+        elif size and list(given[2:]) != size:
+            problem = (f"the model takes {size[0]}x{size[1]} images, the data is {given[2]}x{given[3]}",
+                       f"set input.size: {size}")
+    elif "input_ids" in inputs:
+        ids = inputs["input_ids"]
+        positions, vocabulary = getattr(config, "max_position_embeddings", None), getattr(config, "vocab_size", None)
+        if positions and ids.shape[1] > positions:
+            problem = (f"{ids.shape[1]} tokens per text, the model has {positions} positions",
+                       f"set input.max_length: {positions} (or less)")
+        elif vocabulary and int(ids.max()) >= vocabulary:
+            problem = (f"token ids reach {int(ids.max())}, the model's vocabulary has {vocabulary}",
+                       "set input.tokenizer to the model's own tokenizer.json")
+    if problem:
+        raise DataError(f"subject {subject.name!r}: the model does not accept the data: {problem[0]}", problem[1])

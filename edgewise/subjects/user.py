@@ -18,7 +18,7 @@ from edgewise.config import SubjectConfig
 from edgewise.data.split import Split, Splits
 from edgewise.errors import DataError, PlanError
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
-from edgewise.subjects.fit import check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
+from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
@@ -156,6 +156,8 @@ class UserSubject(Subject):
             all_data = Split(inputs, None)
             if self.config.onnx:
                 check_onnx_fit(self, inputs)
+            elif self.config.hf:
+                check_hf_fit(self, inputs)
             try:
                 if self.config.onnx:
                     self._logits = _onnx_logits(Path(self.config.onnx), all_data)

@@ -125,3 +125,20 @@ def test_input_names_are_read_from_the_model(workspace, subject_ctx, monkeypatch
     hf = make_subject({"name": "r", "task": "text-classification", "hf": str(workspace / "models" / "review-classifier"),
                        "data": str(workspace / "reviews.jsonl")}, subject_ctx)
     assert hf.input_names == ("input_ids", "attention_mask")
+
+
+def test_a_text_mismatch_names_the_key_that_fixes_it(workspace, subject_ctx, tmp_path):
+    entry = {"name": "r", "task": "text-classification", "hf": str(workspace / "models" / "review-classifier"),
+             "data": str(workspace / "reviews.jsonl")}
+    with pytest.raises(DataError) as err:
+        make_subject({**entry, "input": {"max_length": 100}}, subject_ctx).splits()
+    assert err.value.hint == "set input.max_length: 64 (or less)", err.value
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [f"w{i}" for i in range(200)] + ["[PAD]", "[UNK]", "good", "bad"]  # ids past the model's 26 words
+    other = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    other.pre_tokenizer = pre_tokenizers.Whitespace()
+    other.save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(DataError) as err:
+        make_subject({**entry, "input": {"max_length": 16, "tokenizer": str(tmp_path)}}, subject_ctx).splits()
+    assert err.value.hint == "set input.tokenizer to the model's own tokenizer.json", err.value
