@@ -39,7 +39,12 @@ def _onnx_inputs(subject: Any) -> list:
     import onnxruntime as ort
 
     if not hasattr(subject, "_onnx_session_inputs"):
-        session = ort.InferenceSession(subject.config.onnx, providers=["CPUExecutionProvider"])
+        try:
+            session = ort.InferenceSession(subject.config.onnx, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors share no base class but Exception
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+            raise DataError(f"subject {subject.name!r}: cannot load its model: {detail}",
+                            "give a valid ONNX file under onnx:") from None
         subject._onnx_session_inputs = session.get_inputs()
     return subject._onnx_session_inputs
 
