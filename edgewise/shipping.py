@@ -114,7 +114,8 @@ def _latency(cell: dict[str, Any]) -> dict[str, Any]:
     if not len(samples):
         return {"samples": 0}
     seed = seed_for(cell["cell"])
-    med, p95 = interval(replicates(samples, median_rows, seed)), interval(replicates(samples, percentile_rows(95), seed))
+    med = interval(replicates(samples, median_rows, seed))
+    p95 = interval(replicates(samples, percentile_rows(95), seed))
     return {"samples": int(len(samples)), "placement": cell["placement"],
             "median": float(np.median(samples)), "median_ci": [med.low, med.high],
             "p95": float(np.percentile(samples, 95)), "p95_ci": [p95.low, p95.high], "ci_level": med.level,

@@ -103,18 +103,17 @@ def check_onnx_fit(subject: Any, inputs: dict[str, np.ndarray]) -> None:
         if value.name not in inputs:
             continue
         declared, given = value.shape, inputs[value.name].shape
+        refused = f"subject {subject.name!r}: the model does not accept the data: input {value.name!r}"
         if len(declared) != len(given):
-            raise DataError(f"subject {subject.name!r}: the model does not accept the data: input {value.name!r} has rank {len(declared)} {declared}, "
-                            f"the data rank {len(given)}", _rank_hint(subject))
+            raise DataError(f"{refused} has rank {len(declared)} {declared}, the data rank {len(given)}",
+                            _rank_hint(subject))
         batch = declared[0]
         if isinstance(batch, int) and batch > 1:
             raise DataError(f"subject {subject.name!r}: the graph fixes the batch at {batch}; tiers serve one "
                             "request at a time", "export the model with a batch of 1 or a dynamic batch")
         for axis, (want, got) in enumerate(zip(declared[1:], given[1:]), 1):
             if isinstance(want, int) and want != got:
-                raise DataError(f"subject {subject.name!r}: the model does not accept the data: input {value.name!r} is "
-                                f"{declared}, the data "
-                                f"{[given[0], *given[1:]]}", _axis_hint(subject, declared, axis))
+                raise DataError(f"{refused} is {declared}, the data {list(given)}", _axis_hint(subject, declared, axis))
 
 
 def _rank_hint(subject: Any) -> str:
@@ -164,7 +163,8 @@ def check_hf_fit(subject: Any, inputs: dict[str, np.ndarray]) -> None:
         size, channels = getattr(config, "image_size", None), getattr(config, "num_channels", None)
         size = [size, size] if isinstance(size, int) else (list(size) if size else None)
         if channels and given[1] != channels:
-            problem = (f"the model takes {channels} channels, the data has {given[1]}", f"set input.channels: {channels}")
+            problem = (f"the model takes {channels} channels, the data has {given[1]}",
+                       f"set input.channels: {channels}")
         elif size and list(given[2:]) != size:
             problem = (f"the model takes {size[0]}x{size[1]} images, the data is {given[2]}x{given[3]}",
                        f"set input.size: {size}")

@@ -123,7 +123,8 @@ def depthwise_package(root: Path, photos: Path, n_per_class: int = 20) -> None:
     torch.save(net.state_dict(), package / "depthwise.pt")
 
 
-WORDS = {"positive": ["good", "great", "fine", "lovely", "superb"], "negative": ["bad", "poor", "awful", "dull", "weak"]}
+WORDS = {"positive": ["good", "great", "fine", "lovely", "superb"],
+         "negative": ["bad", "poor", "awful", "dull", "weak"]}
 FILLER = ["the", "film", "was", "plot", "and", "acting", "really", "quite"]
 
 
@@ -136,7 +137,8 @@ def review_classifier(folder: Path, data: Path, n: int = 40) -> None:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *FILLER, *WORDS["positive"], *WORDS["negative"]]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
+                                                       special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64, num_labels=2)
     import torch

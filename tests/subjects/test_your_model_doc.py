@@ -122,8 +122,9 @@ def test_input_names_are_read_from_the_model(workspace, subject_ctx, monkeypatch
     mine = _subject(workspace, subject_ctx, onnx=None, torch="mymodels.depthwise:make",
                     data=str(workspace / "labeled-photos"))
     assert mine.input_names == ("x",) and mine.preprocessing()["input"] == "x"
-    hf = make_subject({"name": "r", "task": "text-classification", "hf": str(workspace / "models" / "review-classifier"),
-                       "data": str(workspace / "reviews.jsonl")}, subject_ctx)
+    hf = make_subject({"name": "r", "task": "text-classification",
+                       "hf": str(workspace / "models" / "review-classifier"), "data": str(workspace / "reviews.jsonl")},
+                      subject_ctx)
     assert hf.input_names == ("input_ids", "attention_mask")
 
 
