@@ -94,7 +94,7 @@ class UserSubject(Subject):
             channels = int(spec.get("channels", 3))
             return {"kind": "image", "size": size, "channels": channels, "mean": list(spec.get("mean", [0.0] * channels)),
                     "std": list(spec.get("std", [1.0] * channels)), "input": self.input_names[0]}
-        return {"kind": "text", "tokenizer": str(self._tokenizer_file()), "max_length": int(spec.get("max_length", 128)),
+        return {"kind": "text", "tokenizer": str(self._tokenizer_file().resolve()), "max_length": int(spec.get("max_length", 128)),
                 "inputs": list(self.input_names), "pad_token": spec.get("pad_token", "[PAD]"),
                 "pad_id": spec.get("pad_id"), "lowercase": bool(spec.get("lowercase", False))}
 

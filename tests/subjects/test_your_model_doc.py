@@ -73,6 +73,29 @@ def test_doc_example_runs_every_cell(workspace, name):
         assert [i.name for i in graph.graph.input] == ["x"]  # forward(self, x): exported under its own name
     if name == "hf-text":
         assert cells["reviews:identity@edge"]["metric"] == "accuracy"
+        _export_reproduces_a_text_cell(workspace, "reviews:sptq@edge")
+
+
+def _export_reproduces_a_text_cell(workspace: Path, cell: str) -> None:
+    """The shipped model, fed by the shipped tokenizer, answers as the measured artifact does."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgewise.artifacts import ArtifactCache
+    from edgewise.data.preprocess import build_preprocessor
+    from edgewise.runtime import ArtifactRunner
+    from edgewise.shipping import export_cell
+
+    ship = workspace / "ship"
+    export_cell(workspace / "runs" / "hf-text", cell, ship, workspace / "cache")
+    record = json.loads((ship / "provenance.json").read_text())
+    spec = record["preprocessing"]
+    assert spec["tokenizer"] == "tokenizer.json" and spec["max_length"] == 32
+    feeds = build_preprocessor({**spec, "tokenizer": str(ship / spec["tokenizer"])})("a great film".encode())
+    session = ort.InferenceSession(str(ship / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    artifact = ArtifactCache(workspace / "cache" / "artifacts").get(record["artifact"]["key"])
+    assert np.array_equal(got, ArtifactRunner(artifact.parts)(feeds))
 
 
 def test_white_box_chains_on_an_onnx_subject_are_refused_at_plan_time():
