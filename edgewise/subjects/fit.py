@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,7 +35,13 @@ def read_input_names(subject: Any) -> tuple[str, ...]:
     return _text_input_names(module, subject.name)
 
 
-def _onnx_inputs(subject: Any) -> list:
+class GraphInput(NamedTuple):
+    name: str
+    shape: list  # ints where fixed, names or None where dynamic
+
+
+def _onnx_inputs(subject: Any) -> list[GraphInput]:
+    """The graph's inputs as plain values (a subject stays picklable), read once."""
     import onnxruntime as ort
 
     if not hasattr(subject, "_onnx_session_inputs"):
@@ -45,7 +51,7 @@ def _onnx_inputs(subject: Any) -> list:
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
             raise DataError(f"subject {subject.name!r}: cannot load its model: {detail}",
                             "give a valid ONNX file under onnx:") from None
-        subject._onnx_session_inputs = session.get_inputs()
+        subject._onnx_session_inputs = [GraphInput(i.name, list(i.shape)) for i in session.get_inputs()]
     return subject._onnx_session_inputs
 
 
