@@ -36,3 +36,10 @@ class TestbedError(EdgewiseError):
 
 class ServerError(EdgewiseError):
     """A tier server refused or failed a request."""
+
+
+def build_failure(exc: BaseException) -> str:
+    """What a failed build records for its cell: the message and, for a user's error, the fix."""
+    if isinstance(exc, EdgewiseError):
+        return exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
+    return f"{type(exc).__name__}: {exc}"

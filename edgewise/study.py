@@ -19,7 +19,7 @@ import numpy as np
 from edgewise import environment
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
-from edgewise.errors import DataError, EdgewiseError, TestbedError
+from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
 from edgewise.measure.latency import CellJob, Protocol, measure_subject
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
@@ -113,11 +113,11 @@ class Study:
                 art = build_chain(cell.chain, subject, cache, make_ctx, self.config.operators, self.options.log)
                 built.append(_Built(cell, art))
                 self.options.log(f"built {cell.name} ({time.time() - t0:.1f} s)")
-            except EdgewiseError:
-                raise
+            except (ConfigError, TestbedError):
+                raise  # the study file or the testbed: nothing else can be measured right either
             except Exception as exc:  # noqa: BLE001 - an operator failing on one subject must not end the study
-                built.append(_Built(cell, None, f"{type(exc).__name__}: {exc}"))
-                self.options.log(f"[red]build of {cell.name} failed: {exc}[/red]")
+                built.append(_Built(cell, None, build_failure(exc)))
+                self.options.log(f"[red]build of {cell.name} failed: {built[-1].error}[/red]")
             self._advance("build")
         return built
 
@@ -240,6 +240,7 @@ class Study:
 
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
+        store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
         cold = self.config.measure.cold_start
         loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
         jobs = []

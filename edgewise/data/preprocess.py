@@ -20,6 +20,7 @@ from edgewise.errors import DataError
 
 Preprocessor = Callable[[bytes], dict[str, np.ndarray]]
 MAX_IMAGE_PIXELS = 40_000_000  # ~ a 7,000 x 5,700 camera frame
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what a tokenizer gives a model
 
 
 def build_preprocessor(spec: dict[str, Any]) -> Preprocessor:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edgewise.report.htmlparts import cell_value
-from edgewise.report.tables import (ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows,
-                                    verdict_rows)
+from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
+                                    speedup_rows, verdict_rows)
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
@@ -22,6 +22,9 @@ def summary_markdown(ctx: ReportContext) -> str:
              *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
              "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results, ctx.analyses)), "",
              "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
+    failed = failed_rows(ctx)
+    if failed[1]:
+        parts += ["## Cells not measured", markdown_table(*failed), ""]
     notes = ctx.results.study.get("notes") or []
     if notes:
         parts += ["## Notes", *[f"- {n}" for n in notes], ""]

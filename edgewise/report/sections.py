@@ -12,8 +12,8 @@ from edgewise.report import plots
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.source import Analysed
 from edgewise.report.svg import fmt
-from edgewise.report.tables import (ReportContext, latency_rows, measured_rows, recommendation_rows, speedup_rows,
-                                    verdict_rows)
+from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
+                                    speedup_rows, verdict_rows)
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light
 
@@ -28,6 +28,8 @@ def summary(ctx: ReportContext) -> str:
              table(*verdict_rows(ctx), classes={5: "reason"}), "</details>",
              "<h3>Top findings</h3>" + _finding_list(ctx.findings),
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),
+             *(["<h3>Cells not measured</h3>", table(*failed_rows(ctx), classes={2: "reason"})]
+               if failed_rows(ctx)[1] else []),
              "<h3>Testbed, as verified</h3>", _testbed(ctx), "<h3>Environment</h3>",
              table(["key", "value"], [[k, "–" if v is None else str(v)] for k, v in r.environment.items()],
                    sortable=False) if r.environment else note("No environment was recorded."),
@@ -250,7 +252,7 @@ def operator_notes(ctx: ReportContext) -> str:
         if c.error:
             warnings = (warnings + "; " if warnings else "") + c.error
         if notes or warnings:
-            rows.append([c.name, c.status, c.artifact.get("size_bytes"), " · ".join(notes), warnings])
+            rows.append([c.name, c.status, (c.artifact or {}).get("size_bytes"), " · ".join(notes), warnings])
     if not rows:
         return section("operators", "8. Operator notes", note("The artifacts carry no operator notes."))
     body = how_to_read("what each operator reported while building the cell's artifact: quantized nodes and "

@@ -133,6 +133,12 @@ def measured_rows(ctx: ReportContext) -> Rows:
     ]
 
 
+def failed_rows(ctx: ReportContext) -> Rows:
+    """The cells that were not measured, each with its reason (a failed build, a model too big for its tier)."""
+    rows = [[c.name, c.status, c.error or "–"] for c in ctx.results.cells if c.status != "ok"]
+    return ["cell", "status", "reason"], rows
+
+
 def _accuracy_text(cell) -> str:
     acc = cell.primary_accuracy
     return "–" if acc is None else f"{cell.metric} {acc * 100:.2f}%"

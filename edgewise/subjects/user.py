@@ -18,6 +18,8 @@ from edgewise.config import SubjectConfig
 from edgewise.data.split import Split, Splits
 from edgewise.errors import DataError, PlanError
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
+from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
+from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
 
@@ -45,7 +47,8 @@ class UserSubject(Subject):
             raise DataError(f"subject {config.name!r}: ONNX file {config.onnx} not found", "fix the path under onnx:")
         if not config.data:
             raise DataError(f"subject {config.name!r} has no data", "set data: to an image folder or a CSV/JSONL file")
-        self.input_names = self._input_names()  # type: ignore[misc]
+        check_keys(config.name, "input", config.input, INPUT_KEYS)
+        check_keys(config.name, "options", config.options, OPTION_KEYS)
 
     # --- the model --------------------------------------------------------------------------
     def onnx_model(self) -> Path | None:
@@ -73,15 +76,12 @@ class UserSubject(Subject):
             return _call_factory(self.config.torch, self.name)
         return _load_hf(Path(self.config.hf), self.task)  # type: ignore[arg-type]
 
-    def _input_names(self) -> tuple[str, ...]:
-        if self.config.onnx:
-            import onnxruntime as ort
-
-            session = ort.InferenceSession(self.config.onnx, providers=["CPUExecutionProvider"])
-            return tuple(i.name for i in session.get_inputs())
-        if self.task == "image-classification":
-            return (self.config.input.get("name", "pixel_values"),)
-        return tuple(self.config.input.get("inputs", ("input_ids", "attention_mask")))
+    @property
+    def input_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The model's input names, read from the model unless input.name / input.inputs says otherwise."""
+        if not hasattr(self, "_input_names"):
+            self._input_names = _read_input_names(self)
+        return self._input_names
 
     # --- preprocessing ----------------------------------------------------------------------
     def preprocessing(self) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class UserSubject(Subject):
             channels = int(spec.get("channels", 3))
             return {"kind": "image", "size": size, "channels": channels, "mean": list(spec.get("mean", [0.0] * channels)),
                     "std": list(spec.get("std", [1.0] * channels)), "input": self.input_names[0]}
-        return {"kind": "text", "tokenizer": str(self._tokenizer_file()), "max_length": int(spec.get("max_length", 128)),
+        return {"kind": "text", "tokenizer": str(self._tokenizer_file().resolve()), "max_length": int(spec.get("max_length", 128)),
                 "inputs": list(self.input_names), "pad_token": spec.get("pad_token", "[PAD]"),
                 "pad_id": spec.get("pad_id"), "lowercase": bool(spec.get("lowercase", False))}
 
@@ -154,6 +154,10 @@ class UserSubject(Subject):
         if not hasattr(self, "_logits"):
             inputs = self._model_inputs()
             all_data = Split(inputs, None)
+            if self.config.onnx:
+                check_onnx_fit(self, inputs)
+            elif self.config.hf:
+                check_hf_fit(self, inputs)
             try:
                 if self.config.onnx:
                     self._logits = _onnx_logits(Path(self.config.onnx), all_data)
@@ -164,8 +168,7 @@ class UserSubject(Subject):
             except Exception as exc:  # ONNX Runtime's errors share no base class but Exception
                 shapes = {k: list(v.shape[1:]) for k, v in inputs.items()}
                 raise DataError(f"subject {self.name!r}: the model does not accept the data ({shapes}): "
-                                f"{str(exc).splitlines()[0][:200]}",
-                                "set input: (size, channels, tokenizer, max_length) to what the model expects") from None
+                                f"{str(exc).splitlines()[0][:200]}", mismatch_hint(self, exc)) from None
         return self._logits
 
     def splits(self) -> Splits:
@@ -242,9 +245,10 @@ def _load_hf(path: Path, task: str):
 def _onnx_logits(path: Path, data: Split, batch_size: int = 64) -> np.ndarray:
     import onnxruntime as ort
 
+    from edgewise.data.batching import fixed_batch, run_batched
+
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = {i.name for i in session.get_inputs()}
     if expected != set(data.inputs):
         raise ValueError(f"model inputs {sorted(expected)} differ from the data's {sorted(data.inputs)}")
-    outs = [session.run(None, feeds)[0] for feeds, _ in data.batches(batch_size)]
-    return np.concatenate(outs)
+    return run_batched(lambda feeds: session.run(None, feeds)[0], data, batch_size, fixed_batch(session))
