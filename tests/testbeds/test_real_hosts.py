@@ -141,6 +141,49 @@ def test_a_network_outside_expect_refuses_the_study_before_anything_is_measured(
     assert not (out / "study.sqlite").exists()  # no sample, no store: nothing was measured
 
 
+def test_testbed_check_prints_the_measured_figures_and_the_hosts(hosts, tmp_path, capsys):
+    import yaml
+
+    from edgewise.commands.testbed import check
+
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump(_study(hosts, [{"chains": ["identity"], "placements": ["cloud"]}])))
+    check(study=study, as_json=True, quick=True)
+    printed = json.loads(capsys.readouterr().out)
+    names = {f["name"] for f in printed["figures"]}
+    assert {"rtt:edge-cloud", "jitter:edge-cloud", "bandwidth:edge-cloud:up", "speed:cloud"} <= names
+    assert printed["failures"] == [] and set(printed["hosts"]) == {"mobile", "edge", "cloud"}
+
+
+def test_the_measured_network_is_part_of_the_partition_artifact_key(tiny_cnn, cache_dir, tmp_path):
+    from edgewise.artifacts import ArtifactCache
+    from edgewise.operators.base import BuildContext
+    from edgewise.operators.chain import Chain, build_chain
+    from edgewise.testbeds.measured import measured_link_specs
+    from edgewise.tiers.spec import Placement, TierSpec
+
+    def report(edge_cloud_mbit: float) -> dict:  # what two networks measure, as a stored report holds it
+        figures = []
+        for link, rate in (("client-mobile", 900.0), ("mobile-edge", 300.0), ("edge-cloud", edge_cloud_mbit)):
+            figures += [{"name": f"rtt:{link}", "achieved": 4.0}, {"name": f"bandwidth:{link}:up", "achieved": rate},
+                        {"name": f"bandwidth:{link}:down", "achieved": rate}]
+        return {"figures": figures}
+
+    cache = ArtifactCache(tmp_path / "artifacts")
+    tiers = {t: TierSpec(t, 1.0, 1024) for t in ("mobile", "edge", "cloud")}
+
+    def build(links):
+        def make_ctx(workdir):
+            return BuildContext(subject=tiny_cnn, workdir=workdir, placement=Placement.parse("edge-cloud"),
+                                tiers=tiers, links=links, log=lambda m: None)
+        return build_chain(Chain.parse("partition"), tiny_cnn, cache, make_ctx, log=lambda m: None)
+
+    fast, slow = build(measured_link_specs(report(1000.0))), build(measured_link_specs(report(2.0)))
+    assert fast.key != slow.key
+    assert slow.meta["estimate"]["transfer_s"] > fast.meta["estimate"]["transfer_s"]
+    assert build(measured_link_specs(report(1004.0))).key == fast.key  # the same network, measured again
+
+
 def test_a_dead_tier_host_marks_its_cells_and_a_second_run_completes_them(hosts, cache_dir, tmp_path):
     raw = _study(hosts, [{"chains": ["identity"], "placements": ["mobile", "edge", "cloud"]}])
     out, expected = tmp_path / "run", 4 * 3
