@@ -32,6 +32,22 @@ class LinkConfig(_Strict):
     down_delay_ms: float | None = Field(default=None, ge=0)
 
 
+class LinkExpectation(_Strict):
+    """Bounds a real link must measure within (remote testbeds): [low, high], either end inclusive."""
+
+    bandwidth_mbit: tuple[float, float] | None = Field(default=None, description="goodput, each direction")
+    rtt_ms: tuple[float, float] | None = None
+    jitter_ms: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LinkExpectation":
+        for name in ("bandwidth_mbit", "rtt_ms", "jitter_ms"):
+            bounds = getattr(self, name)
+            if bounds is not None and not 0 <= bounds[0] <= bounds[1]:
+                raise ValueError(f"{name} {list(bounds)} must be [low, high] with 0 <= low <= high")
+        return self
+
+
 # Presets: the reference testbed scaled to this machine, a realistic one, and the exact one.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-scaled": {
@@ -84,6 +100,8 @@ class TestbedConfig(_Strict):
     token: str | None = None
     tolerance: float = Field(default=0.10, gt=0, le=1, description="allowed relative error of verified figures")
     verify: bool = True
+    expect: dict[str, LinkExpectation] = Field(default_factory=dict,
+                                               description="remote: bounds per link the measured figures must meet")
 
     @field_validator("preset")
     @classmethod
@@ -103,6 +121,15 @@ class TestbedConfig(_Strict):
                 raise ValueError(f"link {name!r} must be 'a-b' with a, b among client, {', '.join(TIER_ORDER)}")
         if self.kind == "remote" and not self.endpoints:
             raise ValueError("a remote testbed needs testbed.endpoints (tier: host:port)")
+        for name in self.expect:
+            ends = name.split("-")
+            if len(ends) != 2 or any(e not in ("client", *TIER_ORDER) for e in ends):
+                raise ValueError(f"testbed.expect: link {name!r} must be 'a-b' with a, b among client, "
+                                 f"{', '.join(TIER_ORDER)}")
+        if self.expect and self.kind != "remote":
+            raise ValueError("testbed.expect bounds what real hosts measure: use it with kind: remote "
+                             "(emulated links are checked against testbed.links and tolerance)")
+        return self
         return self
 
     def tier_specs(self) -> dict[str, TierSpec]:

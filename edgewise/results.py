@@ -30,6 +30,10 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
                       for l in tb.link_specs()},
         },
     }
+    if tb.kind == "remote" and emulation:  # real hosts: the figures are what was measured, not what a preset says
+        from edgewise.testbeds.measured import measured_summary
+
+        study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}

@@ -55,6 +55,7 @@ class Study:
     config: StudyConfig
     options: RunOptions
     subjects: dict[str, Subject] = field(default_factory=dict)
+    measured: dict[str, Any] | None = None  # remote testbeds: the real hosts' figures (EmulationReport dict)
 
     @classmethod
     def open(cls, config: StudyConfig, options: RunOptions) -> "Study":
@@ -96,8 +97,7 @@ class Study:
     def build(self, cells: list[Cell]) -> list[_Built]:
         """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
         cache = ArtifactCache(self.options.cache_dir / "artifacts")
-        tiers = self.config.testbed.tier_specs()
-        links = self.config.testbed.link_specs()
+        tiers, links = self._build_network()
         built = []
         for cell in cells:
             self._progress("build", cell.name)
@@ -133,6 +133,8 @@ class Study:
         try:
             store.claim(self.config.name, self.fingerprint(), self.config.model_dump(mode="json"))
             store.set_environment(environment.fingerprint(self.config.testbed.kind))
+            if self.measured is not None and store.emulation() is None:
+                store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
             self.train_teachers(cells)
             self._start_stage("build", len(cells))
@@ -155,7 +157,10 @@ class Study:
         Both are needed later anyway; the subjects keep their splits, the testbed starts nothing yet."""
         for name in dict.fromkeys(c.subject for c in cells):
             self.subject(name).splits()
-        return make_testbed(self.config.testbed)
+        testbed = make_testbed(self.config.testbed)
+        if self.config.testbed.kind == "remote":
+            self._measure_real_hosts(testbed, cells)
+        return testbed
 
     def fingerprint(self) -> str:
         return content_key(self.config.model_dump(mode="json"), self.options.profile)
@@ -204,10 +209,8 @@ class Study:
         self._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
         if not todo:
             return
-        tiers = self.config.testbed.tier_specs()
-        links = self.config.testbed.link_specs()
-        direct = {frozenset(name.split("-")) for name in self.config.testbed.links
-                  if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+        tiers, links = self._testbed_scope([b.cell for b in todo])
+        direct = self._direct_links()
         with ExitStack() as stack:
             testbed = testbed or make_testbed(self.config.testbed)
             stack.callback(testbed.stop)
@@ -220,6 +223,57 @@ class Study:
                 group = [b for b in todo if b.cell.subject == subject_name]
                 self._measure_group(store, testbed, client, subject_name, group, protocol, direct)
 
+    # --- real hosts (kind: remote) ----------------------------------------------------------
+    def _measure_real_hosts(self, testbed: Testbed, cells: list[Cell]) -> None:
+        """Measure the links and tiers the cells use, before the build (partition cuts use them) and
+        before anything is written: a network outside `testbed.expect` refuses the study here. A
+        resumed study keeps the figures of its first run, so its artifacts keep their keys."""
+        from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures
+
+        path = self.options.out / "study.sqlite"
+        if path.is_file():
+            stored = Store(path)
+            try:
+                self.measured = stored.emulation()
+            finally:
+                stored.close()
+        if self.measured is not None or not self.config.testbed.verify:
+            return
+        tiers, links = self._testbed_scope(cells)
+        self.options.log("measuring the real hosts (RTT, jitter, bandwidth of each link used; speed of each tier)")
+        testbed.start(tiers, links)
+        report = testbed.verify()
+        failures = expectation_failures(report, self.config.testbed.expect)
+        if failures:
+            raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
+                               NETWORK_HINT)
+        self.measured = report.to_dict()
+
+    def _testbed_scope(self, cells: list[Cell]) -> tuple[dict, list]:
+        """The tiers and links to start: all of the study's, or on real hosts those the cells' routes use."""
+        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
+        if self.config.testbed.kind != "remote":
+            return tiers, links
+        from edgewise.testbeds.measured import route_links, route_tiers, topology
+
+        pairs = route_links([c.placement for c in cells], self._direct_links())
+        return {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
+
+    def _build_network(self) -> tuple[dict, list]:
+        """Tiers and links the builds are made for: declared, or on real hosts as measured."""
+        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
+        if self.measured is None:
+            return tiers, links
+        from edgewise.testbeds.measured import measured_link_specs, measured_tier_specs
+
+        return measured_tier_specs(self.measured, tiers), measured_link_specs(self.measured) or links
+
+    def _direct_links(self) -> set[frozenset[str]]:
+        """Declared links that skip a tier (mobile-cloud): requests take them instead of relaying."""
+        return {frozenset(name.split("-")) for name in self.config.testbed.links
+                if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+
+    # --- verification ----------------------------------------------------------------------
     def _verify(self, store: Store, testbed) -> None:
         if not self.config.testbed.verify:
             return
@@ -236,7 +290,8 @@ class Study:
     def _measure_group(self, store, testbed, client, subject_name, group, protocol, direct) -> None:
         from edgewise.data.preprocess import build_preprocessor
         from edgewise.runtime import ArtifactRunner
-        from edgewise.tiers.client import DoesNotFit, TierDown
+        from edgewise.measure.latency import tier_down_reason
+        from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
@@ -251,8 +306,13 @@ class Study:
             try:
                 for tier, role, path in parts:
                     if (art.key, path, role) not in loaded.get(tier, []):
-                        client.load(tier, art.key, path, role, spec if role in ("full", "head") else None, cold)
+                        self._load_or_lost(testbed, client, tier, art.key, path, role,
+                                           spec if role in ("full", "head") else None, cold)
                         loaded.setdefault(tier, []).append((art.key, path, role))
+            except TierLost as exc:  # a real host that went down (detected in _load_or_lost)
+                store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
+                store.event("tier-down", str(exc), b.cell.name)
+                continue
             except DoesNotFit as exc:
                 store.set_cell(b.cell.name, "does-not-fit", f"does not fit on {exc.tier}")
                 store.event("does-not-fit", str(exc), b.cell.name)
@@ -291,6 +351,19 @@ class Study:
                     client.unload(tier, art_id)
                 except EdgewiseError:
                     pass
+
+    @staticmethod
+    def _load_or_lost(testbed, client, tier, art_id, path, role, spec, cold) -> None:
+        """LOAD; a real host found down raises TierLost (its cells wait for a later run)."""
+        from edgewise.tiers.client import TierDown
+
+        try:
+            client.load(tier, art_id, path, role, spec, cold)
+        except TierDown:
+            if testbed.kind != "remote":
+                raise
+            testbed.restart(tier)  # raises TierLost unless the server is back
+            client.load(tier, art_id, path, role, spec, cold)
 
     @staticmethod
     def _reload(client, tier, loaded, spec, cold) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import typer
 
@@ -14,7 +15,8 @@ def serve(
     listen: str = typer.Option("127.0.0.1:7400", "--listen", help="HOST:PORT; off loopback a token is required"),
     token: str | None = typer.Option(None, "--token", envvar="EDGEWISE_TOKEN", help="shared secret of every request"),
     cpus: float | None = typer.Option(None, "--cpus", help="CPU share; sets the thread count when --threads is not given"),
-    memory_mb: int | None = typer.Option(None, "--memory-mb", help="recorded only: cap it with systemd-run -p MemoryMax= or a container"),
+    memory_mb: int | None = typer.Option(None, "--memory-mb", help="memory cap, enforced by a cgroup when run as root "
+                                         "on a host with the memory controller; otherwise reported as not enforced"),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads"),
     peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
     max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
@@ -24,21 +26,33 @@ def serve(
     Example: edgewise serve --tier edge --listen 0.0.0.0:7400 --token $T --peers cloud=10.0.0.3:7400
     The server speaks plain TCP: put TLS in front of it across untrusted networks (docs/serving.md).
     """
+    from edgewise.tiers.memcap import apply_memory_cap
     from edgewise.tiers.server import ServerConfig, TierServer, default_providers, parse_peers
     from edgewise.tiers.spec import TierSpec
 
     if cpus is not None and cpus <= 0:
         raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
+    if memory_mb is not None and memory_mb <= 0:
+        raise ConfigError(f"--memory-mb {memory_mb} must be positive", "e.g. --memory-mb 2048")
     spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads)
-    config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
-                          peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20), providers=default_providers())
-    server = TierServer(config)
-    typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
-               f"{config.threads} thread(s))")
+    cap = apply_memory_cap(tier, memory_mb)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
+        config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
+                              peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20),
+                              providers=default_providers(), memory_cap=cap.describe())
+        server = TierServer(config)
+        typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
+                   f"{config.threads} thread(s), memory cap: {cap.how})")
+        # SIGTERM (systemd, kill) stops the server like Ctrl-C, so the memory cgroup goes with it.
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+    finally:
+        cap.release()
 
 
 def register(app: typer.Typer) -> None:

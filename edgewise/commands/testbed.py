@@ -27,10 +27,21 @@ def check(
     from edgewise.testbeds import make_testbed
 
     config = load_study(study).testbed if study else TestbedConfig()
+    tiers, links = config.tier_specs(), config.link_specs()
+    if config.kind == "remote":  # real hosts: measure the links between the tiers that have an endpoint
+        from edgewise.testbeds.measured import route_links, route_tiers, topology
+        from edgewise.tiers.spec import Placement
+
+        pairs = route_links([Placement((t,)) for t in config.endpoints], set())
+        tiers, links = {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
     with make_testbed(config) as testbed:
-        testbed.start(config.tier_specs(), config.link_specs())
+        testbed.start(tiers, links)
         report = testbed.verify(quick=quick)
     failures = report.failures(config.tolerance)
+    if config.kind == "remote":
+        from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures
+
+        failures = expectation_failures(report, config.expect)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "failures": failures}, indent=1))
     else:
@@ -42,6 +53,15 @@ def check(
         Console().print(table)
         for note in report.notes:
             typer.echo(f"note: {note}")
+        for tier, host in report.hosts.items():
+            cap = host.get("memory_cap") or {}
+            typer.echo(f"host {tier}: {host.get('cpu')}, {host.get('cores')} cores, {host.get('memory_mb')} MiB, "
+                       f"{host.get('os')}, ONNX Runtime {host.get('onnxruntime')} "
+                       f"({', '.join(host.get('providers') or [])}), edgewise {host.get('edgewise')}, "
+                       f"memory cap: {cap.get('how', '-')}")
+    if failures and config.kind == "remote":
+        raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
+                           NETWORK_HINT)
     if failures:
         raise TestbedError("the testbed does not emulate what was asked: " + "; ".join(failures),
                            "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")

@@ -44,7 +44,7 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
     `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
     `recover(tier)` restarts a dead tier and reloads what it held.
     """
-    from edgewise.tiers.client import DoesNotFit, TierDown
+    from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 
     rng = np.random.default_rng(seed)
     for p in range(protocol.passes):
@@ -76,7 +76,12 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
                             job.failed = f"tier {exc.tier} kept failing: {exc}"
                             store.set_cell(job.name, "failed", job.failed)
                             break
-                        recover(exc.tier)
+                        try:
+                            recover(exc.tier)
+                        except TierLost as lost:  # a real host: the cells needing it wait for a later run
+                            _tier_lost(jobs, lost, store, protocol.inputs * protocol.passes)
+                            job.failed = job.failed or tier_down_reason(lost)
+                            break
                 if job.failed:
                     break
                 if p == 0 and i == 0 and job.check is not None:
@@ -87,3 +92,20 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
                 if on_sample:
                     on_sample(job.name)
             time.sleep(0)  # let a Ctrl-C land between cells
+
+
+def tier_down_reason(lost: Exception) -> str:
+    return f"{lost}; the other cells were measured: run the study again once the server is back"
+
+
+def _tier_lost(jobs: list[CellJob], lost, store: Store, expected: int) -> None:
+    """Mark every unfinished cell whose route passes through the lost tier (as compute or relay)."""
+    reason = tier_down_reason(lost)
+    for job in jobs:
+        if job.failed or lost.tier not in {tier for tier, _ in job.route.hops}:
+            continue
+        if store.sample_count(job.name) >= expected:
+            continue
+        job.failed = reason
+        store.set_cell(job.name, "tier-down", reason)
+        store.event("tier-down", str(lost), job.name)

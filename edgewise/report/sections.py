@@ -13,7 +13,7 @@ from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.source import Analysed
 from edgewise.report.svg import fmt
 from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
-                                    speedup_rows, verdict_rows)
+                                    speedup_rows, testbed_words, verdict_rows)
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light
 
@@ -62,8 +62,11 @@ def findings(data: Analysed) -> list[str]:
 def _testbed(ctx: ReportContext) -> str:
     study, emu = ctx.results.study, ctx.results.emulation
     testbed = study.get("testbed") or {}
-    head = note(f"kind {testbed.get('kind', '–')}, preset {testbed.get('preset', '–')}"
-                + (" (modelled, not emulated)" if testbed.get("modelled") else ""))
+    if testbed.get("kind") == "remote":
+        head = note(testbed_words(testbed)) + _hosts(emu.get("hosts") or {})
+    else:
+        head = note(f"kind {testbed.get('kind', '–')}, preset {testbed.get('preset', '–')}"
+                    + (" (modelled, not emulated)" if testbed.get("modelled") else ""))
     if not emu:
         return head + note("No emulation report: the tiers' and links' achieved figures were not verified.")
     if "figures" in emu:  # the testbed's EmulationReport: one row per verified figure
@@ -82,6 +85,22 @@ def _testbed(ctx: ReportContext) -> str:
                      "achieved RTT (ms)"], links)
             + table(["tier", "requested CPUs", "achieved CPUs"], tiers)
             + (table(["tier", "memory cap (MiB)", "over-cap process killed"], memory) if memory else ""))
+
+
+def _hosts(hosts: dict) -> str:
+    """One row per real tier host, as its server described itself."""
+    if not hosts:
+        return ""
+    rows = []
+    for tier, h in hosts.items():
+        cap = h.get("memory_cap") or {}
+        memory = "no cap" if not cap.get("memory_mb") else (
+            f"{cap['memory_mb']} MiB " + ("enforced (" + str(cap.get("how")) + ")" if cap.get("enforced")
+                                          else "NOT enforced"))
+        rows.append([tier, h.get("cpu"), h.get("cores"), h.get("memory_mb"), h.get("os"), h.get("onnxruntime"),
+                     ", ".join(h.get("providers") or []), h.get("threads"), memory, h.get("edgewise")])
+    return table(["tier", "CPU", "cores", "memory (MiB)", "OS", "ONNX Runtime", "execution providers", "threads",
+                  "memory cap", "edgewise"], rows, sortable=False)
 
 
 def latency(ctx: ReportContext) -> str:

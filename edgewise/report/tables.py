@@ -130,6 +130,7 @@ def measured_rows(ctx: ReportContext) -> Rows:
         ["latency samples", f"{samples:,} (+{warm:,} warm-up, left out of statistics)"],
         ["protocol", ", ".join(f"{k} {v}" for k, v in measure.items()) or "–"],
         ["profile / seed", f"{r.study.get('profile', '–')} / {r.study.get('seed', '–')}"],
+        ["testbed", testbed_words(r.study.get("testbed") or {})],
     ]
 
 
@@ -137,6 +138,14 @@ def failed_rows(ctx: ReportContext) -> Rows:
     """The cells that were not measured, each with its reason (a failed build, a model too big for its tier)."""
     rows = [[c.name, c.status, c.error or "–"] for c in ctx.results.cells if c.status != "ok"]
     return ["cell", "status", "reason"], rows
+
+
+def testbed_words(testbed: dict) -> str:
+    """How the tiers and links came to be: emulated, modelled, or measured on real hosts."""
+    kind = testbed.get("kind", "–")
+    if kind == "remote":
+        return f"{kind}: measured on real hosts (links and tiers as they are, not emulated)"
+    return f"{kind}: " + ("modelled, not emulated" if testbed.get("modelled") else "emulated and verified")
 
 
 def _accuracy_text(cell) -> str:

@@ -42,6 +42,7 @@ class EmulationReport:
     modelled: bool
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)  # tier -> its host (real hosts: PING)
 
     def add(self, figure: Figure) -> None:
         self.figures.append(figure)
@@ -63,7 +64,7 @@ class EmulationReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "modelled": self.modelled, "notes": list(self.notes),
+        return {"kind": self.kind, "modelled": self.modelled, "notes": list(self.notes), "hosts": dict(self.hosts),
                 "figures": [{"name": f.name, "requested": f.requested, "achieved": f.achieved, "unit": f.unit,
                              "error": f.error(), "tolerance_abs": f.tolerance_abs, "note": f.note,
                              "gates": f.gates}

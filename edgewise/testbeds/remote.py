@@ -1,17 +1,21 @@
 """The remote testbed: tier servers already running on real hosts (`edgewise serve`), reached by address.
 
-Nothing is started or shaped here: the links and CPUs are real. Verification measures RTT and
-goodput with the servers' echo (client -> first tier, then tier -> tier); CPU scaling and memory
-caps are not applicable and are reported as such.
+Nothing is started or shaped here: the links and CPUs are real, so they are measured, not
+verified against a request (testbeds/measured.py): RTT, jitter and goodput of every link the
+study's placements use, each tier's speed relative to this client, and each host's description
+from its PING. A server whose edgewise version differs from the client's is refused. A tier that
+dies cannot be restarted from here: `restart` only finds out whether its owner brought it back.
 """
 
 from __future__ import annotations
 
 from edgewise.errors import TestbedError
-from edgewise.testbeds.base import EmulationReport, Figure, Testbed
-from edgewise.testbeds.verify import verify_links
-from edgewise.tiers.client import TierClient, TierDown
+from edgewise.testbeds.base import EmulationReport, Testbed
+from edgewise.testbeds.measured import describe_hosts, measure_links, measure_speeds
+from edgewise.tiers.client import TierClient, TierDown, TierLost
 from edgewise.tiers.spec import LinkSpec, TierSpec
+
+MEASURED_NOTE = "measured on real hosts: links and tiers are what the network and machines are, not emulated"
 
 
 class RemoteTestbed(Testbed):
@@ -25,8 +29,12 @@ class RemoteTestbed(Testbed):
         self.token = token
         self.tiers: dict[str, TierSpec] = {}
         self.links: list[LinkSpec] = []
+        self.hosts: dict[str, dict] = {}  # tier -> its PING description
 
     def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None:
+        """Check that every tier answers and runs this client's edgewise; `links` name what to measure."""
+        from edgewise.tiers.host import version_mismatch
+
         missing = [t for t in tiers if t not in self.endpoints]
         if missing:
             raise TestbedError(f"no endpoint for tier(s) {', '.join(missing)}", "add them to testbed.endpoints")
@@ -34,10 +42,17 @@ class RemoteTestbed(Testbed):
         with self.client(timeout_s=10.0) as client:
             for tier in tiers:
                 try:
-                    client.ping(tier)
+                    host = client.ping(tier).get("host") or {}
                 except TierDown as exc:
                     raise TestbedError(f"tier {tier} at {self.endpoints[tier]} does not answer ({exc})",
                                        f"start `edgewise serve --tier {tier}` there and check the address") from None
+                self.hosts[tier] = host
+                mismatch = version_mismatch(tier, self.endpoints[tier], host)
+                if mismatch:
+                    import edgewise
+
+                    raise TestbedError(mismatch, f"install edgewise {edgewise.__version__} on that host (the same "
+                                                 "version as this client) and restart its `edgewise serve`")
 
     def endpoint(self, tier: str) -> str:
         return self.endpoints[tier]
@@ -46,16 +61,25 @@ class RemoteTestbed(Testbed):
         return TierClient(self.endpoints, self.token, timeout_s, ship_models=True)
 
     def restart(self, tier: str) -> None:
-        raise TestbedError(f"tier {tier} on a remote host is down and cannot be restarted from here",
-                           f"restart `edgewise serve --tier {tier}` on {self.endpoints.get(tier)}")
+        """A real host's server cannot be started from here: succeed only if its owner brought it back."""
+        with self.client(timeout_s=5.0) as client:
+            try:
+                client.ping(tier)
+            except TierDown as exc:
+                cap = (self.hosts.get(tier) or {}).get("memory_cap") or {}
+                oom = (f"; its memory cap of {cap.get('memory_mb')} MiB is enforced, so a model too large for it "
+                       "gets the server killed") if cap.get("enforced") else ""
+                raise TierLost(tier, f"at {self.endpoints.get(tier)}, which cannot be restarted from here: "
+                                     f"{exc.message}{oom}") from None
 
     def verify(self, quick: bool = False) -> EmulationReport:
         report = EmulationReport(self.kind, self.modelled)
-        report.notes.append("real hosts: links and CPUs are measured, not requested; CPU scaling not applicable")
+        report.notes.append(MEASURED_NOTE)
+        pairs = [(link.a, link.b) for link in self.links]
         with self.client() as client:
-            verify_links(client, self.links, report, quick)
-        for name, spec in self.tiers.items():
-            report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores", note="not applicable on real hosts"))
+            describe_hosts(client, list(self.tiers), report)
+            measure_links(client, pairs, report, quick)
+            measure_speeds(client, list(self.tiers), report, quick)
         return report
 
     def stop(self) -> None:

@@ -24,6 +24,15 @@ class TierDown(ServerError):
         super().__init__(f"tier {tier} is down" + (f" ({detail})" if detail else ""), "restart the tier and retry")
 
 
+class TierLost(TierDown):
+    """A tier that cannot be restarted from here (a real host) stays down: the cells that need it
+    wait for a later run, once its server is back."""
+
+    def __init__(self, tier: str, detail: str = ""):
+        super().__init__(tier, detail)
+        self.hint = "start its `edgewise serve` again, then run the study again: it completes what is missing"
+
+
 class DoesNotFit(ServerError):
     """A tier server was killed for exceeding its memory cap: the model does not fit on that tier."""
 
@@ -99,6 +108,10 @@ class TierClient:
         except PeerLost as exc:
             raise self._diagnose(dst, str(exc)) from None
         return figures
+
+    def request(self, tier: str, frame: Frame) -> Frame:
+        """Any request to `tier` itself (no route), e.g. an INFER of tensors to time its compute."""
+        return self._control_request(tier, frame)
 
     def _control_request(self, tier: str, frame: Frame) -> Frame:
         return self._exchange(self._pool(self._control, tier), tier, frame)

@@ -29,8 +29,10 @@ def measure_rtt(pool: PeerPool, token: str | None, sender: str, count: int = 10)
         t0 = time.perf_counter()
         pool.exchange(echo_frame(token, sender))
         samples.append(time.perf_counter() - t0)
+    # Jitter as RFC 3550 reads it: the mean difference between consecutive round trips.
+    jitter = statistics.fmean(abs(b - a) for a, b in zip(samples, samples[1:])) if len(samples) > 1 else 0.0
     return {"rtt_ms": statistics.median(samples) * 1e3, "rtt_min_ms": min(samples) * 1e3,
-            "rtt_max_ms": max(samples) * 1e3}
+            "rtt_max_ms": max(samples) * 1e3, "jitter_ms": jitter * 1e3}
 
 
 def measure_goodput(pool: PeerPool, token: str | None, sender: str, nbytes: int, rtt_s: float,

@@ -69,6 +69,7 @@ class ServerConfig:
     max_connections: int = 256
     providers: list[str] | None = None
     workdir: Path | None = None
+    memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
 
 
 @dataclass
@@ -121,6 +122,9 @@ class TierServer:
         if config.control:
             self._listeners.append(self._bind_unix(config.control))
         self.address = "%s:%d" % self._listeners[0].getsockname()[:2]
+        from edgewise.tiers.host import describe
+
+        self.host = describe(config.threads, config.providers, config.memory_cap)  # what PING tells a client
 
     # --- lifecycle ---------------------------------------------------------------------------
     @staticmethod
@@ -248,7 +252,7 @@ class TierServer:
         with self._lock:
             loaded = {k: v.role for k, v in self.artifacts.items()}
         return Frame("OK", {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded,
-                            "rss_mb": _rss_mb(), "threads": self.config.threads})
+                            "rss_mb": _rss_mb(), "threads": self.config.threads, "host": self.host})
 
     def _load(self, request: Frame) -> Frame:
         meta = request.meta
