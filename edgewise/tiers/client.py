@@ -24,6 +24,14 @@ class TierDown(ServerError):
         super().__init__(f"tier {tier} is down" + (f" ({detail})" if detail else ""), "restart the tier and retry")
 
 
+class TierBusy(ServerError):
+    """A tier answered "busy": its queue was full and the request was not served."""
+
+    def __init__(self, tier: str, detail: str = ""):
+        self.tier = tier
+        super().__init__(f"tier {tier} is busy" + (f" ({detail})" if detail else ""), "offer less load")
+
+
 class DoesNotFit(ServerError):
     """A tier server was killed for exceeding its memory cap: the model does not fit on that tier."""
 
@@ -117,6 +125,8 @@ class TierClient:
         if reply.type == "ERROR":
             if reply.meta.get("error") == "TierDown":
                 raise self._diagnose(str(reply.meta.get("tier")), str(reply.meta.get("message", "")))
+            if reply.meta.get("error") == "Busy":
+                raise TierBusy(tier, str(reply.meta.get("message", "")))
             raise ServerError(str(reply.meta.get("message", "request refused")), reply.meta.get("hint"))
         return reply
 
@@ -159,7 +169,10 @@ def breakdown(route: Route, hops: list[dict[str, Any]], encode_s: float, wait_s:
             parts[f"preprocess:{tier}"] = hop["preprocess_s"]
         if hop["role"] != "relay":
             parts[f"compute:{tier}"] = hop["compute_s"]
+        if hop.get("queue_s"):
+            parts[f"queue:{tier}"] = hop["queue_s"]  # waiting for the tier's compute worker
         downstream = hop.get("wait_s", 0.0)
-        parts[f"overhead:{tier}"] = hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0) - downstream
+        parts[f"overhead:{tier}"] = (hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0)
+                                     - hop.get("queue_s", 0.0) - downstream)
     parts["decode"] = decode_s
     return parts
