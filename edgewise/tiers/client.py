@@ -90,8 +90,9 @@ class TierClient:
     def unload(self, tier: str, artifact_id: str) -> None:
         self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))
 
-    def ping(self, tier: str) -> dict[str, Any]:
-        return self._control_request(tier, Frame("PING")).meta
+    def ping(self, tier: str, reset_peak: bool = False) -> dict[str, Any]:
+        """The tier's state; `reset_peak` starts a new peak RSS after reporting the current one."""
+        return self._control_request(tier, Frame("PING", {"reset_peak": True} if reset_peak else {})).meta
 
     def probe(self, src: str, dst: str, nbytes: int = 0, count: int = 10) -> dict[str, float]:
         """RTT (and goodput of `nbytes` each way when > 0) of the link src -> dst, measured from src."""
