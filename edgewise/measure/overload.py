@@ -35,7 +35,8 @@ def overload(workdir: Path, seconds: float, factor: float = 10.0, *, artifact=No
         with TierClient({"mobile": address}, timeout_s=60) as client:
             if work_s is None:
                 client.load("mobile", "cnn", artifact.onnx, "full", subject.preprocessing())
-                payloads, route, turn = subject.latency_inputs(8), route_for(Placement.parse("mobile")), itertools.count()
+                payloads, turn = subject.latency_inputs(8), itertools.count()
+                route = route_for(Placement.parse("mobile"))
 
                 def send() -> dict[str, float]:
                     return client.infer(route, "cnn", payloads[next(turn) % len(payloads)]).breakdown

@@ -86,8 +86,9 @@ def load_markdown(study: dict, cells: list[LoadCell]) -> str:
     sla = study["sla"]
     p, limit = sla["percentile"], sla["max_latency_ms"]
     lines = [f"# edgewise load: {study['name']}", "",
-             f"SLA: p{p} latency ≤ {limit:g} ms" + (f" at {sla['rate_per_s']:g} requests/s" if sla.get("rate_per_s") else "")
-             + f", judged on MLPerf's early-stopping upper bound (99% confidence; busy replies count as unserved); "
+             f"SLA: p{p} latency ≤ {limit:g} ms"
+             + (f" at {sla['rate_per_s']:g} requests/s" if sla.get("rate_per_s") else "")
+             + ", judged on MLPerf's early-stopping upper bound (99% confidence; busy replies count as unserved); "
              f"{study['requests_per_step']} Poisson requests per offered rate.", ""]
     if sla.get("rate_per_s"):
         lines += [f"## Which cell holds p{p} at {sla['rate_per_s']:g}/s", "",

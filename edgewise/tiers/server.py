@@ -252,8 +252,8 @@ class TierServer:
         with self._lock:
             loaded = {k: v.role for k, v in self.artifacts.items()}
         figures = {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded, "rss_mb": _rss_mb(),
-                   "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(), "queue_depth": self.admission.depth,
-                   "busy_replies": self.admission.busy_replies}
+                   "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
+                   "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies}
         if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
             reset_peak_rss()
         return Frame("OK", figures)
@@ -318,7 +318,8 @@ class TierServer:
         if not isinstance(work_s, (int, float)) or not 0 <= work_s <= 1.0:
             raise ServerError(f"ECHO work_s {work_s!r} out of range", "ask for 0 to 1 s of work")
         compute_s, queued_s = self.admission.run(lambda: _hold(work_s))
-        return Frame("OK", {"queue_s": queued_s, "compute_s": compute_s}, {"payload": np.zeros(n, np.uint8)} if n else {})
+        payload = {"payload": np.zeros(n, np.uint8)} if n else {}
+        return Frame("OK", {"queue_s": queued_s, "compute_s": compute_s}, payload)
 
     def _probe(self, request: Frame) -> Frame:
         """Measure the link from this tier to `target` (RTT, then goodput of `bytes` each way)."""

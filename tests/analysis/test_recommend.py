@@ -42,7 +42,8 @@ def test_recommend_on_study(study_dir):
     edge = by_cell["cnn:sptq@edge"]
     assert edge.latency.percentile == 95 and not any("judged on" in n for n in edge.notes)
     assert edge.latency.bound.order_index == 198 and edge.latency.bound.n == 200
-    assert "upper bound" in edge.latency.describe() and "order statistic 198 of 200, 99% confidence" in edge.latency.describe()
+    described = edge.latency.describe()
+    assert "upper bound" in described and "order statistic 198 of 200, 99% confidence" in described
     assert "judged at p95 for 4 of 8 cells" in rec.judged_on() and "judged at p50" in rec.judged_on()
     assert "cnn:distill@edge" in rec.pareto("cnn")
     ranked = [v.status for v in rec.ranked("cnn")]

@@ -55,7 +55,8 @@ def test_upper_bound_is_the_order_statistic_a_direct_binomial_computation_gives(
     assert _binomial_cdf(bound.order_index - 1, n, 0.95) >= 0.99
     assert bound.value >= np.percentile(x, 95)
     estimate = tail_percentile(x, 95, seed=0)
-    assert estimate.bound == bound and f"order statistic {bound.order_index} of {n}, 99% confidence" in estimate.describe()
+    assert estimate.bound == bound
+    assert f"order statistic {bound.order_index} of {n}, 99% confidence" in estimate.describe()
     assert estimate.to_dict()["upper_bound"]["order_index"] == bound.order_index
 
 
