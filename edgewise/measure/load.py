@@ -158,26 +158,28 @@ def requests_per_step(percentile: int, floor: int = 0) -> int:
 
 
 def find_max_rate(run_step: Callable[[float], Step], capacity_per_s: float, precision: float = 0.05,
-                  max_steps: int = 12) -> Search:
-    """The largest rate that holds, to within `precision` (relative), starting at the capacity guess.
+                  max_steps: int = 12, start_fraction: float = 0.9) -> Search:
+    """The largest rate that holds, to within `precision` (relative), below the physical limit.
 
-    Up by 1.5x from a rate that holds until one fails (down by 1.5x from one that fails until one
-    holds), then bisect geometrically between the highest rate that held and the lowest that failed."""
+    A queue fed at or above `capacity_per_s` (compute workers / service time) grows without bound,
+    so no rate from there up is sustainable, and a short step cannot tell 0.97 of the limit from
+    1.03: the limit is where the search starts as the lowest rate known to fail, never offered.
+    From `start_fraction` of it, down by 1.5x until a rate holds, then geometric bisection between
+    the highest rate that held and the lowest that failed."""
     steps: list[Step] = []
 
     def trial(rate: float) -> bool:
         steps.append(run_step(rate))
         return steps[-1].holds
 
-    rate = capacity_per_s
-    held, failed = (rate, None) if trial(rate) else (None, rate)
-    while len(steps) < max_steps and (held is None or failed is None):
-        rate = rate * 1.5 if failed is None else rate / 1.5
+    failed, held = capacity_per_s, None
+    rate = start_fraction * capacity_per_s
+    while len(steps) < max_steps and held is None:
         if trial(rate):
-            held = rate if held is None else max(held, rate)
+            held = rate
         else:
-            failed = rate if failed is None else min(failed, rate)
-    while len(steps) < max_steps and held is not None and failed is not None and failed / held > 1 + precision:
+            failed, rate = rate, rate / 1.5
+    while len(steps) < max_steps and held is not None and failed / held > 1 + precision:
         rate = float(np.sqrt(held * failed))
         if trial(rate):
             held = rate
