@@ -18,8 +18,8 @@ app = typer.Typer(
 )
 
 # Each module exposes register(app). Listed here so `edgewise --help` shows a stable order.
-COMMAND_MODULES = ("plan", "build", "run", "analyze", "recommend", "report", "export", "serve", "testbed", "subjects",
-                   "operators")
+COMMAND_MODULES = ("plan", "build", "run", "load", "analyze", "recommend", "report", "export", "serve", "testbed",
+                   "subjects", "operators")
 
 
 def _register_all() -> None:

@@ -149,7 +149,20 @@ class TestbedConfig(_Strict):
         return links
 
 
+class LoadConfig(_Strict):
+    """The server scenario (`edgewise load`): Poisson arrivals, searched up to the largest rate that holds."""
+
+    requests_per_step: int | None = Field(default=None, ge=16,
+                                          description="requests per offered rate (default: enough for the bound)")
+    max_in_flight: int = Field(default=128, ge=1, description="concurrent requests the generator keeps open")
+    precision: float = Field(default=0.05, gt=0, le=1, description="relative precision of the largest rate")
+    max_steps: int = Field(default=10, ge=2, description="offered rates per cell at most")
+
+
 class MeasureConfig(_Strict):
+    scenario: Literal["single-stream", "server"] = Field(
+        default="single-stream", description="single-stream (edgewise run) or server (edgewise load)")
+    load: LoadConfig = Field(default_factory=LoadConfig)
     inputs: int = Field(default=100, ge=1, description="distinct latency inputs per cell")
     passes: int = Field(default=6, ge=1, description="passes over the inputs")
     warmup_passes: int = Field(default=1, ge=0, description="first passes stored but left out of statistics")
@@ -169,6 +182,7 @@ class SlaConfig(_Strict):
     max_latency_ms: float = Field(default=50.0, gt=0)
     percentile: Literal[50, 90, 95, 99] = 95
     max_accuracy_drop: float = Field(default=1.0, ge=0, description="points (percent) of the metric")
+    rate_per_s: float | None = Field(default=None, gt=0, description="server scenario: the rate the SLA holds at")
 
 
 class CellGroup(_Strict):
@@ -212,9 +226,11 @@ class StudyConfig(_Strict):
         return [s if isinstance(s, str) else s.name for s in self.subjects]
 
 
-# Profiles trim the measurement and the training; `paper` is the reference protocol.
+# Profiles trim the measurement and the training; `paper` is the reference protocol. The quick
+# profile measures 140 requests per cell after one warm-up pass: p95's early-stopping bound needs
+# 130 (analysis/tails.py), and a pass over few inputs is the cheapest warm-up.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"measure": {"inputs": 20, "passes": 3, "warmup_passes": 1, "evaluation_samples": 1000}},
+    "quick": {"measure": {"inputs": 20, "passes": 8, "warmup_passes": 1, "evaluation_samples": 1000}},
     "paper": {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
 }
 

@@ -14,7 +14,8 @@ Statistics (stats.py, bootstrap.py, tails.py, paired.py)
     kruskal(groups) -> KruskalResult(h, p, df); conover(groups) -> ConoverResult(p, t) (k x k, unadjusted)
     adjust_p(p_values, "holm"|"bonferroni"|"fdr_bh"|"none"); cliffs_delta(x, y) -> CliffsDelta(d, magnitude)
     wilcoxon(x, y) -> WilcoxonResult; paired_accuracy(baseline_correct, candidate_correct, seed) -> PairedAccuracy
-    tail_percentile(samples, percentile, seed) -> TailEstimate (value None = insufficient samples)
+    tail_percentile(samples, percentile, seed) -> TailEstimate (value None = insufficient samples; .bound:
+        MLPerf early-stopping upper bound, upper_bound(samples, percentile) -> UpperBound | None)
     Interval(low, high, level)
 
 Comparisons (compare.py, accuracy.py, analyses.py, findings.py)

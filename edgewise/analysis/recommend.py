@@ -69,9 +69,25 @@ class Recommendation:
     def pareto(self, subject: str) -> list[str]:
         return [v.cell for v in self.ranked(subject) if v.on_pareto_front]
 
+    def judged_on(self) -> str:
+        """Which percentile and bound the latency verdicts rest on, in one sentence."""
+        judged = [v.latency for v in self.verdicts if v.latency is not None and v.latency.value is not None]
+        at_sla = [e for e in judged if e.percentile == self.percentile]
+        text = f"latency judged at p{self.percentile} for {len(at_sla)} of {len(judged)} cells"
+        bounded = [e.bound for e in at_sla if e.bound is not None]
+        if bounded:
+            low, high = min(b.n for b in bounded), max(b.n for b in bounded)
+            text += (f" on MLPerf's early-stopping upper bound ({bounded[0].confidence:.0%} confidence, needs "
+                     f"n >= {at_sla[0].required}; n = {low}" + (f" to {high})" if high > low else ")"))
+        lower = sorted({e.percentile for e in judged} - {self.percentile})
+        if lower:
+            text += "; too few samples in the others: judged at " + ", ".join(f"p{p:g}" for p in lower)
+        return text
+
     def to_dict(self) -> dict:
         return {"sla": {"max_latency_ms": self.max_latency_ms, "percentile": self.percentile,
                         "max_accuracy_drop": self.max_accuracy_drop},
+                "judged_on": self.judged_on(),
                 "placements": list(self.placements) if self.placements else None,
                 "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None), "pareto_front": self.pareto(s),
                                  "ranking": [v.to_dict() for v in self.ranked(s)]} for s in self.subjects}}
@@ -94,6 +110,7 @@ def _judge(value: float, ci: Interval | None, bound: float) -> Status:
 
 
 def _latency_estimate(cell: CellResult, percentile: int, notes: list[str]) -> TailEstimate | None:
+    """The SLA's percentile with its early-stopping bound; a lower one only when the sample is too small."""
     seed = seed_for(cell.name, "tail")
     estimate = tail_percentile(cell.latency_s, percentile, seed)
     if estimate.supported:
@@ -106,14 +123,24 @@ def _latency_estimate(cell: CellResult, percentile: int, notes: list[str]) -> Ta
 
 
 def _latency_status(estimate: TailEstimate | None, max_latency_ms: float, reasons: list[str]) -> Status:
+    """meets when the early-stopping bound is within the limit (without a bound: the value and its CI);
+    fails when the value and its CI are beyond it; else borderline."""
     if estimate is None or estimate.value is None:
         reasons.append("no latency samples")
         return "fails"
-    status = _judge(estimate.value, estimate.ci, max_latency_ms / 1e3)
+    limit = max_latency_ms / 1e3
+    bound = estimate.bound
+    if bound is None:
+        status = _judge(estimate.value, estimate.ci, limit)
+    elif bound.value <= limit:
+        status = "meets"
+    else:
+        status = "fails" if _judge(estimate.value, estimate.ci, limit) == "fails" else "borderline"
     if status == "fails":
         reasons.append(f"{estimate.describe()} exceeds {max_latency_ms:g} ms")
     elif status == "borderline":
-        reasons.append(f"{estimate.describe()}: the CI straddles {max_latency_ms:g} ms")
+        straddles = "the upper bound exceeds" if bound is not None else "the CI straddles"
+        reasons.append(f"{estimate.describe()}: {straddles} {max_latency_ms:g} ms")
     return status
 
 

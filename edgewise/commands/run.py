@@ -26,6 +26,10 @@ def run(
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     config = load_study(study)
+    if config.measure.scenario == "server":
+        from edgewise.commands.load import load
+
+        return load(study, out, profile, cache, None)
     with StudyProgress() as progress:
         options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
                              log=progress.log, progress=progress)

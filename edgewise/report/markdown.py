@@ -16,7 +16,8 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
 
 def summary_markdown(ctx: ReportContext) -> str:
     name = ctx.results.study.get("name", "study")
-    parts = [f"# edgewise: {name}", "", f"SLA: {ctx.sla.describe()}.", "", "## Recommendation",
+    parts = [f"# edgewise: {name}", "", f"SLA: {ctx.sla.describe()}.", "",
+             f"Judged: {ctx.study.recommendation.judged_on()}.", "", "## Recommendation",
              markdown_table(*recommendation_rows(ctx)), "", "<details><summary>Every cell against the SLA</summary>",
              "", markdown_table(*verdict_rows(ctx)), "", "</details>", "", "## Top findings",
              *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",

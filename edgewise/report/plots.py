@@ -35,6 +35,7 @@ def chain_colours(chains: list[str]) -> dict[str, str]:
 _COMPONENT_SHADES = {"compute": ("#08519C", "#3182BD", "#6BAED6", "#9ECAE1"),
                      "link": ("#D55E00", "#F28E2B", "#A63603", "#FDAE6B"),
                      "preprocess": ("#E6AB02", "#FFD92F", "#B8860B"),
+                     "queue": ("#7B3294", "#C2A5CF", "#9970AB"),
                      "client_encode": ("#B0B0B0",), "decode": ("#7F7F7F",), "other": ("#DDDDDD",)}
 
 

@@ -21,10 +21,12 @@ _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay l
 def summary(ctx: ReportContext) -> str:
     r = ctx.results
     headers, rows = recommendation_rows(ctx)
-    parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>.</p>",
+    parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>; "
+             f"{escape(ctx.study.recommendation.judged_on())}.</p>",
              table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA"),
-             "<details><summary>Every cell against the SLA (meets: the value and its 95% CI within the bounds; "
-             "borderline: a CI straddles a bound)</summary>",
+             "<details><summary>Every cell against the SLA (meets: the percentile's early-stopping upper bound, "
+             "or without one the value and its 95% CI, within the bounds; borderline: the bound or a CI "
+             "straddles a bound)</summary>",
              table(*verdict_rows(ctx), classes={5: "reason"}), "</details>",
              "<h3>Top findings</h3>" + _finding_list(ctx.findings),
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),

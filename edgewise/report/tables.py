@@ -70,7 +70,7 @@ def recommendation_rows(ctx: ReportContext) -> Rows:
                "the SLA" if best else "no cell meets the SLA; closest: " + "; ".join(shown.reasons))
         rows.append([subject, shown.chain, shown.placement, shown.status, _accuracy_text(ctx.results.cell(shown.cell)),
                      latency_text(shown), drop_text(shown), why + "".join(f"; {n}" for n in shown.notes)])
-    return ["subject", "chain", "placement", "status", "accuracy", "latency [95% CI]",
+    return ["subject", "chain", "placement", "status", "accuracy", "judged latency [95% CI], bound",
             "drop (points) [95% CI]", "why"], rows
 
 
@@ -83,7 +83,7 @@ def verdict_rows(ctx: ReportContext) -> Rows:
             flags.append("no significant speed-up over identity here")
         rows.append([v.cell, v.status, latency_text(v), drop_text(v), "yes" if v.on_pareto_front else "",
                      "; ".join(flags)])
-    return ["cell", "status", "latency [95% CI]", "drop (points) [95% CI]", "Pareto front", "why / notes"], rows
+    return ["cell", "status", "judged latency [95% CI], bound", "drop (points) [95% CI]", "Pareto front", "why / notes"], rows
 
 
 def latency_rows(ctx: ReportContext) -> Rows:

@@ -33,6 +33,14 @@ class TierLost(TierDown):
         self.hint = "start its `edgewise serve` again, then run the study again: it completes what is missing"
 
 
+class TierBusy(ServerError):
+    """A tier answered "busy": its queue was full and the request was not served."""
+
+    def __init__(self, tier: str, detail: str = ""):
+        self.tier = tier
+        super().__init__(f"tier {tier} is busy" + (f" ({detail})" if detail else ""), "offer less load")
+
+
 class DoesNotFit(ServerError):
     """A tier server was killed for exceeding its memory cap: the model does not fit on that tier."""
 
@@ -91,8 +99,9 @@ class TierClient:
     def unload(self, tier: str, artifact_id: str) -> None:
         self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))
 
-    def ping(self, tier: str) -> dict[str, Any]:
-        return self._control_request(tier, Frame("PING")).meta
+    def ping(self, tier: str, reset_peak: bool = False) -> dict[str, Any]:
+        """The tier's state; `reset_peak` starts a new peak RSS after reporting the current one."""
+        return self._control_request(tier, Frame("PING", {"reset_peak": True} if reset_peak else {})).meta
 
     def probe(self, src: str, dst: str, nbytes: int = 0, count: int = 10) -> dict[str, float]:
         """RTT (and goodput of `nbytes` each way when > 0) of the link src -> dst, measured from src."""
@@ -130,6 +139,8 @@ class TierClient:
         if reply.type == "ERROR":
             if reply.meta.get("error") == "TierDown":
                 raise self._diagnose(str(reply.meta.get("tier")), str(reply.meta.get("message", "")))
+            if reply.meta.get("error") == "Busy":
+                raise TierBusy(tier, str(reply.meta.get("message", "")))
             raise ServerError(str(reply.meta.get("message", "request refused")), reply.meta.get("hint"))
         return reply
 
@@ -172,7 +183,10 @@ def breakdown(route: Route, hops: list[dict[str, Any]], encode_s: float, wait_s:
             parts[f"preprocess:{tier}"] = hop["preprocess_s"]
         if hop["role"] != "relay":
             parts[f"compute:{tier}"] = hop["compute_s"]
+        if hop.get("queue_s"):
+            parts[f"queue:{tier}"] = hop["queue_s"]  # waiting for the tier's compute worker
         downstream = hop.get("wait_s", 0.0)
-        parts[f"overhead:{tier}"] = hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0) - downstream
+        parts[f"overhead:{tier}"] = (hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0)
+                                     - hop.get("queue_s", 0.0) - downstream)
     parts["decode"] = decode_s
     return parts

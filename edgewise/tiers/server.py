@@ -43,6 +43,7 @@ import numpy as np
 
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
 from edgewise.tiers import wire
+from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.wire import Frame, LinkShape
 
@@ -67,6 +68,7 @@ class ServerConfig:
     # sockets cannot hold the connection slots for long; clients reconnect transparently (peers.py).
     idle_timeout_s: float = 60.0
     max_connections: int = 256
+    queue_depth: int = DEFAULT_QUEUE_DEPTH  # requests waiting for the compute worker before "busy"
     providers: list[str] | None = None
     workdir: Path | None = None
     memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
@@ -114,6 +116,7 @@ class TierServer:
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
         self._peers: dict[str, PeerPool] = {}
+        self.admission = Admission(config.tier, config.queue_depth)  # one compute worker, bounded queue
         # Model bytes received over the wire are written here; a directory of our own is made on
         # first use and removed on stop, so servers leave nothing behind in /tmp.
         self._workdir: Path | None = Path(config.workdir) if config.workdir else None
@@ -167,6 +170,7 @@ class TierServer:
                 pass
         for pool in self._peers.values():
             pool.close()
+        self.admission.stop()
         if self._owns_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -251,8 +255,13 @@ class TierServer:
     def _ping(self, request: Frame) -> Frame:
         with self._lock:
             loaded = {k: v.role for k, v in self.artifacts.items()}
-        return Frame("OK", {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded,
-                            "rss_mb": _rss_mb(), "threads": self.config.threads, "host": self.host})
+        figures = {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded, "rss_mb": _rss_mb(),
+                   "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
+                   "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies,
+                   "host": self.host}
+        if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
+            reset_peak_rss()
+        return Frame("OK", figures)
 
     def _load(self, request: Frame) -> Frame:
         meta = request.meta
@@ -307,7 +316,15 @@ class TierServer:
         n = request.meta.get("reply_bytes", 0)
         if not isinstance(n, int) or not 0 <= n <= self.config.max_frame // 2:
             raise ServerError(f"ECHO reply_bytes {n!r} out of range", f"ask for at most {self.config.max_frame // 2} bytes")
-        return Frame("OK", {}, {"payload": np.zeros(n, np.uint8)} if n else {})
+        work_s = request.meta.get("work_s")
+        if work_s is None:
+            return Frame("OK", {}, {"payload": np.zeros(n, np.uint8)} if n else {})
+        # A synthetic request of known service time (load tests): it holds the compute worker work_s.
+        if not isinstance(work_s, (int, float)) or not 0 <= work_s <= 1.0:
+            raise ServerError(f"ECHO work_s {work_s!r} out of range", "ask for 0 to 1 s of work")
+        compute_s, queued_s = self.admission.run(lambda: _hold(work_s))
+        payload = {"payload": np.zeros(n, np.uint8)} if n else {}
+        return Frame("OK", {"queue_s": queued_s, "compute_s": compute_s}, payload)
 
     def _probe(self, request: Frame) -> Frame:
         """Measure the link from this tier to `target` (RTT, then goodput of `bytes` each way)."""
@@ -350,10 +367,7 @@ class TierServer:
             reply = self._forward(request, dict(request.blobs), hop, record)
         else:
             loaded = self._artifact(request.meta.get("artifact"), role)
-            feeds = self._feeds(request, loaded, record)
-            t0 = time.perf_counter()
-            outputs = self._run(loaded, feeds)
-            record["compute_s"] = time.perf_counter() - t0
+            outputs, record["queue_s"] = self.admission.run(lambda: self._compute(request, loaded, record))
             if role == "head":
                 reply = self._forward(request, outputs, hop, record)
             else:
@@ -363,6 +377,14 @@ class TierServer:
             record["service_s"] = time.perf_counter() - received
             reply.meta["hops"] = [record, *reply.meta.get("hops", [])]
         return reply
+
+    def _compute(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Preprocessing and the model run: the work the tier's compute worker does for a request."""
+        feeds = self._feeds(request, loaded, record)
+        t0 = time.perf_counter()
+        outputs = self._run(loaded, feeds)
+        record["compute_s"] = time.perf_counter() - t0
+        return outputs
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:
         with self._lock:
@@ -439,6 +461,13 @@ def error_frame(exc: BaseException, close: bool = False) -> Frame:
     return Frame("ERROR", {"error": type(exc).__name__, "message": message, "hint": hint, "close": close})
 
 
+def _hold(seconds: float) -> float:
+    """Occupy the compute worker for `seconds` without using the host's CPU; returns the time held."""
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    return time.perf_counter() - t0
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
 
@@ -485,6 +514,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
     parser.add_argument("--read-timeout-s", type=float, default=10.0)
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--queue-depth", type=int, default=DEFAULT_QUEUE_DEPTH,
+                        help="requests that may wait for the compute worker; more get a busy reply")
     parser.add_argument("--workdir", type=Path, help="where received models are written (default: a temporary "
                         "directory removed on exit)")
     args = parser.parse_args(argv)
@@ -492,7 +523,8 @@ def main(argv: list[str] | None = None) -> None:
         tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
         peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
-        providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir)
+        providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir,
+        queue_depth=args.queue_depth)
     try:
         server = TierServer(config)
     except EdgewiseError as exc:

@@ -37,6 +37,14 @@ def test_recommend_on_study(study_dir):
     assert by_cell["cnn:sptq@edge"].no_significant_speedup is False
     mobile = by_cell["cnn:sptq@mobile"]
     assert mobile.latency.percentile == 50 and any("judged on p50" in n for n in mobile.notes)
+    assert any("insufficient samples for p95 (n=20 < 130)" in n for n in mobile.notes)
+    # With 200 samples the SLA's p95 is judged on MLPerf's early-stopping bound, and the verdict says which.
+    edge = by_cell["cnn:sptq@edge"]
+    assert edge.latency.percentile == 95 and not any("judged on" in n for n in edge.notes)
+    assert edge.latency.bound.order_index == 198 and edge.latency.bound.n == 200
+    described = edge.latency.describe()
+    assert "upper bound" in described and "order statistic 198 of 200, 99% confidence" in described
+    assert "judged at p95 for 4 of 8 cells" in rec.judged_on() and "judged at p50" in rec.judged_on()
     assert "cnn:distill@edge" in rec.pareto("cnn")
     ranked = [v.status for v in rec.ranked("cnn")]
     assert ranked == sorted(ranked, key=["meets", "borderline", "fails"].index)

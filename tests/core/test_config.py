@@ -1,5 +1,6 @@
 import pytest
 
+from edgewise.analysis.tails import min_samples
 from edgewise.config import apply_profile, load_study, parse_study
 from edgewise.errors import ConfigError
 
@@ -48,7 +49,9 @@ def test_malformed_yaml_is_one_line_error(tmp_path):
 
 def test_quick_profile_trims_measurement():
     study = apply_profile(load_study("examples/paper.yaml"), "quick")
-    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (20, 3, 1)
+    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (20, 8, 1)
+    measured = study.measure.inputs * (study.measure.passes - study.measure.warmup_passes)
+    assert measured >= min_samples(study.sla.percentile) + 5  # the SLA's percentile is judged, with margin
     paper = apply_profile(load_study("examples/paper.yaml"), "paper").measure
     assert (paper.inputs, paper.passes, paper.warmup_passes) == (100, 6, 1)
 
@@ -58,3 +61,13 @@ def test_what_the_study_file_states_wins_over_the_profile():
     quick = apply_profile(study, "quick").measure
     assert (quick.inputs, quick.passes, quick.warmup_passes) == (7, 2, 1)
 
+
+
+def test_server_scenario_and_an_sla_rate_are_part_of_the_study_file():
+    study = load_study("examples/load.yaml")
+    assert study.measure.scenario == "server" and study.sla.rate_per_s == 40 and study.sla.percentile == 95
+    assert study.measure.load.precision == 0.05 and study.measure.load.requests_per_step is None
+    with pytest.raises(ConfigError, match="rate_per_s"):
+        parse_study({**MINIMAL, "sla": {"rate_per_s": 0}})
+    with pytest.raises(ConfigError, match="scenario"):
+        parse_study({**MINIMAL, "measure": {"scenario": "offline"}})

@@ -57,6 +57,8 @@ def test_summary_markdown_recommends_for_the_sla(results_json, tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("# edgewise: synthetic")
     assert "p95 latency ≤ 50 ms" in md
+    judged = next(line for line in md.splitlines() if line.startswith("Judged: "))
+    assert "judged at p95 for 0 of" in judged and "too few samples in the others: judged at p50" in judged
     rec = md.split("## Recommendation")[1].split("##")[0]
     # Synthetic bert (twice resnet's latency) still has cells under 50 ms; its best is a quantized chain.
     bert_row = next(line for line in rec.splitlines() if line.startswith("| bert"))
