@@ -18,9 +18,8 @@ from pathlib import Path
 from edgewise.config import StudyConfig
 from edgewise.errors import EdgewiseError
 from edgewise.measure.load import Search, Step, find_max_rate, offer, requests_per_step, single_stream_service_s
-from edgewise.study import RunOptions, Study, _pos
-from edgewise.testbeds import make_testbed
-from edgewise.tiers.spec import route_for
+from edgewise.study import RunOptions, Study
+from edgewise.tiers.spec import direct_links, route_for
 
 FORMAT = "edgewise-load/1"
 _WARMUP_REQUESTS = 5
@@ -37,8 +36,7 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
     sla, load = cfg.sla, cfg.measure.load
     count = load.requests_per_step or requests_per_step(sla.percentile)
     records = []
-    direct = {frozenset(name.split("-")) for name in cfg.testbed.links
-              if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+    direct = direct_links(cfg.testbed.links)
     with ExitStack() as stack:
         stack.callback(testbed.stop)
         options.log(f"starting the {cfg.testbed.kind} testbed")

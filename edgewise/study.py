@@ -27,7 +27,7 @@ from edgewise.plan import Cell, plan_cells
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.testbeds import Testbed, make_testbed
-from edgewise.tiers.spec import Placement, route_for
+from edgewise.tiers.spec import direct_links, route_for
 
 DEFAULT_CACHE = Path(".edgewise-cache")
 
@@ -270,8 +270,7 @@ class Study:
 
     def _direct_links(self) -> set[frozenset[str]]:
         """Declared links that skip a tier (mobile-cloud): requests take them instead of relaying."""
-        return {frozenset(name.split("-")) for name in self.config.testbed.links
-                if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+        return direct_links(self.config.testbed.links)
 
     # --- verification ----------------------------------------------------------------------
     def _verify(self, store: Store, testbed) -> None:
@@ -387,12 +386,6 @@ class Study:
     def _advance(self, stage: str) -> None:
         if self.options.progress is not None:
             self.options.progress.advance(stage)
-
-
-def _pos(tier: str) -> int:
-    from edgewise.tiers.spec import TIER_ORDER
-
-    return -1 if tier == "client" else TIER_ORDER.index(tier)
 
 
 def _output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | None]:

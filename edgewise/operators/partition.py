@@ -19,7 +19,7 @@ from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.onnxgraph import Cut
 from edgewise.operators.base import BuildContext, Operator
-from edgewise.tiers.spec import TierSpec, route_for
+from edgewise.tiers.spec import TierSpec, direct_links, route_for
 
 FLOAT_TOLERANCE = 1e-5  # max abs difference between split and unsplit fp32 outputs (scaled by the output's range)
 
@@ -119,7 +119,7 @@ def _tiers(ctx: BuildContext) -> tuple[TierSpec, TierSpec]:
 
 def _route_links(ctx: BuildContext) -> list[tuple[str, str]]:
     """The (src, dst) hops the cut tensors travel, from the head tier to the tail tier."""
-    direct = {frozenset((link.a, link.b)) for link in ctx.links}
+    direct = direct_links(link.name for link in ctx.links)
     route = route_for(ctx.placement, direct)
     head, tail = ctx.placement.tiers
     srcs = [src for src, _ in route.links]

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgewise.testbeds.base import EmulationReport, Figure
 from edgewise.tiers.client import TierClient
-from edgewise.tiers.spec import CLIENT, TIER_ORDER, LinkSpec, Placement, TierSpec, route_for
+from edgewise.tiers.spec import CLIENT, TIER_ORDER, LinkSpec, Placement, TierSpec, path_position, route_for
 from edgewise.tiers.wire import Frame
 
 NETWORK_HINT = ("check the network between those hosts (route, VPN or tunnel, competing traffic, Wi-Fi), "
@@ -37,7 +37,7 @@ def route_links(placements: list[Placement], direct: set[frozenset[str]]) -> lis
     for placement in placements:
         for src, dst in route_for(placement, direct).links:
             seen[_ordered(src, dst)] = None
-    return sorted(seen, key=lambda ab: (_pos(ab[0]), _pos(ab[1])))
+    return sorted(seen, key=lambda ab: (path_position(ab[0]), path_position(ab[1])))
 
 
 def topology(links: list[tuple[str, str]]) -> list[LinkSpec]:
@@ -201,8 +201,5 @@ def _sig2(value: float) -> float:
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if _pos(a) < _pos(b) else (b, a)
+    return (a, b) if path_position(a) < path_position(b) else (b, a)
 
-
-def _pos(name: str) -> int:
-    return -1 if name == CLIENT else TIER_ORDER.index(name)

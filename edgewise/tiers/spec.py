@@ -102,6 +102,14 @@ class Route:
     links: tuple[tuple[str, str], ...] = field(default=())  # (src, dst) of every transfer
 
 
+def direct_links(link_names) -> set[frozenset[str]]:
+    """The declared links that skip a tier (mobile-cloud): requests take them instead of relaying.
+
+    The client sits beside Mobile, so a link from the client is never a shortcut."""
+    pairs = (name.split("-") for name in link_names)
+    return {frozenset((a, b)) for a, b in pairs if a != CLIENT and abs(path_position(a) - path_position(b)) > 1}
+
+
 def route_for(placement: Placement, direct_links: set[frozenset[str]] | None = None) -> Route:
     """The path a request takes from the client to the placement's last tier.
 
@@ -130,5 +138,6 @@ def route_for(placement: Placement, direct_links: set[frozenset[str]] | None = N
     return Route(tuple(hops), links)
 
 
-def _pos(name: str) -> int:
+def path_position(name: str) -> int:
+    """Where a place stands on the path client -> mobile -> edge -> cloud."""
     return -1 if name == CLIENT else TIER_ORDER.index(name)
