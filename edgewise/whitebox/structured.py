@@ -129,28 +129,32 @@ def prune_transformer(module: nn.Module, ratio: float, criterion: Criterion, glo
                       seed: int, example: dict[str, torch.Tensor], num_classes: int | None = None) -> dict[str, list[int]]:
     """Remove `ratio` of the attention heads and of the feed-forward neurons in place.
 
-    Torch-Pruning's dependency graph finds what each removal touches; it is told the head count
-    of every query/key/value projection, removes whole heads (the head size stays, so each
-    attention's reshape still holds) and keeps the hidden width. Returns what is left.
+    Torch-Pruning's dependency graph finds what each removal touches. Feed-forward neurons are
+    ranked in each layer or across layers (`global_scope`); heads are always ranked within their
+    attention, which keeps at least one (a global ranking can empty a layer). Whole heads go and
+    the head size stays, so each attention's reshape still holds; the hidden width is kept.
+    Returns what is left.
     """
-    import torch_pruning as tp
-
     attentions = find_attention(module, example)
     if not attentions:
         raise PlanError(f"structured pruning found no multi-head attention in {type(module).__name__}",
                         "transformer pruning needs attention modules stating their head count "
                         "(num_attention_heads); use mode: unstructured")
     torch.manual_seed(seed)
+    qkv = [lin for a in attentions for lin in a.qkv]
     widths_before = {m: m.out_features for m in module.modules() if isinstance(m, nn.Linear)}
-    num_heads = {lin: a.heads for a in attentions for lin in a.qkv}
-    pruner = tp.pruner.MetaPruner(
-        module, example, importance=torch_pruning_importance(criterion), global_pruning=global_scope,
-        pruning_ratio=ratio, head_pruning_ratio=ratio, max_pruning_ratio=0.95, num_heads=num_heads,
-        prune_num_heads=True, prune_head_dims=False,
-        ignored_layers=_frozen_width_layers(module, attentions, num_classes))
-    pruner.step()
+    frozen = _frozen_width_layers(module, attentions, num_classes)
+    others = [m for m in module.modules() if isinstance(m, nn.Linear) and m not in set(qkv)]
+    # Neurons: every group but the attentions'. Heads: only the attentions' groups, one layer at a time.
+    _prune_groups(module, example, criterion, global_scope, ratio, ignored=frozen + qkv)
+    fewest = min(a.heads for a in attentions)
+    head_ratio = min(ratio, (fewest - 1) / fewest - 1e-9)
+    pruner = None
+    if head_ratio > 0:
+        pruner = _prune_groups(module, example, criterion, False, ratio, ignored=frozen + others,
+                               num_heads={lin: a.heads for a in attentions for lin in a.qkv}, head_ratio=head_ratio)
     for a in attentions:
-        heads = pruner.num_heads[a.qkv[0]]
+        heads = pruner.num_heads[a.qkv[0]] if pruner else a.heads
         head_size = a.qkv[0].out_features // heads
         for attr in _HEAD_COUNT_ATTRS:
             if isinstance(getattr(a.module, attr, None), int):
@@ -158,10 +162,26 @@ def prune_transformer(module: nn.Module, ratio: float, criterion: Criterion, glo
         for attr in _HEAD_WIDTH_ATTRS:
             if isinstance(getattr(a.module, attr, None), int):
                 setattr(a.module, attr, heads * head_size)
-    qkv = {lin for a in attentions for lin in a.qkv}
-    narrowed = [m.out_features for m in module.modules()
-                if isinstance(m, nn.Linear) and m not in qkv and m.out_features < widths_before.get(m, 0)]
+    narrowed = [m.out_features for m in others if m.out_features < widths_before.get(m, 0)]
     return {"heads_per_layer": [_head_count(a.module) for a in attentions], "ffn_neurons_per_layer": narrowed}
+
+
+def _prune_groups(module: nn.Module, example: dict[str, torch.Tensor], criterion: Criterion, global_scope: bool,
+                  ratio: float, ignored: list[nn.Module], num_heads: dict[nn.Linear, int] | None = None,
+                  head_ratio: float = 0.0):
+    import warnings
+
+    import torch_pruning as tp
+
+    with warnings.catch_warnings():
+        # Parameters outside a layer (ViT's class token) belong to the hidden width, which is kept.
+        warnings.filterwarnings("ignore", message="Unwrapped parameters")
+        pruner = tp.pruner.MetaPruner(
+            module, example, importance=torch_pruning_importance(criterion), global_pruning=global_scope,
+            pruning_ratio=ratio, max_pruning_ratio=0.95, ignored_layers=ignored, num_heads=num_heads or {},
+            prune_num_heads=bool(num_heads), prune_head_dims=False, head_pruning_ratio=head_ratio)
+        pruner.step()
+    return pruner
 
 
 def accumulate_gradients(module: nn.Module, batches: list[dict[str, torch.Tensor]], labels: list[torch.Tensor],
