@@ -50,7 +50,9 @@ class Prune(Operator):
         # The profile defaults are part of what was built: changing one must rebuild.
         from edgewise.whitebox.schedule import table_fingerprint
 
-        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES)}}
+        from edgewise.whitebox.structured import METHOD
+
+        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES)}, "method": METHOD}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import torch

@@ -17,6 +17,8 @@ import torch.nn as nn
 from edgewise.errors import PlanError
 
 Criterion = str  # l1 | l2 | taylor | random
+# What a structured build does, in a word: part of the prune artifact's key, so a change rebuilds.
+METHOD = "torch-pruning dependency graph; transformers: whole heads ranked per attention, FFN neurons, hidden width kept"
 
 
 def torch_pruning_importance(criterion: Criterion):
