@@ -5,19 +5,19 @@ Both go through Torch-Pruning's dependency graph, which keeps every coupled laye
 its output projection). For transformers it is told each attention's head count and removes
 whole heads; the attention modules are found by what they do, not by their names (find_attention).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from edgewise.errors import PlanError
 
 Criterion = str  # l1 | l2 | taylor | random
-# What a structured build does, in a word: part of the prune artifact's key, so a change rebuilds.
+# How structured pruning works, part of the prune artifact's key: a change of method rebuilds.
 METHOD = "torch-pruning dependency graph; transformers: whole heads ranked per attention, FFN neurons, hidden width kept"
 
 
