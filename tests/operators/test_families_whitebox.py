@@ -168,3 +168,43 @@ def test_qat_refuses_an_untraceable_model_saying_why_and_what_to_try():
     with pytest.raises(PlanError, match="torch.fx cannot trace _ValueDependent") as caught:
         FxBackend().prepare(_ValueDependent(), example)
     assert "backend: linear" in caught.value.hint and "sptq" in caught.value.hint
+
+
+STUDENT_FACTORY = '''import torch
+from tests.subjects.families import DepthwiseNet
+
+
+def load():
+    torch.manual_seed(0)
+    return DepthwiseNet(width=16).eval()
+
+
+def student():
+    return DepthwiseNet(width=4)
+'''
+
+
+def test_distill_derives_a_student_unless_the_subject_names_one(tmp_path, monkeypatch):
+    from edgewise.artifacts import ArtifactCache
+    from edgewise.operators import get_operator
+    from edgewise.operators.chain import build_step, root_artifact
+    from edgewise.subjects import SubjectContext
+    from edgewise.subjects.user import make_subject
+    from tests.operators.helpers import make_ctx_factory
+
+    (tmp_path / "dw_models.py").write_text(STUDENT_FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = families._image_folder(tmp_path / "images", *families.images(40, seed=3))
+    ctx = SubjectContext(cache_dir=tmp_path / "cache", log=lambda m: None)
+    operator = get_operator("distill", {"epochs": 1, "iterations": 2})
+    built = {}
+    for tag, options in (("derived", {}), ("named", {"student": "dw_models:student"})):
+        subject = make_subject({"name": "dw", "torch": "dw_models:load", "data": str(data), "options": options,
+                                "input": {**families.IMAGE_INPUT, "name": "x"}}, ctx)
+        cache = ArtifactCache(tmp_path / "artifacts")
+        built[tag] = build_step(operator, root_artifact(subject, cache, log=lambda m: None), cache, make_ctx_factory(subject))
+    assert built["derived"].meta["student"] == "teacher with 50% of its channels removed"
+    assert built["named"].meta["student"] == "the subject's own"
+    assert built["named"].meta["student_parameters"] == sum(p.numel() for p in families.DepthwiseNet(width=4).parameters())
+    assert built["derived"].meta["student_parameters"] < built["derived"].meta["teacher_parameters"]
+    assert built["derived"].key != built["named"].key
