@@ -26,7 +26,7 @@ SPLIT_CHAINS = ["partition", "sptq+partition"]
 # Short schedules: the test asks that every operator works on the family, not how well it trains.
 OPERATORS = {
     "qat": {"epochs": 1, "iterations": 6},
-    "prune": {"epochs": 2, "iterations": 10},
+    "prune": {"epochs": 4, "iterations": 10},
     "distill": {"epochs": 3, "iterations": 10},
     "sptq": {"calibration_size": 16, "latency_runs": 2},
     "partition": {"max_candidates": 3, "profile_runs": 1, "verify_samples": 2},
@@ -67,6 +67,10 @@ def test_every_chain_of_a_family_is_built_and_measured(name, tmp_path):
         assert 0.0 <= cell["accuracy"][cell["metric"]] <= 1.0, chain
     metric = cells["identity"]["metric"]
     assert cells["identity"]["accuracy"][metric] >= 0.9, "the family's model learned its task"
-    # Float operators that keep the function: within a few points of the model itself.
-    for chain in ("sptq", "partition", "sptq+partition"):
+    # Operators that keep the function: within a few points of the model itself.
+    for chain in ("sptq", "qat", "partition", "sptq+partition"):
         assert cells[chain]["accuracy"][metric] >= cells["identity"]["accuracy"][metric] - 0.05, chain
+    # Pruned and distilled models retrain for a few dozen steps only: they must still do the task
+    # (chance is 0.25), not match the model.
+    for chain in ("prune", "distill", "distill+sptq"):
+        assert cells[chain]["accuracy"][metric] >= 0.5, chain
