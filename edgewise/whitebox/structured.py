@@ -43,6 +43,20 @@ def prune_cnn_channels(module: nn.Module, example: dict[str, torch.Tensor], rati
                                   pruning_ratio=ratio, global_pruning=global_scope, max_pruning_ratio=0.9,
                                   ignored_layers=classifiers)
     pruner.step()
+    check_still_runs(module, example)
+
+
+def check_still_runs(module: nn.Module, example: dict[str, torch.Tensor]) -> None:
+    """Refuse a pruned model that no longer runs: the graph missed a coupling (e.g. a LayerNorm
+    applied across a permute, as in ConvNeXt), which would otherwise surface mid-training."""
+    try:
+        with torch.no_grad():
+            module.eval()(**example)
+    except Exception as exc:  # whatever the broken layer raises
+        raise PlanError(f"structured pruning left {type(module).__name__} unable to run "
+                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}): "
+                        "the dependency graph missed a coupling in this architecture",
+                        "use prune mode: unstructured; for distill, name a student in options.student") from None
 
 
 # Attributes Hugging Face attention modules keep about their heads (the count is read at forward
@@ -164,6 +178,7 @@ def prune_transformer(module: nn.Module, ratio: float, criterion: Criterion, glo
         for attr in _HEAD_WIDTH_ATTRS:
             if isinstance(getattr(a.module, attr, None), int):
                 setattr(a.module, attr, heads * head_size)
+    check_still_runs(module, example)
     narrowed = [m.out_features for m in others if m.out_features < widths_before.get(m, 0)]
     return {"heads_per_layer": [_head_count(a.module) for a in attentions], "ffn_neurons_per_layer": narrowed}
 

@@ -208,3 +208,41 @@ def test_distill_derives_a_student_unless_the_subject_names_one(tmp_path, monkey
     assert built["named"].meta["student_parameters"] == sum(p.numel() for p in families.DepthwiseNet(width=4).parameters())
     assert built["derived"].meta["student_parameters"] < built["derived"].meta["teacher_parameters"]
     assert built["derived"].key != built["named"].key
+
+
+def test_hf_convnext_is_thinned_not_cut_in_depth(tmp_path):
+    """ConvNeXt counts its stages as hidden layers, but they differ in width: its student is a thinner copy."""
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+
+    from edgewise.subjects.modules import LogitsOnly
+
+    torch.manual_seed(0)
+    model = LogitsOnly(ConvNextForImageClassification(ConvNextConfig(num_stages=2, hidden_sizes=[16, 32], depths=[1, 1],
+                                                                     num_labels=families.CLASSES))).eval()
+    example = {"pixel_values": np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)}
+    student, how = derive_student(model, example, 0.5, families.CLASSES)
+    assert "channels removed" in how
+    assert sum(p.numel() for p in student.parameters()) < 0.5 * sum(p.numel() for p in model.parameters())
+    path = export_onnx(student, example, tmp_path / "convnext.onnx")
+    with torch.no_grad():
+        expected = student(pixel_values=torch.from_numpy(example["pixel_values"])).numpy()
+    assert np.allclose(make_session(path).run(None, example)[0], expected, atol=1e-4)
+
+
+class _HardCodedWidth(nn.Module):
+    """A forward that states a channel count: a coupling no dependency graph can see."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.fc = nn.Linear(16, families.CLASSES)
+
+    def forward(self, pixel_values):
+        return self.fc(self.conv(pixel_values).mean((2, 3)).reshape(-1, 16))
+
+
+def test_a_pruned_model_that_no_longer_runs_is_refused_plainly():
+    example = {"pixel_values": np.zeros((1, 3, 8, 8), np.float32)}
+    with pytest.raises(PlanError, match="unable to run") as caught:
+        derive_student(_HardCodedWidth().eval(), example, 0.5, families.CLASSES)
+    assert "options.student" in caught.value.hint and "unstructured" in caught.value.hint
