@@ -36,6 +36,7 @@ def export_onnx(module, example: dict[str, np.ndarray], path: Path, output_name:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
-            torch.onnx.export(_Keywords(module), tensors, str(path), input_names=names, output_names=[output_name],
+            # The wrapper in eval mode: the exporter restores the wrapper's mode, and with it the module's.
+            torch.onnx.export(_Keywords(module).eval(), tensors, str(path), input_names=names, output_names=[output_name],
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
     return Path(path)

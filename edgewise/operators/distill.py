@@ -1,4 +1,8 @@
-"""Distillation: train the subject's smaller student on the input model's soft labels."""
+"""Distillation: train a smaller student on the input model's soft labels.
+
+The student is the subject's own (a built-in subject's, or the factory in a user subject's
+options.student) or, when it has none, derived from the teacher (whitebox.students).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,13 @@ class DistillParams(BaseModel):
     iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 120 quick (30 text), 100 paper)")
     batch_size: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)
+    student_fraction: float = Field(0.5, gt=0, lt=1, description="automatic student: fraction of the teacher's "
+                                    "layers (transformers) or channels (other networks) it keeps")
+
+
+# An automatic student starts from the teacher's own weights: a gentler rate than a student
+# trained from scratch (the rate of bert's pretrained student).
+_DERIVED_STUDENT_LR = {"transformer": 5e-4}
 
 
 class Distill(Operator):
@@ -37,7 +48,7 @@ class Distill(Operator):
     requires = frozenset({"torch"})
     produces = frozenset({"torch", "onnx", "float"})
     tolerance = 0.05
-    description = "knowledge distillation into the subject's smaller student architecture"
+    description = "knowledge distillation into the subject's student, or one derived from the teacher"
     meta_keys = frozenset({"student_parameters", "teacher_parameters", "alpha", "temperature", "epochs"})
     Params = DistillParams
 
@@ -53,31 +64,42 @@ class Distill(Operator):
         return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "loss": _LOSS_DEFAULTS}}
 
     def subject_inputs(self, subject) -> dict:
-        return {"student": subject.student_fingerprint()}
+        from edgewise.whitebox.students import RECIPE
+
+        own = subject.student_fingerprint()
+        return {"student": own if own is not None else {"derived": RECIPE}}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         from edgewise.training import fit, seed_everything
         from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
         from edgewise.whitebox.measure import parameter_count
-        from edgewise.whitebox.output import write_artifact
+        from edgewise.whitebox.output import example_input, write_artifact
         from edgewise.whitebox.schedule import resolve
+        from edgewise.whitebox.students import derive_student
 
         p = self.params
+        derived = ctx.subject.student_fingerprint() is None
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
+        if derived and p.lr is None and ctx.subject.family in _DERIVED_STUDENT_LR:
+            schedule = schedule.with_overrides(lr=_DERIVED_STUDENT_LR[ctx.subject.family])
         alpha, temperature = self.loss_settings(ctx.subject.task)
         data, index = schedule.training_subset(ctx.subject.training_data(), ctx.seed)
 
         teacher_module = ctx.load_torch(artifact)
         logits = TeacherLogits(ctx.subject.ctx.cache_dir, artifact.key).get(lambda: teacher_module, data, index, ctx.device)
         seed_everything(ctx.seed)  # the student's initial weights follow the study seed, not earlier work
-        student = ctx.subject.student()
+        if derived:
+            student, how = derive_student(teacher_module, example_input(ctx), p.student_fraction, ctx.subject.num_classes)
+            ctx.log(f"distill: automatic student, {how}")
+        else:
+            student, how = ctx.subject.student(), "the subject's own"
         ctx.log(f"distill: {schedule.epochs} epochs x {schedule.iterations} iterations, alpha {alpha}, T {temperature}")
         fit(student, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device,
             loss_fn=distillation_loss_fn(logits, alpha, temperature, ctx.device))
         meta = {
             "student_parameters": parameter_count(student),
             "teacher_parameters": parameter_count(teacher_module),
-            "alpha": alpha, "temperature": temperature, "epochs": schedule.epochs,
+            "student": how, "alpha": alpha, "temperature": temperature, "epochs": schedule.epochs,
             "schedule": schedule.describe(),
         }
         return write_artifact(student, ctx, artifact, meta, capabilities=self.produces, keep_torch=True)

@@ -50,7 +50,9 @@ class Prune(Operator):
         # The profile defaults are part of what was built: changing one must rebuild.
         from edgewise.whitebox.schedule import table_fingerprint
 
-        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES)}}
+        from edgewise.whitebox.structured import METHOD
+
+        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES)}, "method": METHOD}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import torch
@@ -110,10 +112,11 @@ class Prune(Operator):
         if p.mode == "unstructured":
             unstructured.mask_smallest(model, p.ratio, p.importance)
             return {"pruned": "Conv/Linear weights, global magnitude ranking" if p.importance != "random" else "Conv/Linear weights, random"}
-        if ctx.subject.family == "transformer":
-            left = structured.prune_transformer(model, p.ratio, p.importance, p.scope == "global", ctx.seed)
-            return {"pruned": "attention heads and FFN neurons", **left}
         feeds = {k: torch.from_numpy(v) for k, v in example.items()}
+        if ctx.subject.family == "transformer":
+            left = structured.prune_transformer(model, p.ratio, p.importance, p.scope == "global", ctx.seed, feeds,
+                                                ctx.subject.num_classes)
+            return {"pruned": "attention heads and FFN neurons (Torch-Pruning dependency graph)", **left}
         model.eval()
         structured.prune_cnn_channels(model, feeds, p.ratio, p.importance, p.scope == "global", ctx.subject.num_classes)
         return {"pruned": "convolution channels (Torch-Pruning dependency graph)"}

@@ -17,6 +17,7 @@ import numpy as np
 from edgewise.config import SubjectConfig
 from edgewise.data.split import Split, Splits
 from edgewise.errors import DataError, PlanError
+from edgewise.subjects.architecture import model_family
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
@@ -41,7 +42,7 @@ class UserSubject(Subject):
         self.config = config
         self.name = config.name  # type: ignore[misc]  (per instance: user subjects are not registered)
         self.task = config.task  # type: ignore[misc]
-        self.family = "cnn" if config.task == "image-classification" else "transformer"  # type: ignore[misc]
+        self.family = model_family(config)  # type: ignore[misc]
         self.has_torch = config.onnx is None  # type: ignore[misc]
         if config.onnx and not Path(config.onnx).exists():
             raise DataError(f"subject {config.name!r}: ONNX file {config.onnx} not found", "fix the path under onnx:")

@@ -5,7 +5,9 @@ ONNX Runtime fuses into integer kernels (QLinearConv, MatMulIntegerToFloat, QGem
 - `fx`: PyTorch FX graph-mode QAT of the whole network (Conv+BN+ReLU fusion, x86 qconfig), for
   CNNs. Its successor is torchao's pt2e flow; a new backend is one more class here.
 - `linear`: fake-quantizes the inputs and weights of every nn.Linear and leaves the rest float.
-  Hugging Face transformers are not FX-traceable, and their matmuls are where the time goes.
+  Hugging Face transformers (text or vision) are not FX-traceable, and their matmuls are where
+  the time goes; it needs no tracing, so it takes any model with Linear layers.
+A model FX cannot trace is refused with the reason and these alternatives (`untraceable`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
+
+from edgewise.errors import PlanError
 
 
 class QatBackend(ABC):
@@ -47,7 +51,10 @@ class FxBackend(QatBackend):
         from torch.ao.quantization import get_default_qat_qconfig_mapping, quantize_fx
 
         args = tuple(torch.from_numpy(v) for v in example.values())
-        return quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
+        try:
+            return quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
+        except Exception as exc:  # symbolic tracing raises whatever the model's Python does with a Proxy
+            raise untraceable(module, exc) from None
 
     def freeze_batchnorm(self, module):
         module.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats)
@@ -93,6 +100,17 @@ def _wrap_linears(module: nn.Module) -> nn.Module:
         else:
             _wrap_linears(child)
     return module
+
+
+def untraceable(module: nn.Module, exc: Exception) -> PlanError:
+    """Why FX graph-mode QAT refuses `module`, and what to try instead."""
+    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    has_linear = any(isinstance(m, nn.Linear) for m in module.modules())
+    hint = ("backend: linear fake-quantizes only its nn.Linear layers (what transformers spend their time in); "
+            if has_linear else "") + ("or make forward traceable by torch.fx (no Python control flow on tensor values, "
+                                      "no data-dependent shapes), or use sptq (no tracing needed)")
+    return PlanError(f"qat: torch.fx cannot trace {type(module).__name__} to insert fake quantization "
+                     f"({type(exc).__name__}: {reason})", hint)
 
 
 BACKENDS: dict[str, type[QatBackend]] = {b.name: b for b in (FxBackend, LinearBackend)}

@@ -1,10 +1,9 @@
 """Structured pruning: remove whole channels (CNNs), attention heads and FFN neurons (transformers).
 
-CNNs go through Torch-Pruning's dependency graph, which keeps every coupled layer (residual
-adds, BatchNorm, grouped convs) consistent. Hugging Face encoders (BERT, RoBERTa, MiniLM) are
-sliced here directly: their attention reshapes by head size (`view(..., -1, head_size)`), so
-dropping a head's rows from query/key/value and its columns from the output projection is all
-it takes, and dropping an FFN neuron is one row of `intermediate` and one column of `output`.
+Both go through Torch-Pruning's dependency graph, which keeps every coupled layer consistent
+(residual adds, BatchNorm, grouped and depthwise convs; an attention's query, key and value with
+its output projection). For transformers it is told each attention's head count and removes
+whole heads; the attention modules are found by what they do, not by their names (find_attention).
 """
 
 from __future__ import annotations
@@ -12,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from edgewise.errors import PlanError
 
 Criterion = str  # l1 | l2 | taylor | random
+# How structured pruning works, part of the prune artifact's key: a change of method rebuilds.
+METHOD = "torch-pruning dependency graph; transformers: whole heads ranked per attention, FFN neurons, hidden width kept"
 
 
 def torch_pruning_importance(criterion: Criterion):
@@ -43,128 +43,162 @@ def prune_cnn_channels(module: nn.Module, example: dict[str, torch.Tensor], rati
                                   pruning_ratio=ratio, global_pruning=global_scope, max_pruning_ratio=0.9,
                                   ignored_layers=classifiers)
     pruner.step()
+    check_still_runs(module, example)
+
+
+def check_still_runs(module: nn.Module, example: dict[str, torch.Tensor]) -> None:
+    """Refuse a pruned model that no longer runs: the graph missed a coupling (e.g. a LayerNorm
+    applied across a permute, as in ConvNeXt), which would otherwise surface mid-training."""
+    try:
+        with torch.no_grad():
+            module.eval()(**example)
+    except Exception as exc:  # whatever the broken layer raises
+        raise PlanError(f"structured pruning left {type(module).__name__} unable to run "
+                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}): "
+                        "the dependency graph missed a coupling in this architecture",
+                        "use prune mode: unstructured; for distill, name a student in options.student") from None
+
+
+# Attributes Hugging Face attention modules keep about their heads (the count is read at forward
+# time by some, e.g. DeBERTa's `view(..., num_attention_heads, -1)`): updated after heads go.
+_HEAD_COUNT_ATTRS = ("num_attention_heads", "num_heads", "n_heads")
+_HEAD_WIDTH_ATTRS = ("all_head_size", "inner_dim", "embed_dim_heads")
 
 
 @dataclass
 class _Attention:
-    block: nn.Module  # the self-attention module (query, key, value, attention_head_size)
-    output: nn.Module  # holds `dense`, the projection back to the hidden size
+    module: nn.Module  # the module that owns the head count and the query/key/value projections
+    qkv: list[nn.Linear]  # projections that map the hidden state to heads x head size
+    heads: int
 
 
-@dataclass
-class _FeedForward:
-    intermediate: nn.Module  # holds `dense` (hidden -> inner)
-    output: nn.Module  # holds `dense` (inner -> hidden)
+def _head_count(module: nn.Module) -> int | None:
+    for attr in _HEAD_COUNT_ATTRS:
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
-def _encoder_parts(module: nn.Module) -> tuple[list[_Attention], list[_FeedForward]]:
-    attentions, ffns = [], []
-    for m in module.modules():
-        sa = getattr(m, "self", None)
-        if isinstance(sa, nn.Module) and all(isinstance(getattr(sa, n, None), nn.Linear) for n in ("query", "key", "value")) \
-                and hasattr(sa, "attention_head_size") and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear):
-            attentions.append(_Attention(sa, m.output))
-        inter = getattr(m, "intermediate", None)
-        if isinstance(getattr(inter, "dense", None), nn.Linear) and isinstance(getattr(getattr(m, "output", None), "dense", None), nn.Linear):
-            ffns.append(_FeedForward(inter, m.output))
-    if not attentions:
-        raise PlanError(f"structured pruning found no BERT-style attention in {type(module).__name__}",
-                        "transformer pruning supports BERT, RoBERTa and MiniLM encoders; use mode: unstructured")
-    return attentions, ffns
+def find_attention(module: nn.Module, example: dict[str, torch.Tensor]) -> list[_Attention]:
+    """Every multi-head attention of `module`, with its query/key/value projections.
 
-
-def _row_scores(linear: nn.Linear, criterion: Criterion, rng: np.random.Generator) -> torch.Tensor:
-    """Importance of each output row of `linear` (a neuron, or one dimension of a head)."""
-    w = linear.weight.detach()
-    if criterion == "l1":
-        return w.abs().sum(1)
-    if criterion == "l2":
-        return w.pow(2).sum(1)
-    if criterion == "taylor":
-        if linear.weight.grad is None:
-            raise ValueError("taylor importance needs gradients: run a backward pass first")
-        return (w * linear.weight.grad).abs().sum(1)
-    return torch.from_numpy(rng.random(w.shape[0])).to(w)
-
-
-def _column_scores(linear: nn.Linear, criterion: Criterion, rng: np.random.Generator) -> torch.Tensor:
-    w = linear.weight.detach()
-    if criterion == "taylor":
-        return (w * linear.weight.grad).abs().sum(0) if linear.weight.grad is not None else w.abs().sum(0)
-    if criterion == "random":
-        return torch.from_numpy(rng.random(w.shape[1])).to(w)
-    return w.abs().sum(0) if criterion == "l1" else w.pow(2).sum(0)
-
-
-def _keep_rows(linear: nn.Linear, keep: torch.Tensor) -> nn.Linear:
-    new = nn.Linear(linear.in_features, len(keep), bias=linear.bias is not None).to(linear.weight)
-    with torch.no_grad():
-        new.weight.copy_(linear.weight[keep])
-        if linear.bias is not None:
-            new.bias.copy_(linear.bias[keep])
-    return new
-
-
-def _keep_columns(linear: nn.Linear, keep: torch.Tensor) -> nn.Linear:
-    new = nn.Linear(len(keep), linear.out_features, bias=linear.bias is not None).to(linear.weight)
-    with torch.no_grad():
-        new.weight.copy_(linear.weight[:, keep])
-        if linear.bias is not None:
-            new.bias.copy_(linear.bias)
-    return new
-
-
-def _choose(scores: list[torch.Tensor], ratio: float, global_scope: bool) -> list[torch.Tensor]:
-    """Indices to keep per layer: drop the lowest-scoring `ratio`, never a layer's last unit.
-
-    Global scope ranks all layers together after dividing each by its mean, so layers whose
-    weights are larger overall do not keep everything.
+    An attention is a module that states its head count and whose Linear children project one
+    and the same input (the hidden state) into heads x head size: that is what query, key and
+    value are in BERT, ALBERT, DeBERTa, ELECTRA, RoBERTa and ViT alike, whatever their names.
+    One forward pass on `example` tells which Linear sees which input.
     """
-    if not global_scope:
-        out = []
-        for s in scores:
-            n_keep = max(1, len(s) - int(ratio * len(s)))
-            out.append(torch.sort(torch.topk(s, n_keep).indices).values)
-        return out
-    normed = [s / (s.mean() + 1e-12) for s in scores]
-    flat = torch.cat(normed)
-    n_drop = int(ratio * len(flat))
-    threshold = torch.sort(flat).values[n_drop - 1] if n_drop > 0 else flat.min() - 1
-    out = []
-    for s in normed:
-        keep = torch.nonzero(s > threshold).flatten()
-        out.append(keep if len(keep) else torch.argmax(s).reshape(1))
-    return out
+    owners = [m for m in module.modules() if _head_count(m) and any(isinstance(c, nn.Linear) for c in m.children())]
+    if not owners:
+        return []
+    seen: dict[nn.Linear, int] = {}
+    hooks = []
+
+    def record(linear: nn.Linear, args: tuple, output: torch.Tensor) -> None:
+        if args:
+            seen.setdefault(linear, args[0].data_ptr())
+
+    for owner in owners:
+        for child in owner.children():
+            if isinstance(child, nn.Linear):
+                hooks.append(child.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            module.eval()(**example)
+    finally:
+        for h in hooks:
+            h.remove()
+    found = []
+    for owner in owners:
+        heads = _head_count(owner)
+        by_input: dict[int, list[nn.Linear]] = {}
+        for child in owner.children():
+            if isinstance(child, nn.Linear) and child in seen and child.out_features % heads == 0:
+                by_input.setdefault(seen[child], []).append(child)
+        qkv = max(by_input.values(), key=len, default=[])
+        if len(qkv) >= 3 and len({lin.out_features for lin in qkv}) == 1:
+            found.append(_Attention(owner, qkv, heads))
+    return found
+
+
+def _frozen_width_layers(module: nn.Module, attentions: list[_Attention], num_classes: int | None) -> list[nn.Module]:
+    """Layers whose output width must stay: the classifier, and whatever writes the hidden state.
+
+    The hidden state (residual stream) runs from the embeddings through every block to the
+    classifier; keeping its width means the embeddings, LayerNorms and every config-sized tensor
+    stay valid. Torch-Pruning skips any group that would prune one of these layers' outputs.
+    """
+    qkv = {lin for a in attentions for lin in a.qkv}
+    hidden = {a.qkv[0].in_features for a in attentions}
+    frozen: list[nn.Module] = []
+    for m in module.modules():
+        if isinstance(m, nn.Embedding):
+            frozen.append(m)
+        elif isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and m not in qkv:
+            width = m.out_features if isinstance(m, nn.Linear) else m.out_channels
+            if width in hidden or width == num_classes:
+                frozen.append(m)
+    return frozen
 
 
 def prune_transformer(module: nn.Module, ratio: float, criterion: Criterion, global_scope: bool,
-                      seed: int) -> dict[str, list[int]]:
-    """Remove `ratio` of the attention heads and of the FFN neurons in place; returns what is left."""
-    rng = np.random.default_rng(seed)
-    attentions, ffns = _encoder_parts(module)
+                      seed: int, example: dict[str, torch.Tensor], num_classes: int | None = None) -> dict[str, list[int]]:
+    """Remove `ratio` of the attention heads and of the feed-forward neurons in place.
 
-    head_scores = []
+    Torch-Pruning's dependency graph finds what each removal touches. Feed-forward neurons are
+    ranked in each layer or across layers (`global_scope`); heads are always ranked within their
+    attention, which keeps at least one (a global ranking can empty a layer). Whole heads go and
+    the head size stays, so each attention's reshape still holds; the hidden width is kept.
+    Returns what is left.
+    """
+    attentions = find_attention(module, example)
+    if not attentions:
+        raise PlanError(f"structured pruning found no multi-head attention in {type(module).__name__}",
+                        "transformer pruning needs attention modules stating their head count "
+                        "(num_attention_heads); use mode: unstructured")
+    torch.manual_seed(seed)
+    qkv = [lin for a in attentions for lin in a.qkv]
+    widths_before = {m: m.out_features for m in module.modules() if isinstance(m, nn.Linear)}
+    frozen = _frozen_width_layers(module, attentions, num_classes)
+    others = [m for m in module.modules() if isinstance(m, nn.Linear) and m not in set(qkv)]
+    # Neurons: every group but the attentions'. Heads: only the attentions' groups, one layer at a time.
+    _prune_groups(module, example, criterion, global_scope, ratio, ignored=frozen + qkv)
+    fewest = min(a.heads for a in attentions)
+    head_ratio = min(ratio, (fewest - 1) / fewest - 1e-9)
+    pruner = None
+    if head_ratio > 0:
+        pruner = _prune_groups(module, example, criterion, False, ratio, ignored=frozen + others,
+                               num_heads={lin: a.heads for a in attentions for lin in a.qkv}, head_ratio=head_ratio)
     for a in attentions:
-        d = a.block.attention_head_size
-        per_row = sum(_row_scores(getattr(a.block, n), criterion, rng) for n in ("query", "key", "value"))
-        per_row = per_row + _column_scores(a.output.dense, criterion, rng)
-        head_scores.append(per_row.reshape(-1, d).sum(1))
-    for a, heads in zip(attentions, _choose(head_scores, ratio, global_scope)):
-        d = a.block.attention_head_size
-        rows = (heads[:, None] * d + torch.arange(d, device=heads.device)[None, :]).flatten()
-        for n in ("query", "key", "value"):
-            setattr(a.block, n, _keep_rows(getattr(a.block, n), rows))
-        a.output.dense = _keep_columns(a.output.dense, rows)
-        a.block.num_attention_heads = len(heads)
-        a.block.all_head_size = len(heads) * d
+        heads = pruner.num_heads[a.qkv[0]] if pruner else a.heads
+        head_size = a.qkv[0].out_features // heads
+        for attr in _HEAD_COUNT_ATTRS:
+            if isinstance(getattr(a.module, attr, None), int):
+                setattr(a.module, attr, heads)
+        for attr in _HEAD_WIDTH_ATTRS:
+            if isinstance(getattr(a.module, attr, None), int):
+                setattr(a.module, attr, heads * head_size)
+    check_still_runs(module, example)
+    narrowed = [m.out_features for m in others if m.out_features < widths_before.get(m, 0)]
+    return {"heads_per_layer": [_head_count(a.module) for a in attentions], "ffn_neurons_per_layer": narrowed}
 
-    neuron_scores = [_row_scores(f.intermediate.dense, criterion, rng) + _column_scores(f.output.dense, criterion, rng)
-                     for f in ffns]
-    for f, keep in zip(ffns, _choose(neuron_scores, ratio, global_scope)):
-        f.intermediate.dense = _keep_rows(f.intermediate.dense, keep)
-        f.output.dense = _keep_columns(f.output.dense, keep)
-    return {"heads_per_layer": [a.block.num_attention_heads for a in attentions],
-            "ffn_neurons_per_layer": [f.intermediate.dense.out_features for f in ffns]}
+
+def _prune_groups(module: nn.Module, example: dict[str, torch.Tensor], criterion: Criterion, global_scope: bool,
+                  ratio: float, ignored: list[nn.Module], num_heads: dict[nn.Linear, int] | None = None,
+                  head_ratio: float = 0.0):
+    import warnings
+
+    import torch_pruning as tp
+
+    with warnings.catch_warnings():
+        # Parameters outside a layer (ViT's class token) belong to the hidden width, which is kept.
+        warnings.filterwarnings("ignore", message="Unwrapped parameters")
+        pruner = tp.pruner.MetaPruner(
+            module, example, importance=torch_pruning_importance(criterion), global_pruning=global_scope,
+            pruning_ratio=ratio, max_pruning_ratio=0.95, ignored_layers=ignored, num_heads=num_heads or {},
+            prune_num_heads=bool(num_heads), prune_head_dims=False, head_pruning_ratio=head_ratio)
+        pruner.step()
+    return pruner
 
 
 def accumulate_gradients(module: nn.Module, batches: list[dict[str, torch.Tensor]], labels: list[torch.Tensor],

@@ -65,3 +65,14 @@ def test_study_quick(tmp_path):
     data = run_bench("bench_study.py", tmp_path / "s.json", timeout=600)
     assert data["study"]["fresh_s"]["median"] > data["study"]["cached_s"]["median"] > 0
     assert len(data["per_cell"]["points"]) == 2 and len(data["per_input"]["points"]) == 2
+
+
+def test_families_quick(tmp_path):
+    data = run_bench("bench_families.py", tmp_path / "f.json", "electra", "depthwise-cnn")
+    rows = {r["family"]: r for r in data["rows"]}
+    assert set(rows) == {"electra", "depthwise-cnn"}
+    electra = rows["electra"]
+    assert electra["pruned"]["heads_per_layer"] == [2, 2] and electra["student"] == "1 of 2 layers of the teacher"
+    assert electra["parameters"]["pruned"] < electra["parameters"]["teacher"]
+    assert all(r["teacher_ms"] > 0 and r["prune_speedup"] > 0 and r["distill_speedup"] > 0 for r in rows.values())
+    assert set(electra["meets_target"]) == {"prune", "distill"}

@@ -51,8 +51,8 @@ def test_transformer_loses_heads_and_ffn_neurons(tiny_bert, cache):
     assert np.allclose(make_session(art.onnx).run(None, feeds)[0], _torch_logits(art.torch_module, feeds), atol=1e-4)
 
 
-def test_slicing_keeps_the_function_of_what_remains(tiny_bert):
-    """Removing a head and FFN neurons that contribute nothing leaves the outputs unchanged: slicing is exact."""
+def test_head_pruning_keeps_the_function_of_what_remains(tiny_bert):
+    """Removing a head and FFN neurons that contribute nothing leaves the outputs unchanged: pruning is exact."""
     model = tiny_bert.teacher()
     layers = model.model.bert.encoder.layer
     with torch.no_grad():
@@ -69,7 +69,7 @@ def test_slicing_keeps_the_function_of_what_remains(tiny_bert):
     feeds = {k: torch.from_numpy(v) for k, v in tiny_bert.splits().evaluation.batch(slice(0, 8)).items()}
     with torch.no_grad():
         before = model.eval()(**feeds)
-    left = prune_transformer(model, 0.5, "l1", False, seed=0)
+    left = prune_transformer(model, 0.5, "l1", False, 0, feeds, tiny_bert.num_classes)
     assert left == {"heads_per_layer": [1, 1], "ffn_neurons_per_layer": [32, 32]}
     assert [layer.attention.self.query.out_features for layer in layers] == [16, 16]
     with torch.no_grad():
@@ -88,7 +88,8 @@ def test_importance_criteria_and_scopes_build(tiny_cnn, importance, scope, tmp_p
 
 def test_global_scope_keeps_a_head_in_every_layer(tiny_bert):
     model = tiny_bert.teacher()
-    left = prune_transformer(model, 0.9, "l2", True, seed=0)
+    feeds = {k: torch.from_numpy(v) for k, v in tiny_bert.splits().evaluation.batch(slice(0, 2)).items()}
+    left = prune_transformer(model, 0.9, "l2", True, 0, feeds, tiny_bert.num_classes)
     assert all(h >= 1 for h in left["heads_per_layer"]) and all(n >= 1 for n in left["ffn_neurons_per_layer"])
 
 
