@@ -16,6 +16,8 @@ def serve(
     cpus: float | None = typer.Option(None, "--cpus", help="CPU share; sets the thread count when --threads is not given"),
     memory_mb: int | None = typer.Option(None, "--memory-mb", help="recorded only: cap it with systemd-run -p MemoryMax= or a container"),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads"),
+    speed: float = typer.Option(1.0, "--speed", help="per-request speed relative to this host, <= 1 (modelled: "
+                                "each compute step is held until its CPU time / speed)"),
     peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
     max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
 ) -> None:
@@ -29,12 +31,12 @@ def serve(
 
     if cpus is not None and cpus <= 0:
         raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
-    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads)
-    config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
+    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads, speed)
+    config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads, speed=spec.speed,
                           peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20), providers=default_providers())
     server = TierServer(config)
     typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
-               f"{config.threads} thread(s))")
+               f"{config.threads} thread(s)" + (f", speed {config.speed:g} modelled" if config.speed < 1 else "") + ")")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -44,6 +44,7 @@ import numpy as np
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
 from edgewise.tiers import wire
 from edgewise.tiers.peers import PeerLost, PeerPool
+from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
 
 ROLES = ("full", "head", "tail")
@@ -59,6 +60,7 @@ class ServerConfig:
     control: str | None = None  # a unix socket path for control traffic (LOAD from outside the netns)
     token: str | None = None
     threads: int = 1
+    speed: float = 1.0  # per-request speed relative to this host (tiers/speed.py); 1: not stretched
     peers: dict[str, str] = field(default_factory=dict)  # tier -> host:port
     shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
     max_frame: int = wire.DEFAULT_MAX_FRAME
@@ -109,6 +111,7 @@ class TierServer:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
         self.artifacts: dict[str, Loaded] = {}
+        self.pace = Pace(config.speed, config.threads)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
@@ -248,7 +251,7 @@ class TierServer:
         with self._lock:
             loaded = {k: v.role for k, v in self.artifacts.items()}
         return Frame("OK", {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded,
-                            "rss_mb": _rss_mb(), "threads": self.config.threads})
+                            "rss_mb": _rss_mb(), "threads": self.config.threads, "speed": self.config.speed})
 
     def _load(self, request: Frame) -> Frame:
         meta = request.meta
@@ -372,7 +375,7 @@ class TierServer:
         payload = request.payload
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds = loaded.preprocess(payload)  # raises DataError on an undecodable image or text
+            feeds = self.pace.run(lambda: loaded.preprocess(payload))  # DataError on an undecodable image or text
             record["preprocess_s"] = time.perf_counter() - t0
         else:
             feeds = request.tensors
@@ -382,7 +385,7 @@ class TierServer:
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = loaded.session or self._session(loaded.path)  # cold start: a new session per request
         names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds)))
+        return dict(zip(names, self.pace.run(lambda: session.run(names, feeds))))
 
     def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
         route, links = request.meta["route"], request.meta["links"]
@@ -476,6 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control")
     parser.add_argument("--token", default=os.environ.get("EDGEWISE_TOKEN"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to this host, <= 1")
     parser.add_argument("--peers")
     parser.add_argument("--shapes", default="{}", help="JSON {neighbour: {delay_s, rate_mbit}}")
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
@@ -485,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
                         "directory removed on exit)")
     args = parser.parse_args(argv)
     config = ServerConfig(
-        tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
+        tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads, speed=args.speed,
         peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
         providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir)
