@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds.base import EmulationReport, Figure, Testbed
-from edgewise.testbeds.verify import verify_links
+from edgewise.testbeds.verify import verify_links, verify_speed
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.spec import LinkSpec, TierSpec
 
@@ -52,8 +52,12 @@ class RemoteTestbed(Testbed):
     def verify(self, quick: bool = False) -> EmulationReport:
         report = EmulationReport(self.kind, self.modelled)
         report.notes.append("real hosts: links and CPUs are measured, not requested; CPU scaling not applicable")
+        report.labels = {name: {"speed": "real device (measured against this host, not modelled)",
+                                "share": "real device", "memory": "real device", "links": "real network"}
+                         for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
+            verify_speed(client, self.tiers, self.links, report, quick, real_hosts=True)
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores", note="not applicable on real hosts"))
         return report
