@@ -59,7 +59,8 @@ class EmulationReport:
         out = []
         for f in self.figures:
             if f.fails(tolerance):
-                bound = f"±{f.tolerance_abs} {f.unit}" if f.tolerance_abs is not None else f"±{f.bound(tolerance):.0%}"
+                bound = (f"±{f.tolerance_abs} {f.unit}" if f.tolerance_abs is not None
+                         else f"±{f.bound(tolerance):.0%}")
                 out.append(f"{f.name}: requested {f.requested:.3g} {f.unit}, achieved {f.achieved:.3g} {f.unit} "
                            f"(outside {bound})")
         return out

@@ -25,7 +25,7 @@ from typing import Callable
 from edgewise.testbeds.base import EmulationReport, Figure
 from edgewise.testbeds.workloads import SPEED_WORKLOADS, HostRunner, workload_input, workload_path
 from edgewise.tiers.client import TierClient
-from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
+from edgewise.tiers.spec import LinkSpec, Placement, Route, TierSpec, route_for
 
 RTT_BOUND_MS = 2.0
 SPEED_TOLERANCE = 0.15  # per-request timings on a shared host are noisier than a link's rate
@@ -73,7 +73,7 @@ def verify_cpu(run: WorkloadRunner, tiers: dict[str, TierSpec], kernel_shares: d
     for name, spec in tiers.items():
         if spec.cpus >= 1.0:
             report.add(Figure(f"cpu:{name}", spec.cpus, kernel_shares.get(name), "cores",
-                              note="quota read back from the kernel (one thread cannot show a share of a core or more)"))
+                              note="quota read back from the kernel (one thread cannot show a core or more)"))
             continue
         code, out = run(name, ["spin", "--seconds", spin_s])
         received = float(out.split()[0]) if code == 0 and out else None
@@ -81,7 +81,8 @@ def verify_cpu(run: WorkloadRunner, tiers: dict[str, TierSpec], kernel_shares: d
                           note="CPU seconds per wall second a spinning thread received inside the tier's cgroup"))
 
 
-def speed_samples(client: TierClient, tier: str, route, threads: int, name: str, count: int) -> tuple[list[float], list[float]]:
+def speed_samples(client: TierClient, tier: str, route: Route, threads: int, name: str,
+                  count: int) -> tuple[list[float], list[float]]:
     """`count` requests of workload `name` through `tier` (its compute times), each followed by one run
     of it on this host (the reference times); two of each first, to warm both up."""
     artifact = f"speed-check-{name}"

@@ -489,8 +489,8 @@ def main(argv: list[str] | None = None) -> None:
                         "directory removed on exit)")
     args = parser.parse_args(argv)
     config = ServerConfig(
-        tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads, speed=args.speed,
-        peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
+        tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
+        speed=args.speed, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
         providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir)
     try:

@@ -26,7 +26,8 @@ MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual 
 def check_speed(speed: float, where: str = "speed") -> float:
     """A speed in (0, 1]: this host is 1, and a faster device cannot be emulated by slowing down."""
     if not speed > 0:
-        raise ConfigError(f"{where} {speed} must be positive", "e.g. 0.25 for a device four times slower than this host")
+        raise ConfigError(f"{where} {speed} must be positive",
+                          "e.g. 0.25 for a device four times slower than this host")
     if speed > 1:
         raise ConfigError(f"{where} {speed} is faster than this host (speed 1.0), which cannot be emulated "
                           "by slowing requests down",
