@@ -10,6 +10,10 @@ from edgewise.errors import TestbedError
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 10_000  # a short CFS period keeps a fractional share smooth at millisecond latencies
 PREFIX = "edgewise-"
+# A tier's cgroup weighs as much as ten ordinary processes (v1 cpu.shares, v2 cpu.weight): other work on
+# the host then takes little of a tier's time while it computes (a cgroup of default weight competes
+# like one process against all the host's others), and the quota still caps what the tier may use.
+SHARES_V1, WEIGHT_V2 = 10240, 1000
 
 
 def is_v2() -> bool:
@@ -17,7 +21,7 @@ def is_v2() -> bool:
 
 
 class TierCgroup:
-    """The cgroup(s) of one tier server: CFS quota = cpus x period, memory cap, OOM accounting."""
+    """The cgroup(s) of one tier server: CFS quota = cpus x period, a high CPU weight, memory cap, OOM accounting."""
 
     def __init__(self, name: str):
         if not name.startswith(PREFIX):
@@ -34,6 +38,7 @@ class TierCgroup:
             limit = int(memory_mb) * 2**20
             if self.v2:
                 _write(self.dirs[0] / "cpu.max", f"{quota} {PERIOD_US}")
+                _write(self.dirs[0] / "cpu.weight", str(WEIGHT_V2))
                 _write(self.dirs[0] / "memory.max", str(limit))
                 if (self.dirs[0] / "memory.swap.max").exists():
                     _write(self.dirs[0] / "memory.swap.max", "0")
@@ -41,6 +46,7 @@ class TierCgroup:
                 cpu, mem = self.dirs
                 _write(cpu / "cpu.cfs_period_us", str(PERIOD_US))
                 _write(cpu / "cpu.cfs_quota_us", str(quota))
+                _write(cpu / "cpu.shares", str(SHARES_V1))
                 _write(mem / "memory.limit_in_bytes", str(limit))
                 if (mem / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
                     _write(mem / "memory.memsw.limit_in_bytes", str(limit))
