@@ -10,10 +10,11 @@ from edgewise.errors import TestbedError
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 10_000  # a short CFS period keeps a fractional share smooth at millisecond latencies
 PREFIX = "edgewise-"
-# A tier's cgroup weighs as much as ten ordinary processes (v1 cpu.shares, v2 cpu.weight): other work on
-# the host then takes little of a tier's time while it computes (a cgroup of default weight competes
-# like one process against all the host's others), and the quota still caps what the tier may use.
-SHARES_V1, WEIGHT_V2 = 10240, 1000
+# A tier's cgroup weighs as much as a hundred ordinary processes (v1 cpu.shares, v2 cpu.weight, its
+# maximum): other work on the host then takes little of a tier's time while it computes (a cgroup of
+# default weight competes like one process against all the host's others), and the quota still caps
+# what the tier may use, so the weight cannot take more than the tier's share from the host.
+SHARES_V1, WEIGHT_V2 = 102400, 10000
 
 
 def is_v2() -> bool:
