@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from edgewise.errors import TestbedError
 
@@ -99,6 +101,44 @@ class TierCgroup:
     def remove(self) -> None:
         for d in self.dirs:
             remove_dir(d)
+
+
+@contextmanager
+def weighted_here(name: str) -> Iterator[None]:
+    """Run the calling process, for the block, in a CPU cgroup of its own with no quota and a tier's weight.
+
+    Verification compares each tier against this host: the reference runs here, and on a busy host it
+    would otherwise compete at an ordinary weight with tiers that do not.
+    """
+    if not name.startswith(PREFIX):
+        raise ValueError(f"cgroup names carry the prefix {PREFIX!r}")
+    parent = ROOT if is_v2() else ROOT / "cpu"
+    group = parent / name
+    home = parent / _own_cpu_path().lstrip("/")
+    try:
+        group.mkdir(exist_ok=True)
+        _write(group / ("cpu.weight" if is_v2() else "cpu.shares"), str(WEIGHT_V2 if is_v2() else SHARES_V1))
+        _write(group / "cgroup.procs", str(os.getpid()))
+    except OSError:
+        yield  # not allowed here: the reference runs at an ordinary weight
+        return
+    try:
+        yield
+    finally:
+        try:
+            _write(home / "cgroup.procs", str(os.getpid()))
+        except OSError:
+            _write(parent / "cgroup.procs", str(os.getpid()))
+        remove_dir(group)
+
+
+def _own_cpu_path() -> str:
+    """This process's cgroup in the hierarchy that holds the cpu controller."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if (is_v2() and controllers == "") or (not is_v2() and "cpu" in controllers.split(",")):
+            return path
+    return "/"
 
 
 def remove_dir(d: Path) -> None:

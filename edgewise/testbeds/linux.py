@@ -153,7 +153,8 @@ class LinuxTestbed(Testbed):
                                 "links": "enforced (tbf rate, message-level delay)"} for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick)
+            with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
+                verify_speed(client, self.tiers, self.links, report, quick)
         limits = {t: g.limits() for t, g in self.groups.items()}
         verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
         verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,
