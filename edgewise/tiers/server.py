@@ -351,7 +351,7 @@ class TierServer:
             loaded = self._artifact(request.meta.get("artifact"), role)
             feeds = self._feeds(request, loaded, record)
             t0 = time.perf_counter()
-            outputs = self._run(loaded, feeds)
+            outputs = self.pace.run(lambda: self._run(loaded, feeds))  # compute:TIER includes the stretch
             record["compute_s"] = time.perf_counter() - t0
             if role == "head":
                 reply = self._forward(request, outputs, hop, record)
@@ -385,7 +385,7 @@ class TierServer:
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = loaded.session or self._session(loaded.path)  # cold start: a new session per request
         names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, self.pace.run(lambda: session.run(names, feeds))))
+        return dict(zip(names, session.run(names, feeds)))
 
     def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
         route, links = request.meta["route"], request.meta["links"]
