@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ import pytest
 from edgewise.config import TestbedConfig, parse_study
 from edgewise.errors import ConfigError
 from edgewise.testbeds.cgroups import PREFIX, TierCgroup
+from edgewise.testbeds.linux import STATE_DIR
 from edgewise.testbeds.verify import SPEED_TOLERANCE
 from edgewise.tiers.spec import TierSpec
 from tests.conftest import IS_ROOT
@@ -56,8 +58,12 @@ def test_calibrate_against_a_device_recovers_its_speed(tmp_path):
     """A loopback `edgewise serve --speed 0.5` stands for a device half as fast as this host (as root it
     runs in a cgroup of its own, as a device has its own CPU)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    group = TierCgroup(f"{PREFIX}calib{os.getpid()}-device") if IS_ROOT else None
+    run = f"calib{os.getpid()}"
+    group = TierCgroup(f"{PREFIX}{run}-device") if IS_ROOT else None
     if group is not None:
+        # An owner on record, or a testbed starting meanwhile removes the cgroup as a crashed run's.
+        (STATE_DIR / run).mkdir(parents=True, exist_ok=True)
+        (STATE_DIR / run / "owner").write_text(str(os.getpid()))
         group.create(cpus=1.0, memory_mb=2048)
     serve = subprocess.Popen([sys.executable, "-m", "edgewise.cli", "serve", "--tier", "mobile", "--listen",
                               "127.0.0.1:0", "--threads", "1", "--speed", "0.5", "--token", "tok"],
@@ -78,6 +84,7 @@ def test_calibrate_against_a_device_recovers_its_speed(tmp_path):
         serve.wait(10)
         if group is not None:
             group.remove()
+            shutil.rmtree(STATE_DIR / run, ignore_errors=True)
     assert speed == pytest.approx(0.5, rel=SPEED_TOLERANCE), data["workloads"]
     assert data["tier"] == "mobile" and data["settings"]["threads"] == 1 and not data["capped"]
     assert set(data["workloads"]) == {"0.3ms", "3ms", "30ms"}
