@@ -20,9 +20,18 @@ class _Strict(BaseModel):
 
 
 class TierConfig(_Strict):
-    cpus: float = Field(gt=0, description="CPU share, fractional (0.5 = half a core)")
+    cpus: float = Field(gt=0, description="CPU share, fractional (0.5 = half a core): load over time")
     memory_mb: int = Field(gt=0, description="memory cap in MiB")
     threads: int | None = Field(default=None, ge=1)
+    speed: float = Field(default=1.0, gt=0, description="per-request speed relative to this host, <= 1")
+
+    @field_validator("speed")
+    @classmethod
+    def _emulable(cls, v: float) -> float:
+        if v > 1:
+            raise ValueError(f"speed {v} is faster than this host (1.0), which cannot be emulated by slowing "
+                             "requests down")
+        return v
 
 
 class LinkConfig(_Strict):
@@ -49,13 +58,19 @@ class LinkExpectation(_Strict):
 
 
 # Presets: the reference testbed scaled to this machine, a realistic one, and the exact one.
+# The reference's 1:2:4 lives in the speeds (cloud is this host). Each share is at least the tier's
+# thread count, so one request stream never exhausts a CFS period's quota (that stalls requests
+# bimodally); the share then only bounds concurrent load, and a 2-core host leaves no room for more.
+# Every tier computes on one thread: two threads on two shared cores run only as fast as the host's
+# other work lets both get a core at once, which makes the cloud's time noise, not a property.
+SCALED_TIERS: dict[str, dict[str, Any]] = {
+    "mobile": {"cpus": 1.0, "memory_mb": 1024, "speed": 0.25, "threads": 1},
+    "edge": {"cpus": 1.0, "memory_mb": 2048, "speed": 0.5, "threads": 1},
+    "cloud": {"cpus": 2.0, "memory_mb": 8192, "speed": 1.0, "threads": 1},
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-scaled": {
-        "tiers": {
-            "mobile": {"cpus": 0.5, "memory_mb": 1024},
-            "edge": {"cpus": 1.0, "memory_mb": 2048},
-            "cloud": {"cpus": 2.0, "memory_mb": 8192},
-        },
+        "tiers": SCALED_TIERS,
         "links": {
             "client-mobile": {"bandwidth_mbit": 200.0},
             "mobile-edge": {"bandwidth_mbit": 200.0},
@@ -63,11 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "realistic": {
-        "tiers": {
-            "mobile": {"cpus": 0.5, "memory_mb": 1024},
-            "edge": {"cpus": 1.0, "memory_mb": 2048},
-            "cloud": {"cpus": 2.0, "memory_mb": 8192},
-        },
+        "tiers": SCALED_TIERS,
         "links": {
             "client-mobile": {"bandwidth_mbit": 1000.0},
             "mobile-edge": {"bandwidth_mbit": 100.0, "delay_ms": 5.0},
@@ -76,9 +87,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "paper-exact": {
         "tiers": {
-            "mobile": {"cpus": 4.0, "memory_mb": 4096},
-            "edge": {"cpus": 8.0, "memory_mb": 16384},
-            "cloud": {"cpus": 16.0, "memory_mb": 65536},
+            "mobile": {"cpus": 4.0, "memory_mb": 4096, "speed": 0.25},
+            "edge": {"cpus": 8.0, "memory_mb": 16384, "speed": 0.5},
+            "cloud": {"cpus": 16.0, "memory_mb": 65536, "speed": 1.0},
         },
         "links": {
             "client-mobile": {"bandwidth_mbit": 200.0},
@@ -135,7 +146,8 @@ class TestbedConfig(_Strict):
     def tier_specs(self) -> dict[str, TierSpec]:
         base = {k: dict(v) for k, v in PRESETS[self.preset]["tiers"].items()}
         for name, override in self.tiers.items():
-            base[name] = override.model_dump(exclude_none=False)
+            # What the file states wins; what it leaves out (the speed, say) stays the preset's.
+            base[name] = {**base.get(name, {}), **override.model_dump(exclude_unset=True)}
         return {n: TierSpec(name=n, **{k: v for k, v in cfg.items() if v is not None or k == "threads"}) for n, cfg in base.items()}
 
     def link_specs(self) -> list[LinkSpec]:
@@ -284,6 +296,9 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
 
 def _fix_for(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
+    if err.get("loc") and err["loc"][-1] == "speed":
+        return ("give the fastest tier speed 1.0 (this host) and the others relative to it, or run a faster tier "
+                "on a real host (testbed.kind: remote; `edgewise testbed calibrate` measures a device)")
     if kind == "extra_forbidden":
         return "remove the field or check its spelling against examples/paper.yaml"
     if kind == "missing":

@@ -24,7 +24,8 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
         "sla": config.sla.model_dump(), "measure": config.measure.model_dump(),
         "testbed": {
             "kind": tb.kind, "preset": tb.preset, "modelled": bool(emulation.get("modelled", tb.kind == "local")),
-            "tiers": {n: {"cpus": t.cpus, "memory_mb": t.memory_mb, "threads": t.intra_op_threads}
+            "tiers": {n: {"cpus": t.cpus, "memory_mb": t.memory_mb, "threads": t.intra_op_threads, "speed": t.speed,
+                          "labels": (emulation.get("labels") or {}).get(n, {})}
                       for n, t in tb.tier_specs().items()},
             "links": {f"{l.a}-{l.b}": {"bandwidth_mbit": l.bandwidth_mbit, "delay_ms": l.delay_ms}
                       for l in tb.link_specs()},

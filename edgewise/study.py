@@ -278,7 +278,7 @@ class Study:
             return
         if store.emulation() is not None:
             return  # verified at the first start of this study; a resume keeps those figures
-        self.options.log("verifying the emulation (bandwidth, RTT, CPU share, memory cap)")
+        self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap)")
         report = testbed.verify()
         store.set_emulation(report.to_dict())
         failures = report.failures(self.config.testbed.tolerance)

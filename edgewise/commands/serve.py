@@ -18,6 +18,8 @@ def serve(
     memory_mb: int | None = typer.Option(None, "--memory-mb", help="memory cap, enforced by a cgroup when run as root "
                                          "on a host with the memory controller; otherwise reported as not enforced"),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads"),
+    speed: float = typer.Option(1.0, "--speed", help="per-request speed relative to this host, <= 1 (modelled: "
+                                "each compute step is held until its CPU time / speed)"),
     peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
     max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
 ) -> None:
@@ -34,15 +36,16 @@ def serve(
         raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
     if memory_mb is not None and memory_mb <= 0:
         raise ConfigError(f"--memory-mb {memory_mb} must be positive", "e.g. --memory-mb 2048")
-    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads)
+    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads, speed)
     cap = apply_memory_cap(tier, memory_mb)
     try:
         config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
-                              peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20),
+                              speed=spec.speed, peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20),
                               providers=default_providers(), memory_cap=cap.describe())
         server = TierServer(config)
         typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
-                   f"{config.threads} thread(s), memory cap: {cap.how})")
+                   f"{config.threads} thread(s)" + (f", speed {config.speed:g} modelled" if config.speed < 1 else "")
+                   + f", memory cap: {cap.how})")
         # SIGTERM (systemd, kill) stops the server like Ctrl-C, so the memory cgroup goes with it.
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         try:

@@ -1,4 +1,5 @@
-"""edgewise testbed check|cleanup: verify what a study's testbed emulates, or remove a crashed run's leftovers."""
+"""edgewise testbed check|calibrate|cleanup: verify what a study's testbed emulates, derive a tier's settings
+from a real device, or remove a crashed run's leftovers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="print every figure with requested and achieved values"),
     quick: bool = typer.Option(False, "--quick", help="smaller transfers and workloads"),
 ) -> None:
-    """Start the testbed, measure bandwidth, RTT, CPU share and memory cap, stop it.
+    """Start the testbed, measure bandwidth, RTT, per-request speed, CPU share and memory cap, stop it.
 
     Example: edgewise testbed check examples/paper.yaml --json
     """
@@ -65,6 +66,36 @@ def check(
     if failures:
         raise TestbedError("the testbed does not emulate what was asked: " + "; ".join(failures),
                            "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
+
+
+@testbed_app.command("calibrate")
+def calibrate(
+    address: str = typer.Argument(..., help="HOST:PORT of an `edgewise serve` on the device"),
+    token: str | None = typer.Option(None, "--token", envvar="EDGEWISE_TOKEN", help="the device server's token"),
+    as_json: bool = typer.Option(False, "--json", help="print the measurements and settings as JSON"),
+    quick: bool = typer.Option(False, "--quick", help="fewer requests per workload"),
+) -> None:
+    """Run the fixed workloads on the device and here; print the tier settings that emulate the device.
+
+    Example: edgewise testbed calibrate 10.0.0.7:7400 --token $T
+    """
+    from edgewise.testbeds.calibrate import calibrate as measure
+
+    result = measure(address, token, quick=quick)
+    if as_json:
+        typer.echo(json.dumps({**result.to_dict(), "yaml": result.yaml()}, indent=1))
+        return
+    table = Table(title=f"{result.tier} at {address} ({result.device_threads} thread(s)) against this host "
+                        f"({result.threads} thread(s))")
+    for col in ("workload", "device (ms)", "this host (ms)", "speed"):
+        table.add_column(col)
+    for name, speed in result.speeds().items():
+        table.add_row(name, _fmt(result.device_ms[name]), _fmt(result.host_ms[name]), _fmt(speed))
+    Console().print(table)
+    if result.capped:
+        typer.echo("note: the device is faster than this host; speed held at 1.0 (a faster tier cannot be "
+                   "emulated by slowing down: use testbed.kind: remote for it)")
+    typer.echo(f"speed {result.speed:.3g}, threads {result.threads}; in the study file:\n{result.yaml()}")
 
 
 @testbed_app.command("cleanup")

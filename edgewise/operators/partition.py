@@ -158,8 +158,8 @@ def _shortlist(cuts: list[Cut], infos, limit: int) -> list[Cut]:
 
 
 def _tier_seconds(measured_s: float, tier: TierSpec) -> float:
-    # Measured on one thread of this machine; a tier runs min(cpus, threads) times as much work per second.
-    return measured_s / min(tier.cpus, tier.intra_op_threads)
+    # Measured on one thread of this machine; a tier runs each request at its speed, on min(cpus, threads) threads.
+    return measured_s / (tier.speed * min(tier.cpus, tier.intra_op_threads))
 
 
 def _transfer_seconds(nbytes: int, links: list[tuple[str, str]], ctx: BuildContext) -> float:

@@ -74,7 +74,11 @@ def _testbed(ctx: ReportContext) -> str:
     if "figures" in emu:  # the testbed's EmulationReport: one row per verified figure
         rows = [[f.get("name"), f.get("requested"), f.get("achieved"), f.get("unit"), f.get("error"),
                  f.get("note") or ""] for f in emu["figures"]]
-        return (head + "".join(note(n) for n in emu.get("notes") or [])
+        labels = emu.get("labels") or {}
+        parts = sorted({part for kinds in labels.values() for part in kinds})
+        what = (table(["tier", *parts], [[tier, *(kinds.get(p, "–") for p in parts)] for tier, kinds in labels.items()],
+                      caption="What is enforced and what is modelled, per tier", sortable=False) if labels else "")
+        return (head + "".join(note(n) for n in emu.get("notes") or []) + what
                 + table(["figure", "requested", "achieved", "unit", "error", "note"], rows))
     links = [[e.get("link"), e.get("direction"), e.get("requested_mbit"), e.get("achieved_mbit"),
               e.get("requested_delay_ms"), e.get("achieved_rtt_ms")] for e in emu.get("links", [])]

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from edgewise.errors import TestbedError
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 10_000  # a short CFS period keeps a fractional share smooth at millisecond latencies
 PREFIX = "edgewise-"
+# A tier's cgroup weighs as much as a hundred ordinary processes (v1 cpu.shares, v2 cpu.weight, its
+# maximum): other work on the host then takes little of a tier's time while it computes (a cgroup of
+# default weight competes like one process against all the host's others), and the quota still caps
+# what the tier may use, so the weight cannot take more than the tier's share from the host.
+SHARES_V1, WEIGHT_V2 = 102400, 10000
 
 
 def is_v2() -> bool:
@@ -17,7 +24,7 @@ def is_v2() -> bool:
 
 
 class TierCgroup:
-    """The cgroup(s) of one tier server: CFS quota = cpus x period, memory cap, OOM accounting."""
+    """The cgroup(s) of one tier server: CFS quota = cpus x period, a high CPU weight, memory cap, OOM accounting."""
 
     def __init__(self, name: str):
         if not name.startswith(PREFIX):
@@ -34,6 +41,7 @@ class TierCgroup:
             limit = int(memory_mb) * 2**20
             if self.v2:
                 _write(self.dirs[0] / "cpu.max", f"{quota} {PERIOD_US}")
+                _write(self.dirs[0] / "cpu.weight", str(WEIGHT_V2))
                 _write(self.dirs[0] / "memory.max", str(limit))
                 if (self.dirs[0] / "memory.swap.max").exists():
                     _write(self.dirs[0] / "memory.swap.max", "0")
@@ -41,6 +49,7 @@ class TierCgroup:
                 cpu, mem = self.dirs
                 _write(cpu / "cpu.cfs_period_us", str(PERIOD_US))
                 _write(cpu / "cpu.cfs_quota_us", str(quota))
+                _write(cpu / "cpu.shares", str(SHARES_V1))
                 _write(mem / "memory.limit_in_bytes", str(limit))
                 if (mem / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
                     _write(mem / "memory.memsw.limit_in_bytes", str(limit))
@@ -84,6 +93,44 @@ class TierCgroup:
     def remove(self) -> None:
         for d in self.dirs:
             remove_dir(d)
+
+
+@contextmanager
+def weighted_here(name: str) -> Iterator[None]:
+    """Run the calling process, for the block, in a CPU cgroup of its own with no quota and a tier's weight.
+
+    Verification compares each tier against this host: the reference runs here, and on a busy host it
+    would otherwise compete at an ordinary weight with tiers that do not.
+    """
+    if not name.startswith(PREFIX):
+        raise ValueError(f"cgroup names carry the prefix {PREFIX!r}")
+    parent = ROOT if is_v2() else ROOT / "cpu"
+    group = parent / name
+    home = parent / _own_cpu_path().lstrip("/")
+    try:
+        group.mkdir(exist_ok=True)
+        _write(group / ("cpu.weight" if is_v2() else "cpu.shares"), str(WEIGHT_V2 if is_v2() else SHARES_V1))
+        _write(group / "cgroup.procs", str(os.getpid()))
+    except OSError:
+        yield  # not allowed here: the reference runs at an ordinary weight
+        return
+    try:
+        yield
+    finally:
+        try:
+            _write(home / "cgroup.procs", str(os.getpid()))
+        except OSError:
+            _write(parent / "cgroup.procs", str(os.getpid()))
+        remove_dir(group)
+
+
+def _own_cpu_path() -> str:
+    """This process's cgroup in the hierarchy that holds the cpu controller."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if (is_v2() and controllers == "") or (not is_v2() and "cpu" in controllers.split(",")):
+            return path
+    return "/"
 
 
 def remove_dir(d: Path) -> None:

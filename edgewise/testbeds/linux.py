@@ -26,8 +26,8 @@ from edgewise.errors import TestbedError
 from edgewise.testbeds import cgroups, netns
 from edgewise.testbeds.base import EmulationReport, Testbed
 from edgewise.testbeds.processes import TierProcess
-from edgewise.testbeds.verify import (available_memory_mb, python_workload, verify_cpu, verify_links,
-                                      verify_memory)
+from edgewise.testbeds.verify import (SPEED_MODELLED, available_memory_mb, python_workload, verify_cpu,
+                                      verify_links, verify_memory, verify_speed)
 from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
 from edgewise.tiers.wire import LinkShape
@@ -106,7 +106,8 @@ class LinuxTestbed(Testbed):
         group = self.groups[tier]
         peers = {b: f"{addr}:{PORT}" for (a, b), addr in self.addresses.items() if a == tier}
         proc = TierProcess(tier, f"0.0.0.0:{PORT}", self.state / f"{tier}.log", token=self.token,
-                           threads=self.tiers[tier].intra_op_threads, peers=peers, shapes=self._shapes(tier),
+                           threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
+                           peers=peers, shapes=self._shapes(tier),
                            control=str(self.state / f"{tier}.sock"), prefix=("ip", "netns", "exec", self.ns(tier)),
                            setup=group.join)
         proc.start()
@@ -145,11 +146,19 @@ class LinuxTestbed(Testbed):
         report = EmulationReport(self.kind, self.modelled)
         report.notes.append("bandwidth: application goodput vs the tbf rate (headers count against the rate)")
         report.notes.append("delay: message-level (sender waits the one-way delay); RTT by user-space echo")
+        report.notes.append("speed: modelled per request (each compute step held until its CPU time / speed); "
+                            "share, memory cap and links: enforced by the kernel")
+        report.labels = {name: {"speed": SPEED_MODELLED, "share": "enforced (cgroup CFS quota)",
+                                "memory": "enforced (cgroup memory cap)",
+                                "links": "enforced (tbf rate, message-level delay)"} for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-        verify_cpu(self._workload, self.tiers, report, quick)
-        limits = {t: g.limits()["memory_mb"] for t, g in self.groups.items()}
-        verify_memory(self._workload, self.tiers, limits, report, available_memory_mb())
+            with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
+                verify_speed(client, self.tiers, self.links, report, quick)
+        limits = {t: g.limits() for t, g in self.groups.items()}
+        verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
+        verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,
+                      available_memory_mb())
         for tier, group in self.groups.items():
             self.oom_seen[tier] = group.oom_kills()  # the hog's kill is not the server's
         return report

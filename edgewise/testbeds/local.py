@@ -18,7 +18,7 @@ from pathlib import Path
 from edgewise.errors import TestbedError
 from edgewise.testbeds.base import EmulationReport, Figure, Testbed
 from edgewise.testbeds.processes import TierProcess
-from edgewise.testbeds.verify import verify_links
+from edgewise.testbeds.verify import SPEED_MODELLED, verify_links, verify_speed
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
 from edgewise.tiers.wire import LinkShape
@@ -68,7 +68,8 @@ class LocalTestbed(Testbed):
         cores = self.cores[tier]
         port = self.ports.get(tier, 0)  # a restart keeps the port its neighbours know
         proc = TierProcess(tier, f"127.0.0.1:{port}", self._dir / f"{tier}.log", token=self.token,
-                           threads=self.tiers[tier].intra_op_threads, peers=peers, shapes=self._shapes(tier),
+                           threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
+                           peers=peers, shapes=self._shapes(tier),
                            setup=lambda: os.sched_setaffinity(0, cores))
         address = proc.start()
         self.ports[tier] = int(address.rsplit(":", 1)[1])
@@ -92,8 +93,14 @@ class LocalTestbed(Testbed):
         report = EmulationReport(self.kind, self.modelled)
         report.notes.append("links modelled in the wire layer (delay + token bucket); not emulated by the kernel")
         report.notes.append("CPU bounded by core affinity: fractional shares are rounded up to whole cores")
+        report.notes.append("speed: modelled per request (each compute step held until its CPU time / speed)")
+        report.labels = {name: {"speed": SPEED_MODELLED,
+                                "share": f"not emulated (core affinity: {len(self.cores[name])} whole core(s))",
+                                "memory": "not capped", "links": "modelled (delay and token bucket in the wire layer)"}
+                         for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
+            verify_speed(client, self.tiers, self.links, report, quick)
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))

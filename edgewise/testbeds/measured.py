@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import math
 import statistics
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from edgewise.testbeds.base import EmulationReport, Figure
 from edgewise.tiers.client import TierClient
-from edgewise.tiers.spec import CLIENT, TIER_ORDER, LinkSpec, Placement, TierSpec, path_position, route_for
-from edgewise.tiers.wire import Frame
+from edgewise.tiers.spec import TIER_ORDER, LinkSpec, Placement, TierSpec, path_position, route_for
 
 NETWORK_HINT = ("check the network between those hosts (route, VPN or tunnel, competing traffic, Wi-Fi), "
                 "or widen testbed.expect to what this network is")
-SPEED_PROBE_ID = "edgewise-speed-probe"
 _FIRST_TRANSFER = 64 * 1024
 
 
@@ -70,44 +64,6 @@ def transfer_bytes(rate_mbit: float, quick: bool) -> int:
     """What the link carries in ~0.5 s (0.2 s when quick), between 64 KB and 8 MB (2 MB when quick)."""
     seconds, cap = (0.2, 2_000_000) if quick else (0.5, 8_000_000)
     return int(min(cap, max(_FIRST_TRANSFER, rate_mbit * 1e6 / 8 * seconds)))
-
-
-def measure_speeds(client: TierClient, tiers: list[str], report: EmulationReport, quick: bool) -> None:
-    """Each tier's speed on a fixed ONNX workload, relative to this client on one thread."""
-    from edgewise.runtime import make_session
-    from edgewise.testbeds.workloads import _matmul_model
-
-    runs = 10 if quick else 30
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "speed-probe.onnx"
-        _matmul_model(path)
-        session = make_session(path, threads=1)
-        name = session.get_inputs()[0].name
-        feeds = {name: np.ones([d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape], np.float32)}
-        session.run(None, feeds)
-        local = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            session.run(None, feeds)
-            local.append(time.perf_counter() - t0)
-        here = statistics.median(local)
-        for tier in tiers:
-            client.load(tier, SPEED_PROBE_ID, path, "full", None)
-            try:
-                served = [_served_compute_s(client, tier, feeds) for _ in range(runs + 1)][1:]
-            finally:
-                client.unload(tier, SPEED_PROBE_ID)
-            there = statistics.median(served)
-            threads = (report.hosts.get(tier) or {}).get("threads")
-            report.add(Figure(f"speed:{tier}", None, here / there if there > 0 else None, "x client", gates=False,
-                              note=f"fixed ONNX workload: {here * 1e3:.2f} ms here on 1 thread, "
-                                   f"{there * 1e3:.2f} ms on the tier ({threads or '?'} thread(s))"))
-
-
-def _served_compute_s(client: TierClient, tier: str, feeds: dict[str, np.ndarray]) -> float:
-    frame = Frame("INFER", {"artifact": SPEED_PROBE_ID, "hop": 0, "route": [[tier, "full"]],
-                            "links": [[CLIENT, tier]]}, dict(feeds))
-    return float(client.request(tier, frame).meta["hops"][0]["compute_s"])
 
 
 def describe_hosts(client: TierClient, tiers: list[str], report: EmulationReport) -> None:
@@ -159,15 +115,25 @@ def measured_link_specs(report: EmulationReport | dict[str, Any]) -> list[LinkSp
 
 
 def measured_tier_specs(report: EmulationReport | dict[str, Any], tiers: dict[str, TierSpec]) -> dict[str, TierSpec]:
-    """Tiers as fast as measured, relative to this client (partition's cost model scales by the share)."""
-    figures = _figures(report)
+    """Tiers as fast as measured, relative to this client. A device faster than one core here is
+    described by cores rather than by a speed above 1 (which no emulated tier can have)."""
     out = dict(tiers)
-    for name, spec in tiers.items():
-        speed = figures.get(f"speed:{name}")
-        if speed:
+    for name, speed in measured_speeds(report).items():
+        if name in tiers:
             speed = _sig2(speed)
-            out[name] = TierSpec(name, speed, spec.memory_mb, max(1, math.ceil(speed)))
+            cores = max(1, math.ceil(speed))
+            out[name] = TierSpec(name, float(cores), tiers[name].memory_mb, cores, min(1.0, speed / cores))
     return out
+
+
+def measured_speeds(report: EmulationReport | dict[str, Any]) -> dict[str, float]:
+    """Each tier's speed: the inverse of the geometric mean of its slowdowns over the fixed workloads."""
+    slowdowns: dict[str, list[float]] = {}
+    for name, value in _figures(report).items():
+        kind, _, rest = name.partition(":")
+        if kind == "speed" and value:
+            slowdowns.setdefault(rest.partition(":")[0], []).append(value)
+    return {tier: 1.0 / statistics.geometric_mean(values) for tier, values in slowdowns.items()}
 
 
 def measured_summary(report: EmulationReport | dict[str, Any]) -> dict[str, Any]:
@@ -182,8 +148,8 @@ def measured_summary(report: EmulationReport | dict[str, Any]) -> dict[str, Any]
         elif kind == "bandwidth":
             link, _, direction = rest.partition(":")
             links.setdefault(link, {})["bandwidth_mbit" if direction == "up" else "down_bandwidth_mbit"] = value
-        elif kind == "speed":
-            tiers.setdefault(rest, {})["speed"] = value
+    for tier, speed in measured_speeds(report).items():
+        tiers.setdefault(tier, {})["speed"] = speed
     hosts = report.hosts if isinstance(report, EmulationReport) else report.get("hosts") or {}
     for tier, host in hosts.items():
         tiers.setdefault(tier, {})["host"] = host

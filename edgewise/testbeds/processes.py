@@ -28,6 +28,7 @@ class TierProcess:
     """One `python -m edgewise.tiers.server` child; `prefix` runs it elsewhere (e.g. `ip netns exec NS`)."""
 
     def __init__(self, tier: str, listen: str, log_path: Path, *, token: str | None = None, threads: int = 1,
+                 speed: float = 1.0,
                  peers: dict[str, str] | None = None, shapes: dict[str, LinkShape] | None = None,
                  control: str | None = None, prefix: tuple[str, ...] = (),
                  setup: Callable[[], None] | None = None):
@@ -35,7 +36,7 @@ class TierProcess:
         self.log_path = log_path
         self.address: str | None = None
         self.cmd = [*prefix, sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", listen,
-                    "--threads", str(threads), "--cpu-only",
+                    "--threads", str(threads), "--speed", repr(float(speed)), "--cpu-only",
                     "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()}),
                     # Received models go beside the log, in the testbed's directory, which the testbed
                     # removes: a server killed with SIGKILL cannot clean up after itself.

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds.base import EmulationReport, Testbed
-from edgewise.testbeds.measured import describe_hosts, measure_links, measure_speeds
+from edgewise.testbeds.measured import describe_hosts, measure_links
+from edgewise.testbeds.verify import verify_speed
 from edgewise.tiers.client import TierClient, TierDown, TierLost
 from edgewise.tiers.spec import LinkSpec, TierSpec
 
@@ -75,11 +76,14 @@ class RemoteTestbed(Testbed):
     def verify(self, quick: bool = False) -> EmulationReport:
         report = EmulationReport(self.kind, self.modelled)
         report.notes.append(MEASURED_NOTE)
+        report.labels = {name: {"speed": "real device (measured against this host, not modelled)",
+                                "share": "real device", "memory": "real device", "links": "real network"}
+                         for name in self.tiers}
         pairs = [(link.a, link.b) for link in self.links]
         with self.client() as client:
             describe_hosts(client, list(self.tiers), report)
             measure_links(client, pairs, report, quick)
-            measure_speeds(client, list(self.tiers), report, quick)
+            verify_speed(client, self.tiers, self.links, report, quick, real_hosts=True)
         return report
 
     def stop(self) -> None:

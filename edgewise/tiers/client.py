@@ -145,12 +145,14 @@ class TierClient:
         return reply
 
     # --- inference ---------------------------------------------------------------------------
-    def infer(self, route: Route, artifact_id: str, payload: bytes) -> InferResult:
+    def infer(self, route: Route, artifact_id: str, payload: bytes | dict[str, np.ndarray]) -> InferResult:
+        """One request: raw input bytes for the first compute tier to preprocess, or its input tensors."""
         t0 = time.perf_counter()
         first = route.hops[0][0]
+        blobs = dict(payload) if isinstance(payload, dict) else {"payload": payload}
         frame = Frame("INFER", {"token": self.token, "artifact": artifact_id, "hop": 0,
                                 "route": [list(h) for h in route.hops], "links": [list(link) for link in route.links]},
-                      {"payload": payload})
+                      blobs)
         pool = self._pool(self._data, first)
         t1 = time.perf_counter()
         reply = self._exchange(pool, first, frame)

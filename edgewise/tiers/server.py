@@ -45,6 +45,7 @@ from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
 from edgewise.tiers import wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.peers import PeerLost, PeerPool
+from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
 
 ROLES = ("full", "head", "tail")
@@ -60,6 +61,7 @@ class ServerConfig:
     control: str | None = None  # a unix socket path for control traffic (LOAD from outside the netns)
     token: str | None = None
     threads: int = 1
+    speed: float = 1.0  # per-request speed relative to this host (tiers/speed.py); 1: not stretched
     peers: dict[str, str] = field(default_factory=dict)  # tier -> host:port
     shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
     max_frame: int = wire.DEFAULT_MAX_FRAME
@@ -112,6 +114,7 @@ class TierServer:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
         self.artifacts: dict[str, Loaded] = {}
+        self.pace = Pace(config.speed, config.threads)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
@@ -258,7 +261,7 @@ class TierServer:
         figures = {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded, "rss_mb": _rss_mb(),
                    "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
                    "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies,
-                   "host": self.host}
+                   "host": self.host, "speed": self.config.speed}
         if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
             reset_peak_rss()
         return Frame("OK", figures)
@@ -382,7 +385,7 @@ class TierServer:
         """Preprocessing and the model run: the work the tier's compute worker does for a request."""
         feeds = self._feeds(request, loaded, record)
         t0 = time.perf_counter()
-        outputs = self._run(loaded, feeds)
+        outputs = self.pace.run(lambda: self._run(loaded, feeds))  # compute:TIER includes the stretch
         record["compute_s"] = time.perf_counter() - t0
         return outputs
 
@@ -398,7 +401,7 @@ class TierServer:
         payload = request.payload
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds = loaded.preprocess(payload)  # raises DataError on an undecodable image or text
+            feeds = self.pace.run(lambda: loaded.preprocess(payload))  # DataError on an undecodable image or text
             record["preprocess_s"] = time.perf_counter() - t0
         else:
             feeds = request.tensors
@@ -509,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control")
     parser.add_argument("--token", default=os.environ.get("EDGEWISE_TOKEN"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to this host, <= 1")
     parser.add_argument("--peers")
     parser.add_argument("--shapes", default="{}", help="JSON {neighbour: {delay_s, rate_mbit}}")
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
@@ -521,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = ServerConfig(
         tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
-        peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
+        speed=args.speed, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
         providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir,
         queue_depth=args.queue_depth)

@@ -17,12 +17,23 @@ CLIENT = "client"
 
 @dataclass(frozen=True)
 class TierSpec:
-    """A place that runs inference: a CPU share (fractional), a memory cap, a thread count."""
+    """A place that runs inference: a CPU share (fractional), a memory cap, a thread count, and the
+    speed of one request relative to this host (modelled in the tier server, tiers/speed.py).
+
+    The share limits what the tier may use over time (concurrent load); the speed is how fast one
+    request runs. A share at least the thread count never throttles a single request stream.
+    """
 
     name: str
     cpus: float
     memory_mb: int
     threads: int | None = None  # default: the CPU share rounded down, at least 1
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        from edgewise.tiers.speed import check_speed
+
+        check_speed(self.speed, f"tier {self.name}: speed")
 
     @property
     def intra_op_threads(self) -> int:

@@ -133,3 +133,17 @@ def test_results_json_round_trip_feeds_the_report(results_json, tmp_path):
     path.write_text(json.dumps(data))
     html = write_report(tmp_path, tmp_path / "out").read_text()  # a study folder is accepted
     assert "NOT within tolerance" in html
+
+
+def test_the_testbed_section_says_what_is_modelled_per_tier(results_json, tmp_path):
+    from edgewise.testbeds.base import EmulationReport, Figure
+
+    emulation = EmulationReport("linux", False, labels={
+        "mobile": {"speed": "modelled (compute stretched in the tier server)", "share": "enforced (cgroup CFS quota)"}})
+    emulation.add(Figure("speed:mobile:3ms", 4.0, 4.1, "x slower", tolerance_min=0.15, note="modelled"))
+    data = json.loads(results_json.read_text())
+    data["emulation"] = emulation.to_dict()
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    html = write_report(tmp_path, tmp_path / "out").read_text()
+    assert "What is enforced and what is modelled" in html
+    assert "modelled (compute stretched in the tier server)" in html and "speed:mobile:3ms" in html

@@ -10,15 +10,25 @@ import pytest
 
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
+from edgewise.testbeds.base import EmulationReport
+from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 from tests.conftest import needs_root
+from tests.tiers.speedcheck import p90_over_p50, slowdown, tight, within
 
 pytestmark = needs_root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def workload_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
 @pytest.fixture(scope="module")
-def paper_scaled():
+def paper_scaled(workload_cache):
     """The paper-scaled preset, with a 5 ms delay on mobile-edge to exercise the delayer."""
     config = TestbedConfig(kind="linux", links={"mobile-edge": {"bandwidth_mbit": 200.0, "delay_ms": 5.0}})
     testbed = make_testbed(config)
@@ -39,9 +49,37 @@ def test_verify_paper_scaled(paper_scaled):
     assert report.get("bandwidth:edge-cloud:up").achieved == pytest.approx(1.0, rel=0.10)
     assert report.get("memory:mobile").achieved == 1024.0
     assert "killed" in report.get("memory:mobile").note
-    # The quota holds: a spinner in mobile's cgroup receives half a core. The ONNX slowdown is recorded only.
+    # Shares of a core or more are read back from the kernel: at least one core, so one stream never throttles.
+    assert report.get("cpu:mobile").requested == 1.0 and report.get("cpu:mobile").achieved == 1.0
+    # Per-request speed: every tier, every workload size, requested as 1 / speed and measured.
+    for tier, speed in (("mobile", 0.25), ("edge", 0.5), ("cloud", 1.0)):
+        for size in ("0.3ms", "3ms", "30ms"):
+            figure = report.get(f"speed:{tier}:{size}")
+            assert figure.requested == 1 / speed and figure.achieved > 0 and figure.gates
+            assert figure.note.startswith("modelled (compute stretched in the tier server)")
+    assert data["labels"]["mobile"]["speed"].startswith("modelled") and data["labels"]["mobile"]["share"].startswith(
+        "enforced")
+
+
+def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
+    """Through the real netns, tbf and cgroups: 0.3 ms and 3 ms requests each take 1 / speed as long."""
+    for tier, speed in (("mobile", 0.25), ("edge", 0.5)):
+        route = route_for(Placement.parse(tier))
+        with paper_scaled.client(timeout_s=30) as client:
+            for size in ("0.3ms", "3ms"):
+                achieved, on_tier = within(lambda: slowdown(client, tier, route, size), 1 / speed, also=tight)
+                assert achieved == pytest.approx(1 / speed, rel=SPEED_TOLERANCE), (tier, size)
+                assert tight(on_tier), (tier, size, p90_over_p50(on_tier))
+
+
+def test_a_share_under_one_core_is_held(tmp_path):
+    """A share below a core is still enforced by the quota: a spinner in the cgroup receives half a core."""
+    testbed = make_testbed(TestbedConfig(kind="linux"))
+    with testbed:
+        testbed.start({"mobile": TierSpec("mobile", cpus=0.5, memory_mb=256)}, [LinkSpec("client", "mobile", 100.0)])
+        report = EmulationReport("linux", False)
+        verify_cpu(testbed._workload, testbed.tiers, {}, report, quick=True)
     assert report.get("cpu:mobile").achieved == pytest.approx(0.5, rel=0.15)
-    assert not report.get("cpu_scaling:mobile").gates and report.get("cpu_scaling:mobile").achieved is not None
 
 
 def test_inference_across_the_emulated_tiers(paper_scaled, tiny_cnn, cnn_artifact, cnn_split):

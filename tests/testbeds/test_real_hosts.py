@@ -112,7 +112,8 @@ def test_remote_study_measures_the_hosts_and_cuts_for_the_measured_links(hosts, 
         assert figures[f"bandwidth:{link}:up"]["achieved"] > 100  # loopback: far beyond any preset's link
         assert figures[f"jitter:{link}"]["achieved"] >= 0
     for tier in ("mobile", "edge", "cloud"):
-        assert 0.05 < figures[f"speed:{tier}"]["achieved"] < 20
+        assert all(0.05 < figures[f"speed:{tier}:{size}"]["achieved"] < 20 for size in ("0.3ms", "3ms", "30ms"))
+        assert figures[f"speed:{tier}:3ms"]["requested"] is None  # a real device: measured, nothing requested
         host = emulation["hosts"][tier]
         assert host["edgewise"] and host["onnxruntime"] and host["cores"] >= 1 and host["cpu"]
         assert host["memory_cap"]["enforced"] is False
@@ -151,7 +152,7 @@ def test_testbed_check_prints_the_measured_figures_and_the_hosts(hosts, tmp_path
     check(study=study, as_json=True, quick=True)
     printed = json.loads(capsys.readouterr().out)
     names = {f["name"] for f in printed["figures"]}
-    assert {"rtt:edge-cloud", "jitter:edge-cloud", "bandwidth:edge-cloud:up", "speed:cloud"} <= names
+    assert {"rtt:edge-cloud", "jitter:edge-cloud", "bandwidth:edge-cloud:up", "speed:cloud:3ms"} <= names
     assert printed["failures"] == [] and set(printed["hosts"]) == {"mobile", "edge", "cloud"}
 
 

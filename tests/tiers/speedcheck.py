@@ -1,0 +1,38 @@
+"""Measuring a tier's per-request slowdown in tests, on a host that other work shares.
+
+A timing check gets up to three attempts and passes when one lands within the bound: load on the
+host can only make a slow tier slower, never make it look right by chance.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from edgewise.testbeds.verify import SPEED_TOLERANCE, speed_samples
+
+ATTEMPTS = 3
+
+
+def within(measure, requested: float, tolerance: float = SPEED_TOLERANCE, also=lambda extra: True):
+    """The first of up to ATTEMPTS `measure()` results (achieved, extra) within `tolerance` of `requested`
+    (and for which `also(extra)` holds)."""
+    for _ in range(ATTEMPTS):
+        achieved, extra = measure()
+        if abs(achieved - requested) / requested <= tolerance and also(extra):
+            break
+    return achieved, extra
+
+
+def tight(on_tier: list[float]) -> bool:
+    """No request stalls behind a quota: the bimodal quota gave p90/p50 ~3."""
+    return p90_over_p50(on_tier) <= 1.5
+
+
+def slowdown(client, tier: str, route, workload: str, requests: int = 15, threads: int = 1):
+    """Median compute on the tier / median on this host, and the tier's compute times."""
+    on_tier, here = speed_samples(client, tier, route, threads, workload, requests)
+    return statistics.median(on_tier) / statistics.median(here), on_tier
+
+
+def p90_over_p50(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] / statistics.median(values)
