@@ -131,7 +131,7 @@ def route_for(placement: Placement, direct_links: set[frozenset[str]] | None = N
     first, last = placement.tiers[0], placement.tiers[-1]
     path = [CLIENT, *TIER_ORDER[: TIER_ORDER.index(last) + 1]]
     # A declared direct link skips the tiers that would otherwise relay between its ends.
-    for a, b in (tuple(sorted(d, key=_pos)) for d in direct):
+    for a, b in (tuple(sorted(d, key=path_position)) for d in direct):
         if a in path and b in path and (a == CLIENT or a in placement.tiers) and b in placement.tiers:
             ia, ib = path.index(a), path.index(b)
             path = path[: ia + 1] + path[ib:]
