@@ -41,6 +41,7 @@ class RunOptions:
     device: str = "cpu"
     log: Callable[[str], None] = print
     progress: Any = None  # a StudyProgress (cli) or None
+    executor: str | None = None  # --executor: local, ray or ray=ADDRESS over the study file's section
 
 
 @dataclass
@@ -104,9 +105,7 @@ class Study:
             subject = self.subject(cell.subject)
 
             def make_ctx(workdir, _cell=cell, _subject=subject):
-                return BuildContext(subject=_subject, workdir=workdir, seed=self.config.seed,
-                                    profile=self.options.profile or "paper", device=self.options.device,
-                                    placement=_cell.placement, tiers=tiers, links=links, log=self.options.log)
+                return self.build_context(_cell, _subject, workdir, tiers, links)
 
             t0 = time.time()
             try:
@@ -121,6 +120,22 @@ class Study:
             self._advance("build")
         return built
 
+    def build_context(self, cell: Cell, subject: Subject, workdir, tiers=None, links=None) -> BuildContext:
+        """What the operators of `cell` build with (and key their artifacts by), wherever they run."""
+        return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
+                            profile=self.options.profile or "paper", device=self.options.device,
+                            placement=cell.placement, tiers=self.config.testbed.tier_specs() if tiers is None else tiers,
+                            links=self.config.testbed.link_specs() if links is None else links, log=self.options.log)
+
+    def executor(self):
+        """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
+        from edgewise.executors import make_executor, parse_choice
+
+        config = self.config.executor
+        if self.options.executor:
+            config = parse_choice(self.options.executor, config)
+        return make_executor(config, self.options.log)
+
     def run(self) -> Path:
         """The whole flow into options.out; returns the results.json path."""
         out = self.options.out
@@ -134,13 +149,12 @@ class Study:
             store.claim(self.config.name, self.fingerprint(), self.config.model_dump(mode="json"))
             store.set_environment(environment.fingerprint(self.config.testbed.kind))
             store.add_cells([c.as_dict() for c in cells])
-            self.train_teachers(cells)
-            self._start_stage("build", len(cells))
-            built = self.build(cells)
-            self._record_artifacts(store, built)
-            self._start_stage("accuracy", len(built))
-            self.measure_accuracy(store, built)
-            self.measure_latency(store, [b for b in built if b.artifact is not None], testbed)
+            with self.executor() as executor:  # local: teachers in lanes, then Study.build
+                built = executor.build(self, cells)
+                self._record_artifacts(store, built)
+                self._start_stage("accuracy", len(built))
+                self.measure_accuracy(store, built)
+                executor.measure_latency(self, store, [b for b in built if b.artifact is not None], testbed)
             from edgewise.results import write_results
 
             path = write_results(store, out / "results.json", self.config, self.options.profile)
@@ -206,8 +220,7 @@ class Study:
             return
         tiers = self.config.testbed.tier_specs()
         links = self.config.testbed.link_specs()
-        direct = {frozenset(name.split("-")) for name in self.config.testbed.links
-                  if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
+        direct = direct_links(self.config.testbed)
         with ExitStack() as stack:
             testbed = testbed or make_testbed(self.config.testbed)
             stack.callback(testbed.stop)
@@ -315,6 +328,12 @@ class Study:
     def _advance(self, stage: str) -> None:
         if self.options.progress is not None:
             self.options.progress.advance(stage)
+
+
+def direct_links(testbed) -> set[frozenset[str]]:
+    """Links the study declares between tiers that are not neighbours (e.g. mobile-cloud)."""
+    return {frozenset(name.split("-")) for name in testbed.links
+            if name.split("-")[0] != "client" and abs(_pos(name.split("-")[0]) - _pos(name.split("-")[1])) > 1}
 
 
 def _pos(tier: str) -> int:
