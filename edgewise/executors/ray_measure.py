@@ -102,8 +102,17 @@ def fan_out(executor, study, store, built) -> None:
 
 def _start(ray, actors: dict[str, Any], store, testbed_config) -> None:
     """Start every testbed; verify each once per study (a resume keeps the figures)."""
+    from edgewise.executors.ray import failure_reason
+
     verify = testbed_config.verify and store.emulation() is None
-    reports = dict(zip(actors, ray.get([a.start.remote(verify) for a in actors.values()])))
+    starts = {name: a.start.remote(verify) for name, a in actors.items()}
+    reports = {}
+    for name, ref in starts.items():
+        try:
+            reports[name] = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - say which testbed, in one line
+            raise TestbedError(f"testbed {name} of the cluster did not start: {failure_reason(exc)}",
+                               "check its entry in executor.testbeds and the servers on its host") from None
     if not verify:
         return
     store.set_emulation({"testbeds": {name: report for name, (report, _) in reports.items()},

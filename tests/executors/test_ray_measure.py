@@ -1,0 +1,108 @@
+"""Latency fan-out over two testbeds of a real local Ray cluster, each pinned to its "host" by a resource.
+
+Two sets of loopback `edgewise serve` tier servers stand for two hosts. The study's driver is a
+subprocess, killed with SIGKILL mid-way and run again: every cell ends with exactly the protocol's
+samples, measured on one testbed, none twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[2]
+INPUTS, PASSES = 6, 3
+
+
+def _env() -> dict[str, str]:  # read when used: the cluster's fixture sets its token in os.environ
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+
+
+def _serve(tier: str, peers: str | None = None) -> tuple[subprocess.Popen, str]:
+    args = ["--tier", tier, "--listen", "127.0.0.1:0", "--threads", "1", *(["--peers", peers] if peers else [])]
+    proc = subprocess.Popen([sys.executable, "-m", "edgewise.cli", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
+    line = proc.stdout.readline()
+    assert " on " in line, line
+    return proc, line.split(" on ")[1].split()[0]
+
+
+@pytest.fixture
+def two_hosts():
+    procs, endpoints = [], []
+    try:
+        for _ in range(2):
+            cloud, cloud_at = _serve("cloud")
+            edge, edge_at = _serve("edge", f"cloud={cloud_at}")
+            mobile, mobile_at = _serve("mobile", f"edge={edge_at},cloud={cloud_at}")
+            procs += [cloud, edge, mobile]
+            endpoints.append({"mobile": mobile_at, "edge": edge_at, "cloud": cloud_at})
+        yield endpoints
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+
+
+def _events(out: Path, kind: str) -> list[tuple[str, str]]:
+    if not (out / "study.sqlite").exists():
+        return []
+    db = sqlite3.connect(f"file:{out / 'study.sqlite'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT cell, message FROM events WHERE kind = ?", (kind,)).fetchall()
+    except sqlite3.OperationalError:  # the driver has not created its tables yet
+        return []
+    finally:
+        db.close()
+
+
+def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(ray_cluster, two_hosts, cache_dir,
+                                                                                tmp_path):
+    a, b = two_hosts
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "fan-out", "subjects": ["tiny-cnn"], "seed": 0,
+        "cells": [{"chains": ["identity", "sptq"], "placements": ["mobile", "edge"]},
+                  {"chains": ["partition"], "placements": ["mobile-edge"]}],
+        "testbed": {"kind": "remote", "endpoints": a, "verify": False},
+        "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1},
+        "executor": {"kind": "ray", "testbeds": [{"name": "a", "resources": {"host-a": 1}, "endpoints": a},
+                                                 {"name": "b", "resources": {"host-b": 1}, "endpoints": b}]}}))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "edgewise.cli", "run", str(study), "--out", str(out), "--cache", str(cache_dir),
+           "--executor", f"ray={ray_cluster}"]
+
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT,
+                              start_new_session=True)
+    deadline = time.time() + 300
+    while len(_events(out, "measured-on")) < 2 and driver.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert driver.poll() is None, driver.stdout.read()
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver, mid-way through the measurements
+    driver.wait()
+    before = dict(_events(out, "measured-on"))
+    assert 2 <= len(before) < 5, before
+
+    finished = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    db = sqlite3.connect(out / "study.sqlite")
+    counts = dict(db.execute("SELECT cell, COUNT(*) FROM latency GROUP BY cell").fetchall())
+    statuses = dict(db.execute("SELECT name, status FROM cells").fetchall())
+    db.close()
+    assert len(counts) == 5 and set(counts.values()) == {INPUTS * PASSES}, counts
+    assert set(statuses.values()) == {"measured"}, statuses
+    measured_on = _events(out, "measured-on")
+    cells = [cell for cell, _ in measured_on]
+    assert sorted(cells) == sorted(counts), measured_on  # every cell once, none twice
+    assert {message for _, message in measured_on} == {"testbed a", "testbed b"}  # both hosts took cells
+    assert all(dict(measured_on)[cell] == where for cell, where in before.items())  # nothing measured again
