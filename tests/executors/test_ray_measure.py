@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,30 +29,33 @@ def _env() -> dict[str, str]:  # read when used: the cluster's fixture sets its 
     return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
 
 
-def _serve(tier: str, peers: str | None = None) -> tuple[subprocess.Popen, str]:
-    args = ["--tier", tier, "--listen", "127.0.0.1:0", "--threads", "1", *(["--peers", peers] if peers else [])]
-    proc = subprocess.Popen([sys.executable, "-m", "edgewise.cli", "serve", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT)
-    line = proc.stdout.readline()
-    assert " on " in line, line
-    return proc, line.split(" on ")[1].split()[0]
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def two_hosts():
-    procs, endpoints = [], []
+    """Per host a mobile, an edge and a cloud server, all six started at once (ports chosen first for --peers)."""
+    endpoints = [{t: f"127.0.0.1:{_free_port()}" for t in ("mobile", "edge", "cloud")} for _ in range(2)]
+    procs = []
     try:
-        for _ in range(2):
-            cloud, cloud_at = _serve("cloud")
-            edge, edge_at = _serve("edge", f"cloud={cloud_at}")
-            mobile, mobile_at = _serve("mobile", f"edge={edge_at},cloud={cloud_at}")
-            procs += [cloud, edge, mobile]
-            endpoints.append({"mobile": mobile_at, "edge": edge_at, "cloud": cloud_at})
+        for host in endpoints:
+            for tier, address in host.items():
+                peers = ",".join(f"{t}={a}" for t, a in host.items() if t != tier)
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "edgewise.cli", "serve", "--tier", tier, "--listen", address,
+                     "--threads", "1", "--peers", peers],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT))
+        for proc in procs:
+            line = proc.stdout.readline()
+            assert " serving on " in line, line + proc.stdout.read()
         yield endpoints
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
 
 
 def _events(out: Path, kind: str) -> list[tuple[str, str]]:
