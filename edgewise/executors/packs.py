@@ -18,14 +18,14 @@ Pack = dict[str, bytes]
 
 def pack_artifact(cache_root: Path, key: str) -> Pack:
     """Every file of the artifact `key` (its manifest included) under `cache_root/artifacts`."""
-    folder = cache_root / "artifacts" / key
-    return {str(p.relative_to(cache_root)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    folder = cache_root.resolve() / "artifacts" / key
+    return {str(p.relative_to(cache_root.resolve())): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def pack_teacher(cache_root: Path, teacher_pt: Path) -> Pack:
     """A trained teacher's module and record (`subjects.teachers.teacher_path`)."""
-    files = [teacher_pt, teacher_pt.with_suffix(".json")]
-    return {str(p.relative_to(cache_root)): p.read_bytes() for p in files if p.is_file()}
+    files = [teacher_pt.resolve(), teacher_pt.resolve().with_suffix(".json")]
+    return {str(p.relative_to(cache_root.resolve())): p.read_bytes() for p in files if p.is_file()}
 
 
 def install(cache_root: Path, pack: Pack) -> None:

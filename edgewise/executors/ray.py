@@ -246,7 +246,7 @@ def _worker_study(spec: dict[str, Any]):
 
     torch.set_num_threads(spec["cpus"])
     cache_root = Path(spec["cache_dir"] if spec["shared"] else spec["worker_cache"])
-    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
     ident = (repr(spec["config"]), spec["profile"], str(cache_root), device)
     if ident not in _studies:
         config = StudyConfig.model_validate(spec["config"])

@@ -60,7 +60,7 @@ def fan_out(executor, study, store, built) -> None:
             art, placement = b.artifact, b.cell.placement
             return {"cell": b.cell.name, "key": art.key, "tiers": list(placement.tiers),
                     "roles": ["head", "tail"] if art.is_split else ["full"],
-                    "parts": [str(p) for p in art.parts] if shared else [str(p.relative_to(cache_root)) for p in art.parts],
+                    "parts": [str(p) for p in art.parts] if shared else [str(p.resolve().relative_to(cache_root)) for p in art.parts],
                     "pack": None if shared else pack_artifact(cache_root, art.key),
                     "route": route_for(placement, direct), "spec": study.subject(b.cell.subject).preprocessing(),
                     "cold": m.cold_start, "protocol": protocol, "seed": config.seed,

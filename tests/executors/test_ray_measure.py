@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INPUTS, PASSES = 6, 3
 
 
-def _env() -> dict[str, str]:  # read when used: the cluster's fixture sets its token in os.environ
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+def _env(**extra: str) -> dict[str, str]:  # read when used: the cluster's fixture sets its token in os.environ
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **extra}
 
 
 def _free_port() -> int:
@@ -80,13 +80,15 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
                   {"chains": ["partition"], "placements": ["mobile-edge"]}],
         "testbed": {"kind": "remote", "endpoints": a, "verify": False},
         "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1},
-        "executor": {"kind": "ray", "testbeds": [{"name": "a", "resources": {"host-a": 1}, "endpoints": a},
+        # No shared cache: the actors get the artifacts' files from the driver, as on hosts of their own.
+        "executor": {"kind": "ray", "shared_cache": False, "testbeds": [{"name": "a", "resources": {"host-a": 1}, "endpoints": a},
                                                  {"name": "b", "resources": {"host-b": 1}, "endpoints": b}]}}))
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "edgewise.cli", "run", str(study), "--out", str(out), "--cache", str(cache_dir),
            "--executor", f"ray={ray_cluster}"]
 
-    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=ROOT,
+    env = _env(EDGEWISE_WORKER_CACHE=str(tmp_path / "worker-cache"))
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
                               start_new_session=True)
     deadline = time.time() + 300
     while len(_events(out, "measured-on")) < 2 and driver.poll() is None and time.time() < deadline:
@@ -97,7 +99,7 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
     before = dict(_events(out, "measured-on"))
     assert 2 <= len(before) < 5, before
 
-    finished = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=600)
+    finished = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     db = sqlite3.connect(out / "study.sqlite")
     counts = dict(db.execute("SELECT cell, COUNT(*) FROM latency GROUP BY cell").fetchall())
