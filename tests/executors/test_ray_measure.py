@@ -70,6 +70,7 @@ def _events(out: Path, kind: str) -> list[tuple[str, str]]:
         db.close()
 
 
+@pytest.mark.slow  # two drivers, six servers and a cluster: minutes on 2 loaded cores, whatever the study's size
 def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(ray_cluster, two_hosts, cache_dir,
                                                                                 tmp_path):
     a, b = two_hosts
