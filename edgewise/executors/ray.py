@@ -163,7 +163,7 @@ class RayExecutor(Executor):
             subject = study.subject(cell.subject)
             key = root_key(subject)
             chain_keys = [key]
-            steps.setdefault(key, _Step(key, cell.subject, cell.name, (), [], subject.trains_teacher))
+            steps.setdefault(key, _Step(key, cell.subject, cell.name, (), [], False))  # the teacher trains in a task of its own
             names: tuple[str, ...] = ()
             probe = study.build_context(cell, subject, None)
             for op in cell.chain.operators(study.config.operators):
