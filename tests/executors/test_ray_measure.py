@@ -22,7 +22,7 @@ import yaml
 pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[2]
-INPUTS, PASSES = 6, 3
+INPUTS, PASSES, CELLS = 6, 3, 7
 
 
 def _env(**extra: str) -> dict[str, str]:  # read when used: the cluster's fixture sets its token in os.environ
@@ -77,10 +77,11 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump({
         "name": "fan-out", "subjects": ["tiny-cnn"], "seed": 0,
-        "cells": [{"chains": ["identity", "sptq"], "placements": ["mobile", "edge"]},
+        "cells": [{"chains": ["identity", "sptq"], "placements": ["mobile", "edge", "cloud"]},
                   {"chains": ["partition"], "placements": ["mobile-edge"]}],
         "testbed": {"kind": "remote", "endpoints": a, "verify": False},
-        "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1},
+        # A session per request: a cell lasts long enough for the driver to be killed between cells.
+        "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1, "cold_start": True},
         # No shared cache: the actors get the artifacts' files from the driver, as on hosts of their own.
         "executor": {"kind": "ray", "shared_cache": False, "testbeds": [{"name": "a", "resources": {"host-a": 1}, "endpoints": a},
                                                  {"name": "b", "resources": {"host-b": 1}, "endpoints": b}]}}))
@@ -92,13 +93,13 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
                               start_new_session=True)
     deadline = time.time() + 300
-    while len(_events(out, "measured-on")) < 2 and driver.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+    while not _events(out, "measured-on") and driver.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
     assert driver.poll() is None, driver.stdout.read()
     os.killpg(driver.pid, signal.SIGKILL)  # the driver, mid-way through the measurements
     driver.wait()
     before = dict(_events(out, "measured-on"))
-    assert 2 <= len(before) < 5, before
+    assert 1 <= len(before) < CELLS, before
 
     finished = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert finished.returncode == 0, finished.stdout + finished.stderr
@@ -106,7 +107,7 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
     counts = dict(db.execute("SELECT cell, COUNT(*) FROM latency GROUP BY cell").fetchall())
     statuses = dict(db.execute("SELECT name, status FROM cells").fetchall())
     db.close()
-    assert len(counts) == 5 and set(counts.values()) == {INPUTS * PASSES}, counts
+    assert len(counts) == CELLS and set(counts.values()) == {INPUTS * PASSES}, counts
     assert set(statuses.values()) == {"measured"}, statuses
     measured_on = _events(out, "measured-on")
     cells = [cell for cell, _ in measured_on]
