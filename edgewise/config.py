@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgewise.errors import ConfigError
+from edgewise.executors.config import ExecutorConfig
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
 
 
@@ -232,6 +233,8 @@ class StudyConfig(_Strict):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
     seed: int = 0
+    # How the study runs, not what it measures: outside the fingerprint (excluded from dumps).
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, exclude=True)
     source: str | None = Field(default=None, exclude=True)
 
     def subject_names(self) -> list[str]:
@@ -258,7 +261,7 @@ def apply_profile(study: StudyConfig, profile: str | None) -> StudyConfig:
         stated = getattr(study, section).model_fields_set
         data[section] = {**data.get(section, {}), **{k: v for k, v in values.items() if k not in stated}}
     out = StudyConfig.model_validate(data)
-    out.source = study.source
+    out.source, out.executor = study.source, study.executor
     return out
 
 

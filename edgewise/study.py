@@ -41,6 +41,7 @@ class RunOptions:
     device: str = "cpu"
     log: Callable[[str], None] = print
     progress: Any = None  # a StudyProgress (cli) or None
+    executor: str | None = None  # --executor: local, ray or ray=ADDRESS over the study file's section
 
 
 @dataclass
@@ -104,9 +105,7 @@ class Study:
             subject = self.subject(cell.subject)
 
             def make_ctx(workdir, _cell=cell, _subject=subject):
-                return BuildContext(subject=_subject, workdir=workdir, seed=self.config.seed,
-                                    profile=self.options.profile or "paper", device=self.options.device,
-                                    placement=_cell.placement, tiers=tiers, links=links, log=self.options.log)
+                return self.build_context(_cell, _subject, workdir, tiers, links)
 
             t0 = time.time()
             try:
@@ -120,6 +119,23 @@ class Study:
                 self.options.log(f"[red]build of {cell.name} failed: {built[-1].error}[/red]")
             self._advance("build")
         return built
+
+    def build_context(self, cell: Cell, subject: Subject, workdir, tiers=None, links=None) -> BuildContext:
+        """What the operators of `cell` build with (and key their artifacts by), wherever they run."""
+        if tiers is None or links is None:
+            tiers, links = self._build_network()
+        return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
+                            profile=self.options.profile or "paper", device=self.options.device,
+                            placement=cell.placement, tiers=tiers, links=links, log=self.options.log)
+
+    def executor(self):
+        """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
+        from edgewise.executors import make_executor, parse_choice
+
+        config = self.config.executor
+        if self.options.executor:
+            config = parse_choice(self.options.executor, config)
+        return make_executor(config, self.options.log)
 
     def run(self) -> Path:
         """The whole flow into options.out; returns the results.json path."""
@@ -136,13 +152,12 @@ class Study:
             if self.measured is not None and store.emulation() is None:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
-            self.train_teachers(cells)
-            self._start_stage("build", len(cells))
-            built = self.build(cells)
-            self._record_artifacts(store, built)
-            self._start_stage("accuracy", len(built))
-            self.measure_accuracy(store, built)
-            self.measure_latency(store, [b for b in built if b.artifact is not None], testbed)
+            with self.executor() as executor:  # local: teachers in lanes, then Study.build
+                built = executor.build(self, cells)
+                self._record_artifacts(store, built)
+                self._start_stage("accuracy", len(built))
+                self.measure_accuracy(store, built)
+                executor.measure_latency(self, store, [b for b in built if b.artifact is not None], testbed)
             from edgewise.results import write_results
 
             path = write_results(store, out / "results.json", self.config, self.options.profile)

@@ -38,7 +38,7 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 echo "setup: installing torch 2.13.0 (CPU wheel) into $VENV"
 "${PIP[@]}" "torch==2.13.0"
 echo "setup: installing edgewise and its extras"
-"${PIP[@]}" -e ".[subjects,test,bench]"
+"${PIP[@]}" -e ".[subjects,test,bench,ray]"
 rm -f "$STAMP_DIR"/venv-*
 touch "$STAMP_DIR/venv-$key"
 echo "setup: done"

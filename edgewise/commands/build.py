@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgewise.commands.progress import StudyProgress
-from edgewise.commands.run import _device
+from edgewise.commands.run import EXECUTOR_HELP, _device
 from edgewise.config import load_study
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
 
@@ -19,6 +19,7 @@ def build(
     profile: str = typer.Option("quick", help="quick or paper training schedules"),
     cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
+    executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Build (or find in the cache) every artifact the study needs.
 
@@ -27,11 +28,10 @@ def build(
     config = load_study(study)
     with StudyProgress() as progress:
         s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
-                                          log=progress.log, progress=progress))
+                                          log=progress.log, progress=progress, executor=executor))
         cells = s.plan()
-        s.train_teachers(cells)
-        progress.start("build", len(cells))
-        built = s.build(cells)
+        with s.executor() as runner:
+            built = runner.build(s, cells)
     table = Table(title="artifacts")
     for col in ("cell", "artifact", "size", "note"):
         table.add_column(col)

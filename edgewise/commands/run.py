@@ -11,6 +11,8 @@ from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
 
+EXECUTOR_HELP = "where builds and measurements run: local, ray or ray=ADDRESS (default: the study file's executor, else local)"
+
 
 def run(
     study: Path = typer.Argument(..., help="study file (YAML)"),
@@ -19,6 +21,7 @@ def run(
     cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
     fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
+    executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Plan, build, deploy, measure, analyse and report a study. Run it again to resume.
 
@@ -32,7 +35,7 @@ def run(
         return load(study, out, profile, cache, None)
     with StudyProgress() as progress:
         options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
-                             log=progress.log, progress=progress)
+                             log=progress.log, progress=progress, executor=executor)
         results = Study.open(config, options).run()
     typer.echo(f"results: {results}")
     for name in ("summary.md", "report.html"):

@@ -66,7 +66,7 @@ def _suggest(name: str, names: tuple[str, ...]) -> str:
 
 def root_artifact(subject, cache: ArtifactCache, log: Callable[[str], None] = print) -> Artifact:
     """The subject's trained model as the first artifact of every chain (exported once, cached)."""
-    key = content_key("root", subject.fingerprint())
+    key = root_key(subject)
     found = cache.get(key)
     if found is not None:
         return found
@@ -96,21 +96,7 @@ def build_step(op: Operator, artifact: Artifact, cache: ArtifactCache, ctx_for: 
     """Apply one operator to an artifact, or return the cached result of doing so."""
     if op.name == "identity":
         return artifact
-    ctx_probe = ctx_for(None)
-    placement_part: Any = None
-    if op.placement_dependent and ctx_probe.placement is not None:
-        tiers = ctx_probe.placement.tiers
-        placement_part = {
-            "placement": ctx_probe.placement.name,
-            "tiers": [vars(ctx_probe.tiers[t]) for t in tiers if t in ctx_probe.tiers],
-            "links": [vars(link) for link in ctx_probe.links],
-        }
-    subject = ctx_probe.subject
-    suggested = subject.operator_defaults(op.name) if subject is not None else {}
-    taken = op.subject_inputs(subject) if subject is not None else None
-    # Optional parts join the key only when present, so other artifacts keep their keys.
-    key = content_key(artifact.key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part,
-                      *([suggested] if suggested else []), *([taken] if taken is not None else []))
+    key = step_key(op, artifact.key, ctx_for(None))
     found = cache.get(key)
     if found is not None:
         return found
@@ -123,6 +109,29 @@ def build_step(op: Operator, artifact: Artifact, cache: ArtifactCache, ctx_for: 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def root_key(subject) -> str:
+    """The cache key of the subject's model as the first artifact of its chains."""
+    return content_key("root", subject.fingerprint())
+
+
+def step_key(op: Operator, input_key: str, ctx_probe: BuildContext) -> str:
+    """The cache key of `op` applied to the artifact keyed `input_key`: known before anything is built."""
+    placement_part: Any = None
+    if op.placement_dependent and ctx_probe.placement is not None:
+        tiers = ctx_probe.placement.tiers
+        placement_part = {
+            "placement": ctx_probe.placement.name,
+            "tiers": [vars(ctx_probe.tiers[t]) for t in tiers if t in ctx_probe.tiers],
+            "links": [vars(link) for link in ctx_probe.links],
+        }
+    subject = ctx_probe.subject
+    suggested = subject.operator_defaults(op.name) if subject is not None else {}
+    taken = op.subject_inputs(subject) if subject is not None else None
+    # Optional parts join the key only when present, so other artifacts keep their keys.
+    return content_key(input_key, op.name, op.cache_params(), ctx_probe.seed, ctx_probe.profile, placement_part,
+                       *([suggested] if suggested else []), *([taken] if taken is not None else []))
 
 
 def build_chain(chain: Chain, subject, cache: ArtifactCache, make_ctx: Callable[..., BuildContext],

@@ -1,0 +1,310 @@
+"""The Ray executor: teachers and artifacts built as Ray tasks, latency measured on a cluster's testbeds.
+
+The driver (the `edgewise run` process) plans the build as a graph of cache keys: every step's key
+is known before anything is built (`operators.chain.step_key`), so what the study's cache already
+holds is never sent to the cluster, and each missing step becomes one task that depends on the
+task of the step before it. A task builds with the same code as a local build (`build_chain`), so
+it puts the same keys in the cache; where the workers do not share the cache directory, a task
+returns its files and the driver installs them (`executors.packs`). A task that fails, or whose
+worker is lost after its retries, fails the cells that need it, with the reason; the study goes on.
+
+Latency is measured by one actor per testbed (`executors.ray_measure`), pinned to its host by Ray
+resources; the driver alone writes the store.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgewise.errors import ConfigError
+from edgewise.executors.base import Executor
+from edgewise.executors.config import ExecutorConfig
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray executor needs Ray, which is not installed",
+                          "pip install 'edgewise[ray]', or run with --executor local") from None
+    return ray
+
+
+@dataclass
+class _Step:
+    """One node of the build graph: the root (the subject's model) or one operator applied after it."""
+
+    key: str
+    subject: str
+    cell: str  # a cell whose chain holds this step (placement-dependent steps are keyed by its placement)
+    names: tuple[str, ...]  # the chain up to this step; () is the root
+    ancestors: list[str]  # keys of the steps before it, root first
+    trains: bool  # white-box: wants a GPU where the cluster has one
+    cached: bool = False
+    ref: Any = None  # the task's result, or (no shared cache) the pack of a cached step
+    error: str | None = None
+
+
+@dataclass
+class RayExecutor(Executor):
+    config: ExecutorConfig
+    log: Callable[[str], None] = print
+    kind = "ray"
+    _started: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.ray = import_ray()
+
+    # --- the cluster ---------------------------------------------------------------------------
+    def connect(self) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        address = self.config.address or os.environ.get("RAY_ADDRESS")
+        common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+        try:
+            if address:
+                ray.init(address=address, **common)
+            else:
+                store = self.config.object_store_mb * 2**20 if self.config.object_store_mb else None
+                ray.init(num_cpus=self.config.local_cpus, object_store_memory=store, **common)
+        except ConnectionError as exc:
+            raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {exc}",
+                              "start it with `ray start --head` and give its address (executor.address or --executor ray=ADDRESS)") from None
+        self._started = True
+        resources = ray.cluster_resources()
+        self.log(f"ray cluster: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs, "
+                 f"{len(ray.nodes())} node(s)")
+
+    def close(self) -> None:
+        if self._started:
+            self.ray.shutdown()
+            self._started = False
+
+    def has_gpus(self) -> bool:
+        return self.ray.cluster_resources().get("GPU", 0) > 0
+
+    def task_spec(self, study) -> dict[str, Any]:
+        """What a worker needs to rebuild the study's view of a subject (the config, not the objects)."""
+        return {"config": study.config.model_dump(mode="json"), "source": study.config.source,
+                "profile": study.options.profile, "cache_dir": str(Path(study.options.cache_dir).resolve()),
+                "shared": self.config.shared_cache, "worker_cache": worker_cache_dir(),
+                "cpus": self.config.cpus_per_task}
+
+    # --- builds --------------------------------------------------------------------------------
+    def build(self, study, cells):
+        from edgewise.artifacts import ArtifactCache
+        from edgewise.executors.packs import install, pack_artifact, pack_teacher
+        from edgewise.study import _Built
+        from edgewise.subjects.teachers import teacher_missing, teacher_path
+
+        self.connect()
+        ray = self.ray
+        cache_root = Path(study.options.cache_dir).resolve()
+        cache = ArtifactCache(cache_root / "artifacts")
+        steps, final = self._plan(study, cells)
+        spec = self.task_spec(study)
+        gpu = self.config.gpus_per_training if self.has_gpus() else 0
+        cpu = {"num_cpus": self.config.cpus_per_task, "max_retries": self.config.max_retries}
+        build_task, teacher_task = ray.remote(_build_step), ray.remote(_train_teacher)
+        tasks: dict[Any, str] = {}  # result ref -> what it builds
+        study._start_stage("build", len(cells))
+        for step in steps.values():
+            step.cached = cache.get(step.key) is not None
+            if step.cached:
+                continue
+            deps = []
+            for key in step.ancestors:
+                before = steps[key]
+                if before.ref is None and not self.config.shared_cache:
+                    before.ref = ray.put({"pack": pack_artifact(cache_root, key)})
+                if before.ref is not None:
+                    deps.append(before.ref)
+            subject = study.subject(step.subject)
+            if not step.names and subject.trains_teacher:
+                if teacher_missing(subject):
+                    ref = teacher_task.options(**cpu, num_gpus=gpu).remote({**spec, "subject": step.subject})
+                    tasks[ref] = f"{step.subject} teacher"
+                    deps.append(ref)
+                elif not self.config.shared_cache:
+                    deps.append(ray.put({"pack": pack_teacher(cache_root, teacher_path(subject))}))
+            options = {**cpu, "num_gpus": gpu if step.trains else 0}
+            step.ref = build_task.options(**options).remote(
+                {**spec, "subject": step.subject, "cell": step.cell, "names": list(step.names), "key": step.key}, *deps)
+            tasks[step.ref] = step.key
+        self.log(f"ray: {len(tasks)} task(s) for {sum(not s.cached for s in steps.values())} missing step(s) "
+                 f"of {len(steps)}; {len(cells)} cells")
+        errors = self._gather(tasks, cache_root, install, study, cells, final)
+        built = []
+        for cell in cells:
+            key = final[cell.name]
+            error = errors.get(key)
+            artifact = None if error else cache.get(key)
+            if error is None and artifact is None:
+                error = (f"artifact {key} is not in the cache {cache_root} after its build "
+                         "(if the workers do not share that directory, set executor.shared_cache: false)")
+            built.append(_Built(cell, artifact, error))
+            if error:
+                self.log(f"[red]build of {cell.name} failed: {error}[/red]")
+        return built
+
+    def _plan(self, study, cells) -> tuple[dict[str, _Step], dict[str, str]]:
+        """Every step the cells need, parents before children, keyed by cache key; each cell's last key."""
+        from edgewise.operators.chain import root_key, step_key
+
+        steps: dict[str, _Step] = {}
+        final: dict[str, str] = {}
+        for cell in cells:
+            subject = study.subject(cell.subject)
+            key = root_key(subject)
+            chain_keys = [key]
+            steps.setdefault(key, _Step(key, cell.subject, cell.name, (), [], False))  # the teacher trains in a task of its own
+            names: tuple[str, ...] = ()
+            probe = study.build_context(cell, subject, None)
+            for op in cell.chain.operators(study.config.operators):
+                if op.name == "identity":
+                    continue
+                names = (*names, op.name)
+                key = step_key(op, key, probe)
+                steps.setdefault(key, _Step(key, cell.subject, cell.name, names, list(chain_keys), op.kind == "white"))
+                chain_keys.append(key)
+            final[cell.name] = key
+        return steps, final
+
+    def _gather(self, tasks: dict[Any, str], cache_root: Path, install, study, cells, final) -> dict[str, str]:
+        """Wait for every task; install what non-shared workers return; the reason of each failure."""
+        ray = self.ray
+        errors: dict[str, str] = {}
+        cells_of: dict[str, int] = {}
+        for cell in cells:
+            cells_of[final[cell.name]] = cells_of.get(final[cell.name], 0) + 1
+        for key, count in cells_of.items():  # cells whose artifact is cached are done already
+            if key not in tasks.values():
+                for _ in range(count):
+                    study._advance("build")
+        pending = list(tasks)
+        start = time.time()
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            what = tasks[ready[0]]
+            try:
+                result = ray.get(ready[0])
+            except Exception as exc:  # noqa: BLE001 - a failed or lost task fails its cells, not the study
+                errors[what] = failure_reason(exc)
+            else:
+                for line in result.get("log", []):
+                    self.log(line)
+                if result.get("pack"):
+                    install(cache_root, result["pack"])
+                self.log(f"built {what} ({result.get('seconds', 0):.1f} s on {result.get('node', '?')})")
+            for _ in range(cells_of.get(what, 0)):
+                study._advance("build")
+        self.log(f"ray build: {len(tasks)} task(s) in {time.time() - start:.1f} s")
+        return errors
+
+    # --- measurements --------------------------------------------------------------------------
+    def measure_latency(self, study, store, built, testbed=None) -> None:
+        if not self.config.testbeds:
+            study.measure_latency(store, built, testbed)
+            return
+        from edgewise.executors.ray_measure import fan_out
+
+        self.connect()
+        fan_out(self, study, store, built)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """`Type: message` of what a task raised, or of how it was lost (worker died, node gone)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def worker_cache_dir() -> str:
+    """A worker's own cache where it does not share the study's (executor.shared_cache: false)."""
+    return os.environ.get("EDGEWISE_WORKER_CACHE", str(Path(tempfile.gettempdir()) / "edgewise-worker-cache"))
+
+
+# --- in the workers ---------------------------------------------------------------------------
+_studies: dict[Any, Any] = {}  # a worker runs many tasks: keep each study's subjects (and their data) loaded
+_lines: list[str] = []
+
+
+def _worker_study(spec: dict[str, Any]):
+    import ray
+    import torch
+
+    from edgewise.config import StudyConfig
+    from edgewise.study import RunOptions, Study
+
+    torch.set_num_threads(spec["cpus"])
+    cache_root = Path(spec["cache_dir"] if spec["shared"] else spec["worker_cache"])
+    device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
+    ident = (repr(spec["config"]), spec["profile"], str(cache_root), device)
+    if ident not in _studies:
+        config = StudyConfig.model_validate(spec["config"])
+        config.source = spec["source"]
+        options = RunOptions(out=Path("."), profile=spec["profile"], cache_dir=cache_root, device=device,
+                             log=_lines.append)
+        _studies.clear()
+        _studies[ident] = Study(config, options)
+    _lines.clear()
+    return _studies[ident], cache_root
+
+
+def _install_deps(cache_root: Path, deps: tuple[dict[str, Any], ...]) -> None:
+    from edgewise.executors.packs import install
+
+    for dep in deps:
+        if dep.get("pack"):
+            install(cache_root, dep["pack"])
+
+
+def _result(t0: float, **kw: Any) -> dict[str, Any]:
+    import ray
+
+    return {"log": list(_lines), "seconds": time.time() - t0, "node": ray.get_runtime_context().get_node_id()[:8], **kw}
+
+
+def _train_teacher(spec: dict[str, Any]) -> dict[str, Any]:
+    from edgewise.executors.packs import pack_teacher
+    from edgewise.subjects.teachers import teacher_path
+
+    t0 = time.time()
+    study, cache_root = _worker_study(spec)
+    subject = study.subject(spec["subject"])
+    subject.teacher()
+    return _result(t0, pack=None if spec["shared"] else pack_teacher(cache_root, teacher_path(subject)))
+
+
+def _build_step(spec: dict[str, Any], *deps: dict[str, Any]) -> dict[str, Any]:
+    from edgewise.artifacts import ArtifactCache
+    from edgewise.errors import ArtifactError
+    from edgewise.executors.packs import pack_artifact
+    from edgewise.operators.chain import Chain, build_chain, root_artifact
+    from edgewise.plan import Cell
+
+    t0 = time.time()
+    study, cache_root = _worker_study(spec)
+    if not spec["shared"]:
+        _install_deps(cache_root, deps)
+    cache = ArtifactCache(cache_root / "artifacts")
+    subject = study.subject(spec["subject"])
+    log = study.options.log
+    if not spec["names"]:
+        artifact = root_artifact(subject, cache, log)
+    else:
+        cell = Cell.parse(spec["cell"])
+        artifact = build_chain(Chain(tuple(spec["names"])), subject, cache,
+                               lambda workdir: study.build_context(cell, subject, workdir), study.config.operators, log)
+    if artifact.key != spec["key"]:
+        raise ArtifactError(f"the worker built {artifact.key} where the driver expected {spec['key']}",
+                            "run the same edgewise version on the driver and on every worker")
+    return _result(t0, key=artifact.key, pack=None if spec["shared"] else pack_artifact(cache_root, artifact.key))
