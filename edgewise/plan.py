@@ -10,7 +10,7 @@ from edgewise.errors import PlanError
 from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
 from edgewise.tiers.spec import Placement
 
-_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[a-z0-9_+\-]+)@(?P<placement>[a-z\-]+)$")
+_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[^@~]+)@(?P<placement>[a-z\-]+)$")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 
 from edgewise.analysis import ResultSet, default_analyses
-from edgewise.report import sections
+from edgewise.report import dimensions, sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
@@ -65,6 +65,7 @@ def _reference_label(path: Path, reference: ResultSet) -> str:
 def render_html(ctx: ReportContext, source: str) -> str:
     body = [sections.summary(ctx), sections.latency(ctx), sections.accuracy_vs_latency(ctx), sections.breakdown(ctx),
             sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
+    body[3:3] = [part for part in (dimensions.settings(ctx),) if part]  # swept dimensions, when the study has any
     study = ctx.results.study
     used = [c for c in ctx.colours if c in set(ctx.results.chains)]
     legend = "Chains: " + "".join(f'<span><i style="background:{ctx.colours[c]}"></i>{escape(c)}</span>' for c in used)
