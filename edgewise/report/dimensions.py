@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from html import escape
 
+from edgewise.analysis.conditions import ConditionAnalyses, condition_analyses
+from edgewise.analysis.results import ResultSet
 from edgewise.analysis.settings import setting_sweeps
-from edgewise.report.htmlparts import figures, how_to_read, section
+from edgewise.errors import DataError
+from edgewise.report.htmlparts import figures, how_to_read, section, table
 from edgewise.report.lines import LinePoint, Series, line_chart
 from edgewise.report.svg import fmt
 from edgewise.report.tables import ReportContext
@@ -49,3 +52,58 @@ def placement_colours(placements: list[str]) -> dict[str, str]:
 
 def heading(text: str) -> str:
     return f"<h3>{escape(text)}</h3>"
+
+
+def one_condition(results: ResultSet, condition: str | None) -> ResultSet:
+    """The cells the per-cell sections show: a study's own, or those of one network condition (the first by default)."""
+    if not results.conditions:
+        if condition is not None:
+            raise DataError(f"condition {condition!r}: these results were measured under one network setting",
+                            "drop --condition")
+        return results
+    chosen = condition or results.conditions[0]
+    part = results.at_condition(chosen)
+    notes = list(part.study.get("notes") or [])
+    notes.append(f"The per-cell sections show network condition {chosen} ({len(results.conditions)} were measured: "
+                 f"{', '.join(results.conditions)}); the section on network conditions compares them all. "
+                 "edgewise report --condition NAME shows another.")
+    part.study["notes"] = notes
+    return part
+
+
+def across(results: ResultSet) -> ConditionAnalyses | None:
+    return condition_analyses(results) if results.conditions else None
+
+
+def conditions(ctx: ReportContext) -> str:
+    """Latency against bandwidth per subject (log axes, a line per cell, 95% CI bands), the crossovers, the tests."""
+    found = ctx.across
+    if found is None:
+        return ""
+    parts = [how_to_read("each line is one cell (chain@placement) measured at every bandwidth of the swept link, "
+                         "everything else held fixed; the band is the 95% bootstrap CI of the median. Where two "
+                         "lines cross, the faster placement changes.")]
+    if found.crossovers:
+        parts.append(heading("Crossovers") + "<ul>" + "".join(f"<li>{escape(c.text)}</li>" for c in found.crossovers)
+                     + "</ul>")
+    charts = []
+    for subject in dict.fromkeys(c.subject for c in found.curves):
+        for link, fixed in dict.fromkeys((c.link, c.fixed) for c in found.curves if c.subject == subject):
+            curves = [c for c in found.curves if c.subject == subject and (c.link, c.fixed) == (link, fixed)]
+            colours = placement_colours([c.cell for c in curves])
+            series = [Series(c.cell, colours[c.cell],
+                             [LinePoint(p.bandwidth_mbit, p.median_s * 1000,
+                                        tip=f"{subject}:{c.cell}~{p.condition}: median {fmt(p.median_s * 1000)} ms "
+                                            f"[95% CI {fmt(p.ci.low * 1000)}–{fmt(p.ci.high * 1000)}]",
+                                        band=(p.ci.low * 1000, p.ci.high * 1000)) for p in c.points])
+                      for c in curves]
+            title = f"{subject}: latency against {link} bandwidth" + (f" ({fixed})" if fixed else "")
+            charts.append(line_chart(title, series, f"{link} bandwidth (Mbit/s)", "median latency (ms)",
+                                     log_x=True, log_y=True))
+    parts.append(figures(charts))
+    rows = [[a.cell, len(a.conditions), fmt(min(a.medians_s) * 1000), fmt(max(a.medians_s) * 1000), a.h, a.p,
+             sum(p < 0.05 for _, _, p in a.pairs), len(a.pairs)] for a in found.across]
+    parts.append(table(["cell", "conditions", "fastest median (ms)", "slowest median (ms)", "Kruskal-Wallis H", "p",
+                        "Conover pairs p<0.05 (Holm)", "pairs"], rows,
+                       caption="Does a cell's latency depend on the network condition?"))
+    return section("conditions", "Network conditions", "".join(parts))
