@@ -101,7 +101,12 @@ class ConditionAnalyses:
                 "crossovers": [c.to_dict() for c in self.crossovers]}
 
     def findings(self) -> list[str]:
-        out = [c.text[0].upper() + c.text[1:] + "." for c in self.crossovers]
+        """Crossovers the data supports, one sentence each; crossings within the noise are only counted."""
+        out = [c.text[0].upper() + c.text[1:] + "." for c in self.crossovers if c.supported]
+        ties = [c for c in self.crossovers if not c.supported]
+        if ties:
+            out.append(f"{len(ties)} further crossing(s) of medians along the bandwidth are within the noise "
+                       "(the 95% CI of the difference includes zero on one side).")
         depends = [a for a in self.across if a.p < 0.05]
         if self.across:
             out.append(f"{len(depends)} of {len(self.across)} cells' latency differs across the "

@@ -11,6 +11,7 @@ from rich.table import Table
 from edgewise.commands.progress import StudyProgress
 from edgewise.commands.run import _device
 from edgewise.config import load_study
+from edgewise.measure.conditions import build_cells, links_of
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
 
 
@@ -28,7 +29,7 @@ def build(
     with StudyProgress() as progress:
         s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
                                           log=progress.log, progress=progress))
-        cells = s.plan()
+        cells = build_cells(s.plan(), links_of(s.config))  # an artifact once, whatever the network conditions
         s.train_teachers(cells)
         progress.start("build", len(cells))
         built = s.build(cells)

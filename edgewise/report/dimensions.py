@@ -83,9 +83,13 @@ def conditions(ctx: ReportContext) -> str:
     parts = [how_to_read("each line is one cell (chain@placement) measured at every bandwidth of the swept link, "
                          "everything else held fixed; the band is the 95% bootstrap CI of the median. Where two "
                          "lines cross, the faster placement changes.")]
-    if found.crossovers:
-        parts.append(heading("Crossovers") + "<ul>" + "".join(f"<li>{escape(c.text)}</li>" for c in found.crossovers)
-                     + "</ul>")
+    clear = [c for c in found.crossovers if c.supported]
+    ties = [c for c in found.crossovers if not c.supported]
+    if clear:
+        parts.append(heading("Crossovers") + "<ul>" + "".join(f"<li>{escape(c.text)}</li>" for c in clear) + "</ul>")
+    if ties:
+        parts.append(f"<details><summary>{len(ties)} crossing(s) within the noise</summary><ul>"
+                     + "".join(f"<li>{escape(c.text)}</li>" for c in ties) + "</ul></details>")
     charts = []
     for subject in dict.fromkeys(c.subject for c in found.curves):
         for link, fixed in dict.fromkeys((c.link, c.fixed) for c in found.curves if c.subject == subject):

@@ -89,3 +89,21 @@ def test_every_cell_is_measured_under_every_condition_and_a_new_condition_alone_
     assert new == {"tiny-cnn:identity@cloud~edge-cloud=10ms", "tiny-cnn:partition@edge-cloud~edge-cloud=10ms"}
     assert [c["name"] for c in results["study"]["conditions"]] == ["edge-cloud=0ms", "edge-cloud=20ms", "edge-cloud=10ms"]
     assert not [e for e in results["events"] if e["kind"] == "tier-restarted"]
+
+
+def test_a_store_written_before_conditions_existed_opens_and_keeps_its_cells(tmp_path):
+    from edgewise.store import SCHEMA, Store
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)  # the cells table as it was: no condition column
+    old.execute("INSERT INTO cells (name, subject, chain, placement, position) VALUES ('a:identity@edge', 'a', "
+                "'identity', 'edge', 0)")
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert store.cells()[0]["cell"] == "a:identity@edge" and store.cells()[0]["condition"] == ""
+    store.add_cells([{"cell": "a:identity@cloud~edge-cloud=5mbit", "subject": "a", "chain": "identity",
+                      "placement": "cloud", "condition": "edge-cloud=5mbit"}])
+    assert [c["condition"] for c in store.cells()] == ["", "edge-cloud=5mbit"]
+    store.close()
