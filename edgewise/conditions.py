@@ -107,7 +107,8 @@ def study_conditions(config) -> list[Condition]:
     out: list[Condition] = []
     for grid in grids:
         if not grid:
-            raise ConfigError("an empty mapping among the conditions", "name a link, e.g. {edge-cloud: {bandwidth_mbit: 5}}")
+            raise ConfigError("an empty mapping among the conditions",
+                              "name a link, e.g. {edge-cloud: {bandwidth_mbit: 5}}")
         axes = []
         for link, values in grid.items():
             if link not in known:

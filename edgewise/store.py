@@ -109,7 +109,8 @@ class Store:
     def add_cells(self, cells: list[dict[str, str]]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""))
                  for i, c in enumerate(cells)],
             )

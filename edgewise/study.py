@@ -19,9 +19,9 @@ import numpy as np
 from edgewise import environment
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
+from edgewise.errors import DataError, EdgewiseError, TestbedError
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
-from edgewise.errors import DataError, EdgewiseError, TestbedError
 from edgewise.measure.latency import CellJob, Protocol, measure_subject
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain

@@ -227,7 +227,8 @@ class TierServer:
             handler = {"PING": self._ping, "LOAD": self._load, "UNLOAD": self._unload,
                        "ECHO": self._echo, "PROBE": self._probe, "SHAPE": self._shape}.get(request.type)
             if handler is None:
-                raise ServerError(f"unknown request type {request.type!r}", "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE, SHAPE")
+                raise ServerError(f"unknown request type {request.type!r}",
+                                  "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE, SHAPE")
             if request.type == "ECHO" and request.meta.get("from") in self.config.shapes:
                 shape = self.config.shapes[request.meta["from"]]
             return handler(request), shape

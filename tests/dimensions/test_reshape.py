@@ -47,3 +47,22 @@ def test_local_testbed_reshapes_its_modelled_links_in_place():
 @pytest.mark.root
 def test_linux_testbed_changes_tbf_and_delays_in_place():
     _check(*_reshaped_figures("linux"))
+
+
+@pytest.mark.parametrize("shapes", [None, {"edge": 5}, {"edge": {"delay_s": -1}}, {"edge": {"rate_mbit": 0}}])
+def test_a_running_server_refuses_a_bad_shape_and_keeps_its_own(shapes):
+    from edgewise.tiers.client import TierClient
+    from edgewise.tiers.server import ServerConfig, TierServer
+    from edgewise.tiers.wire import Frame, LinkShape
+
+    server = TierServer(ServerConfig("mobile", shapes={"edge": LinkShape(0.002)})).start()
+    try:
+        with TierClient({"mobile": server.address}) as client:
+            with pytest.raises(Exception, match="SHAPE"):
+                client._control_request("mobile", Frame("SHAPE", {"shapes": shapes}))
+            assert server.config.shapes["edge"].delay_s == 0.002
+            client.reshape("mobile", {"edge": LinkShape(0.005, 40.0)})
+        shape = server.config.shapes["edge"]
+        assert (shape.delay_s, shape.rate_mbit, shape.bucket.rate) == (0.005, 40.0, 5e6)
+    finally:
+        server.stop()
