@@ -224,6 +224,26 @@ class SubjectConfig(_Strict):
         return self
 
 
+class LinkAxes(_Strict):
+    """The values one link takes across a study's network conditions (a scalar or a list per figure)."""
+
+    bandwidth_mbit: float | list[float] | None = None
+    delay_ms: float | list[float] | None = None
+
+    @model_validator(mode="after")
+    def _valid_values(self) -> "LinkAxes":
+        if self.bandwidth_mbit is None and self.delay_ms is None:
+            raise ValueError("name bandwidth_mbit and/or delay_ms for the link")
+        for field_name, low, strict in (("bandwidth_mbit", 0.0, True), ("delay_ms", 0.0, False)):
+            value = getattr(self, field_name)
+            values = value if isinstance(value, list) else [] if value is None else [value]
+            if isinstance(value, list) and not value:
+                raise ValueError(f"{field_name}: give at least one value")
+            if any(v <= low if strict else v < low for v in values):
+                raise ValueError(f"{field_name}: every value must be {'>' if strict else '>='} {low:g}")
+        return self
+
+
 class StudyConfig(_Strict):
     name: str = "study"
     subjects: list[str | SubjectConfig] = Field(min_length=1)
@@ -232,6 +252,9 @@ class StudyConfig(_Strict):
     measure: MeasureConfig = Field(default_factory=MeasureConfig)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
+    # Network conditions every cell is measured under: a grid {link: {bandwidth_mbit: [...], delay_ms: [...]}},
+    # or a list of such grids (see edgewise/conditions.py). None: the testbed's links only.
+    conditions: dict[str, LinkAxes] | list[dict[str, LinkAxes]] | None = None
     seed: int = 0
     # How the study runs, not what it measures: outside the fingerprint (excluded from dumps).
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, exclude=True)

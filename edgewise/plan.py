@@ -1,16 +1,17 @@
-"""The plan: the cells of a study, named SUBJECT:CHAIN@PLACEMENT, checked before anything runs."""
+"""The plan: the cells of a study, named SUBJECT:CHAIN@PLACEMENT[~CONDITION], checked before anything runs."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import PlanError
 from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
 from edgewise.tiers.spec import Placement
 
-_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[a-z0-9_+\-]+)@(?P<placement>[a-z\-]+)$")
+_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[^@~]+)@(?P<placement>[a-z\-]+)(?:~(?P<condition>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -18,10 +19,15 @@ class Cell:
     subject: str
     chain: Chain
     placement: Placement
+    condition: str = ""  # the network condition's name (edgewise/conditions.py); "" in a study without any
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.subject}:{self.chain.name}@{self.placement.name}"
 
     @property
     def name(self) -> str:
-        return f"{self.subject}:{self.chain.name}@{self.placement.name}"
+        return f"{self.base_name}~{self.condition}" if self.condition else self.base_name
 
     def __str__(self) -> str:
         return self.name
@@ -30,11 +36,14 @@ class Cell:
     def parse(cls, text: str) -> "Cell":
         m = _CELL.match(text.strip())
         if not m:
-            raise PlanError(f"cell name {text!r} is not SUBJECT:CHAIN@PLACEMENT", "e.g. resnet:distill+sptq@edge")
-        return cls(m["subject"], Chain.parse(m["chain"]), Placement.parse(m["placement"]))
+            raise PlanError(f"cell name {text!r} is not SUBJECT:CHAIN@PLACEMENT[~CONDITION]",
+                            "e.g. resnet:distill+sptq@edge or bert:identity@cloud~edge-cloud=5mbit,25ms")
+        condition = Condition.parse(m["condition"]).name if m["condition"] else ""
+        return cls(m["subject"], Chain.parse(m["chain"]), Placement.parse(m["placement"]), condition)
 
     def as_dict(self) -> dict[str, str]:
-        return {"cell": self.name, "subject": self.subject, "chain": self.chain.name, "placement": self.placement.name}
+        out = {"cell": self.name, "subject": self.subject, "chain": self.chain.name, "placement": self.placement.name}
+        return {**out, "condition": self.condition} if self.condition else out
 
 
 def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Cell]:
@@ -61,7 +70,14 @@ def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Ce
                     if cell.name not in seen:
                         seen.add(cell.name)
                         cells.append(cell)
-    return cells
+    return under_conditions(cells, study_conditions(study))
+
+
+def under_conditions(cells: list[Cell], conditions: list[Condition]) -> list[Cell]:
+    """Every cell under every condition, condition by condition; the cells as they are without conditions."""
+    if not conditions:
+        return cells
+    return [replace(c, condition=cond.name) for cond in conditions for c in cells]
 
 
 def _check_builtin_subjects(study: StudyConfig) -> None:

@@ -36,6 +36,7 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
 
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
+    _add_conditions(study, store, config)
     return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
 
@@ -54,6 +55,7 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         status = "ok" if measured else "failed"
     return {
         "cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"],
+        **({"condition": row["condition"]} if row.get("condition") else {}),
         "status": status, "error": row["error"] if status != "ok" else None,
         "task": "image-classification" if primary in ("top1", "top5") else ("text-classification" if primary else None),
         "metric": primary, "accuracy": metrics,
@@ -63,6 +65,18 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
         "artifact": artifact,
     }
+
+
+def _add_conditions(study: dict[str, Any], store: Store, config: StudyConfig) -> None:
+    """The study's network conditions with their verified figures (nothing for a study without conditions)."""
+    from edgewise.conditions import Condition, study_conditions
+
+    verified = store.condition_emulation()
+    names = [c.name for c in study_conditions(config)]
+    names += [c["condition"] for c in store.cells() if c.get("condition") and c["condition"] not in names]
+    if names:
+        study["conditions"] = [{**Condition.parse(n).to_dict(), "verified": verified.get(n)}
+                               for n in dict.fromkeys(names)]
 
 
 def write_results(store: Store, path: Path, config: StudyConfig, profile: str | None) -> Path:

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS latency (
     PRIMARY KEY (cell, pass, input)
 );
 CREATE TABLE IF NOT EXISTS emulation (id INTEGER PRIMARY KEY CHECK (id = 1), report TEXT NOT NULL, ts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS condition_emulation (
+    condition TEXT PRIMARY KEY, report TEXT NOT NULL, ts REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, cell TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
 );
@@ -55,6 +58,13 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_condition_column()
+
+    def _add_condition_column(self) -> None:
+        """cells.condition ('' for a study without conditions), added to stores written before it existed."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        if "condition" not in columns:
+            self.db.execute("ALTER TABLE cells ADD COLUMN condition TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -95,8 +105,10 @@ class Store:
     def add_cells(self, cells: list[dict[str, str]]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position) VALUES (?, ?, ?, ?, ?)",
-                [(c["cell"], c["subject"], c["chain"], c["placement"], i) for i, c in enumerate(cells)],
+                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""))
+                 for i, c in enumerate(cells)],
             )
 
     def set_cell(self, name: str, status: str, error: str | None = None, artifact: str | None = None) -> None:
@@ -113,8 +125,9 @@ class Store:
             db.execute("UPDATE cells SET status = 'built', error = NULL, artifact = ? WHERE name = ?", (artifact, name))
 
     def cells(self) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT name, subject, chain, placement, status, error, artifact FROM cells ORDER BY position")
-        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact")
+        cur = self.db.execute(
+            "SELECT name, subject, chain, placement, status, error, artifact, condition FROM cells ORDER BY position")
+        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition")
         return [dict(zip(keys, row)) for row in cur]
 
     def add_artifact(self, key: str, subject: str, chain: str, size_bytes: int, parts: int, meta: dict[str, Any]) -> None:
@@ -168,6 +181,15 @@ class Store:
     def emulation(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT report FROM emulation WHERE id = 1").fetchone()
         return json.loads(row[0]) if row else None
+
+    def set_condition_emulation(self, condition: str, report: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO condition_emulation VALUES (?, ?, ?)",
+                       (condition, json.dumps(report, default=str), time.time()))
+
+    def condition_emulation(self) -> dict[str, dict[str, Any]]:
+        """The verified links of every network condition measured so far, by condition name."""
+        return {c: json.loads(r) for c, r in self.db.execute("SELECT condition, report FROM condition_emulation")}
 
     def event(self, kind: str, message: str, cell: str | None = None) -> None:
         with self.transaction() as db:

@@ -20,6 +20,8 @@ from edgewise import environment
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
+from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
+                                         links_for_cell, links_of)
 from edgewise.measure.latency import CellJob, Protocol, measure_subject
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
@@ -126,7 +128,8 @@ class Study:
             tiers, links = self._build_network()
         return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
                             profile=self.options.profile or "paper", device=self.options.device,
-                            placement=cell.placement, tiers=tiers, links=links, log=self.options.log)
+                            placement=cell.placement, tiers=tiers, links=links_for_cell(links, cell),
+                            log=self.options.log)
 
     def executor(self):
         """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
@@ -153,7 +156,7 @@ class Study:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
             with self.executor() as executor:  # local: teachers in lanes, then Study.build
-                built = executor.build(self, cells)
+                built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
                 self.measure_accuracy(store, built)
@@ -178,7 +181,8 @@ class Study:
         return testbed
 
     def fingerprint(self) -> str:
-        return content_key(self.config.model_dump(mode="json"), self.options.profile)
+        # Conditions are left out: a study re-run with one more condition resumes and measures only that one.
+        return content_key(self.config.model_dump(mode="json", exclude={"conditions"}), self.options.profile)
 
     def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
@@ -312,7 +316,7 @@ class Study:
         store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
         cold = self.config.measure.cold_start
         loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
-        jobs = []
+        jobs, checks = [], {}
         for b in group:
             art, placement = b.artifact, b.cell.placement
             roles = [("head", "tail")] if art.is_split else [("full",)]
@@ -333,8 +337,9 @@ class Study:
                 testbed.restart(exc.tier)
                 self._reload(client, exc.tier, loaded, spec, cold)
                 continue
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers,
-                                _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))))
+            if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
+                checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers, checks[art.key]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)
@@ -354,8 +359,11 @@ class Study:
             store.event("tier-restarted", f"tier {tier} restarted; {len(loaded.get(tier, []))} artifact part(s) reloaded")
 
         payloads = subject.latency_inputs(self.config.measure.inputs)
-        measure_subject(jobs, payloads, protocol, store, infer, recover, self.config.seed,
-                        on_sample=lambda name: self._advance("latency"))
+        for condition, condition_jobs in jobs_by_condition(group, jobs):
+            if condition is not None:  # the links change in place; the artifacts stay loaded
+                enter_condition(condition, self.config, store, testbed, client, self.options.log)
+            measure_subject(condition_jobs, payloads, protocol, store, infer, recover, self.config.seed,
+                            on_sample=lambda name: self._advance("latency"))
         for job in jobs:
             if not job.failed:
                 store.set_cell(job.name, "measured")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,10 +39,12 @@ class CellResult:
     warmup_latency_s: np.ndarray = field(default_factory=lambda: np.empty(0))
     breakdown_s: dict[str, np.ndarray] = field(default_factory=dict)
     artifact: dict[str, Any] = field(default_factory=dict)
+    condition: str = ""  # the network condition measured under ("" in a study without conditions)
 
     @property
     def name(self) -> str:
-        return f"{self.subject}:{self.chain}@{self.placement}"
+        base = f"{self.subject}:{self.chain}@{self.placement}"
+        return f"{base}~{self.condition}" if self.condition else base
 
     @property
     def primary_accuracy(self) -> float | None:
@@ -58,7 +60,7 @@ class CellResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cell": self.name, "subject": self.subject, "chain": self.chain, "placement": self.placement,
-            "status": self.status, "error": self.error, "task": self.task, "metric": self.metric,
+            **({"condition": self.condition} if self.condition else {}), "status": self.status, "error": self.error, "task": self.task, "metric": self.metric,
             "accuracy": dict(self.accuracy),
             "correct": None if self.correct is None else self.correct.astype(int).tolist(),
             "latency_s": self.latency_s.tolist(),
@@ -79,7 +81,7 @@ class CellResult:
                 correct=None if correct is None else np.asarray(correct, dtype=bool),
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
                 breakdown_s={k: np.asarray(v, dtype=float) for k, v in (d.get("breakdown_s") or {}).items()},
-                artifact=d.get("artifact") or {},
+                artifact=d.get("artifact") or {}, condition=d.get("condition") or "",
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"a cell in the results is malformed: {exc!r}",
@@ -140,6 +142,19 @@ class ResultSet:
                 if (subj is None or c.subject in subj) and (chs is None or c.chain in chs)
                 and (pls is None or c.placement in pls) and (not ok_only or c.status == "ok")]
         return ResultSet(kept, self.study, self.environment, self.emulation)
+
+    @property
+    def conditions(self) -> list[str]:
+        """The network conditions measured, in study order ([] for a study without conditions)."""
+        return list(dict.fromkeys(c.condition for c in self.cells if c.condition))
+
+    def at_condition(self, condition: str) -> "ResultSet":
+        """The cells measured under one condition, named without it, so every analysis of a study applies."""
+        if condition not in self.conditions:
+            raise DataError(f"no condition named {condition!r} in the results",
+                            f"known conditions: {', '.join(self.conditions) or 'none'}")
+        kept = [replace(c, condition="") for c in self.cells if c.condition == condition]
+        return ResultSet(kept, {**self.study, "condition": condition}, self.environment, self.emulation)
 
     def find(self, subject: str, chain: str, placement: str) -> CellResult | None:
         return self._by_name.get(f"{subject}:{chain}@{placement}")

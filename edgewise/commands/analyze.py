@@ -21,6 +21,8 @@ def analyze(
     p_adjust: str = typer.Option("holm", "--p-adjust",
                                  help=f"one of {', '.join(P_ADJUST_METHODS)} (none reproduces the reference)"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+    condition: str | None = typer.Option(None, "--condition",
+                                         help="analyse the cells of one network condition (a study with conditions)"),
 ) -> None:
     """Compare latencies (Kruskal-Wallis, Conover, Cliff's delta), accuracy drops and speed-ups.
 
@@ -31,6 +33,18 @@ def analyze(
         raise ConfigError(f"--p-adjust {p_adjust!r} is unknown", f"use one of {', '.join(P_ADJUST_METHODS)}")
     rs = load_results(results, format)  # type: ignore[arg-type]
     console = Console()
+    if rs.conditions and condition is None and not cells:
+        from edgewise.analysis.conditions import condition_analyses
+
+        across = condition_analyses(rs)
+        if as_json:
+            typer.echo(to_json({"study": rs.study, **across.to_dict(), "findings": across.findings()}))
+        else:
+            console.print("\n".join(["Across the network conditions:", *(f"- {f}" for f in across.findings()),
+                                      "Analyse one condition with --condition NAME: " + ", ".join(rs.conditions)]))
+        return
+    if condition is not None:
+        rs = rs.at_condition(condition)
     if cells:
         comparison = compare_cells(rs, [c.strip() for c in cells.split(",") if c.strip()], p_adjust)  # type: ignore[arg-type]
         if as_json:

@@ -11,6 +11,7 @@ from rich.table import Table
 from edgewise.commands.progress import StudyProgress
 from edgewise.commands.run import EXECUTOR_HELP, _device
 from edgewise.config import load_study
+from edgewise.measure.conditions import build_cells, links_of
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
 
 
@@ -31,7 +32,7 @@ def build(
                                           log=progress.log, progress=progress, executor=executor))
         cells = s.plan()
         with s.executor() as runner:
-            built = runner.build(s, cells)
+            built = runner.build(s, build_cells(cells, links_of(s.config)))  # an artifact once, whatever the conditions
     table = Table(title="artifacts")
     for col in ("cell", "artifact", "size", "note"):
         table.add_column(col)

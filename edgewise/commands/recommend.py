@@ -20,18 +20,30 @@ def recommend_command(
                                             help="accepted drop of the primary metric, in points"),
     placements: str | None = typer.Option(None, "--placements", help="only these placements, comma-separated"),
     format: str = typer.Option("auto", "--format", help=f"one of {', '.join(FORMATS)}"),
+    condition: str | None = typer.Option(None, "--condition",
+                                         help="a network condition of the study (default: each in turn)"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Judge every cell against the SLA: meets, borderline or fails, ranked per subject, with the Pareto front.
 
     Example: edgewise recommend whitebox-2411.00907-latency.csv --max-latency-ms 2000 --max-accuracy-drop 1
     """
+    from edgewise.analysis.slices import by_condition
+
     rs = load_results(results, format)  # type: ignore[arg-type]
     chosen = [p.strip() for p in placements.split(",") if p.strip()] if placements else None
-    rec = recommend(rs, max_latency_ms, percentile, max_accuracy_drop, chosen)
+    recs = {name: recommend(part, max_latency_ms, percentile, max_accuracy_drop, chosen)
+            for name, part in by_condition(rs, condition)}
     if as_json:
-        typer.echo(to_json(rec.to_dict()))
-    else:
+        if len(recs) == 1:  # no conditions, or the one asked for
+            name, rec = next(iter(recs.items()))
+            typer.echo(to_json({**rec.to_dict(), **({"condition": name} if name else {})}))
+        else:
+            typer.echo(to_json({"conditions": {n: r.to_dict() for n, r in recs.items()}}))
+        return
+    for name, rec in recs.items():
+        if name:
+            Console().rule(f"network condition {name}")
         Console().print(rec)
 
 

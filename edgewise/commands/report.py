@@ -18,6 +18,8 @@ def report(
     percentile: int | None = typer.Option(None, "--percentile", help="SLA percentile: 50, 90, 95 or 99"),
     max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop",
                                                    help="SLA accuracy drop in points of the primary metric"),
+    condition: str | None = typer.Option(None, "--condition",
+                                         help="the network condition the per-cell sections show (default: the first)"),
 ) -> None:
     """Write a self-contained HTML report (opens offline) and a Markdown summary.
 
@@ -28,7 +30,7 @@ def report(
 
     loaded = load_results(results)
     sla = Sla.of(loaded, max_latency_ms, percentile, max_accuracy_drop)
-    html = write_report(results, out, reference=list(reference) or None, sla=sla)
+    html = write_report(results, out, reference=list(reference) or None, sla=sla, condition=condition)
     typer.echo(f"wrote {html} and {html.parent / 'summary.md'}")
 
 

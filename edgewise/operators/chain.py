@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
-from edgewise.errors import PlanError
+from edgewise.errors import ConfigError, PlanError
 from edgewise.export import export_onnx
 from edgewise.operators.base import BuildContext, Operator, get_operator
+from edgewise.operators.settings import Settings, format_link, parse_link, split_links
 
 TORCH_START = frozenset({"torch", "onnx", "float"})
 ONNX_START = frozenset({"onnx", "float"})
@@ -18,20 +19,31 @@ ONNX_START = frozenset({"onnx", "float"})
 @dataclass(frozen=True)
 class Chain:
     names: tuple[str, ...]
+    # Per link, the settings written in brackets (`prune[ratio=0.3]`); they override `operators:`.
+    settings: tuple[Settings, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> "Chain":
-        names = tuple(n.strip().lower() for n in text.split("+") if n.strip())
-        if not names:
+        links = [parse_link(part, text) for part in split_links(text)]
+        if not links:
             raise PlanError(f"empty chain {text!r}", "name at least one operator, e.g. identity or distill+sptq")
         # identity inside a longer chain changes nothing: drop it so 'identity+sptq' == 'sptq'.
-        if len(names) > 1:
-            names = tuple(n for n in names if n != "identity") or ("identity",)
-        return cls(names)
+        if len(links) > 1:
+            links = [link for link in links if link[0] != "identity"] or [("identity", ())]
+        settings = tuple(s for _, s in links)
+        return cls(tuple(n for n, _ in links), settings if any(settings) else ())
+
+    def _settings(self, i: int) -> Settings:
+        return self.settings[i] if self.settings else ()
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Each link's readable name: the operator, with its settings in brackets when it has any."""
+        return tuple(format_link(n, self._settings(i)) for i, n in enumerate(self.names))
 
     @property
     def name(self) -> str:
-        return "+".join(self.names)
+        return "+".join(self.links)
 
     @property
     def splits(self) -> bool:
@@ -42,7 +54,16 @@ class Chain:
 
     def operators(self, params: dict[str, dict[str, Any]] | None = None) -> list[Operator]:
         params = params or {}
-        return [get_operator(n, params.get(n)) for n in self.names]
+        ops = []
+        for i, n in enumerate(self.names):
+            merged = {**(params.get(n) or {}), **dict(self._settings(i))}
+            try:
+                ops.append(get_operator(n, merged))
+            except ConfigError as exc:
+                if not self._settings(i):
+                    raise
+                raise PlanError(f"chain {self.name!r}: {exc.message}", exc.hint) from None
+        return ops
 
     def check(self, start: frozenset[str], params: dict[str, dict[str, Any]] | None = None) -> frozenset[str]:
         """Capabilities of the chain's output; raises PlanError with the reason when impossible."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 
 from edgewise.analysis import ResultSet, default_analyses
-from edgewise.report import sections
+from edgewise.report import dimensions, sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
@@ -22,17 +22,23 @@ _SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accur
 
 
 def write_report(results_source: str | Path | ResultSet, out: str | Path,
-                 reference: list[str | Path] | None = None, sla: Sla | None = None) -> Path:
+                 reference: list[str | Path] | None = None, sla: Sla | None = None,
+                 condition: str | None = None) -> Path:
     """Write DIR/report.html and DIR/summary.md (or FILE.html and summary.md beside it); return the HTML path.
 
     `reference`: published latency CSVs to set this study beside; None = the reference study's files packaged
-    with edgewise (white-box and/or black-box, after the study's chains). `sla`: None = the study's own."""
-    results = load_results(results_source)
+    with edgewise (white-box and/or black-box, after the study's chains). `sla`: None = the study's own.
+    `condition`: in a study with network conditions, the one the per-cell sections show (None: the first)."""
+    everything = load_results(results_source)
+    results = dimensions.one_condition(everything, condition)
     out = Path(out)
     html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     ctx = build_context(results, default_reference(results) if reference is None else reference,
                         sla or Sla.of(results))
+    ctx.across = dimensions.across(everything)
+    if ctx.across is not None:
+        ctx.findings[:0] = ctx.across.findings()
     html_path.write_text(render_html(ctx, str(results_source) if not isinstance(results_source, ResultSet) else
                                      results.study.get("source", "memory")), encoding="utf-8")
     (html_path.parent / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
@@ -65,6 +71,7 @@ def _reference_label(path: Path, reference: ResultSet) -> str:
 def render_html(ctx: ReportContext, source: str) -> str:
     body = [sections.summary(ctx), sections.latency(ctx), sections.accuracy_vs_latency(ctx), sections.breakdown(ctx),
             sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
+    body[3:3] = [part for part in (dimensions.conditions(ctx), dimensions.settings(ctx)) if part]  # swept dimensions
     study = ctx.results.study
     used = [c for c in ctx.colours if c in set(ctx.results.chains)]
     legend = "Chains: " + "".join(f'<span><i style="background:{ctx.colours[c]}"></i>{escape(c)}</span>' for c in used)

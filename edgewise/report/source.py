@@ -62,7 +62,7 @@ def analyse(results: ResultSet, sla: Sla) -> Analysed:
 
 
 def is_blackbox_chain(chain: str) -> bool:
-    return set(chain.split("+")) <= BLACKBOX_OPERATORS
+    return {link.split("[")[0] for link in chain.split("+")} <= BLACKBOX_OPERATORS  # settings: sptq[calibration=...]
 
 
 def default_reference(results: ResultSet) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class ReportContext:
     colours: dict[str, str]
     findings: list[str] = field(default_factory=list)
     reference: list[Reference] = field(default_factory=list)
+    across: Any = None  # analysis.conditions.ConditionAnalyses of a study with network conditions, else None
 
     @property
     def results(self) -> ResultSet:

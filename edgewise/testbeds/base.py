@@ -109,6 +109,23 @@ class Testbed(ABC):
     @abstractmethod
     def stop(self) -> None: ...
 
+    def reshape(self, links: list[LinkSpec], client: TierClient) -> None:
+        """Give the running links new figures in place (no tier restarts); `client` is the study's,
+        whose own links change too. Testbeds whose links are real cannot."""
+        from edgewise.errors import TestbedError
+
+        raise TestbedError(f"the {self.kind} testbed cannot change its links while running",
+                           "sweep network conditions on a linux or local testbed")
+
+    def verify_links(self, links: list[LinkSpec], quick: bool = False) -> EmulationReport:
+        """Bandwidth and RTT of the given links only, as they are now (after a reshape)."""
+        from edgewise.testbeds.verify import verify_links
+
+        report = EmulationReport(self.kind, self.modelled)
+        with self.client() as client:
+            verify_links(client, links, report, quick)
+        return report
+
     def __enter__(self) -> "Testbed":
         return self
 

@@ -136,6 +136,24 @@ class LinuxTestbed(Testbed):
             return DoesNotFit(tier, f"killed by the OOM killer under its {self.tiers[tier].memory_mb} MiB cap")
         return TierDown(tier, detail if code is None else f"{detail}; exit status {code}")
 
+    def reshape(self, links: list[LinkSpec], client: TierClient) -> None:
+        """New link figures in place: tbf's rate changed on both veth ends (`tc qdisc change`), the
+        message-level delays sent to every tier and the client. Links keep their order (and veths)."""
+        index = {link.name: i for i, link in enumerate(self.links)}
+        old = {link.name: link for link in self.links}
+        for link in links:
+            if link.name not in index:
+                raise TestbedError(f"cannot reshape link {link.name}: the testbed was started without it",
+                                   "conditions may only change links the testbed has")
+            i, before = index[link.name], old[link.name]
+            for end, dev in ((link.a, f"ew{self.run}{i}a"), (link.b, f"ew{self.run}{i}b")):
+                if link.rate_mbit(end) != before.rate_mbit(end):
+                    netns.change_rate(self.ns(end), dev, link.rate_mbit(end))
+        self.links = sorted(links, key=lambda link: index[link.name])  # a tier restarted later starts with these
+        for tier in self.procs:
+            client.reshape(tier, self._shapes(tier))
+        client.reshape_own(self._shapes(CLIENT))
+
     def restart(self, tier: str) -> None:
         proc = self.procs.get(tier)
         if proc is not None:

@@ -84,6 +84,13 @@ class LocalTestbed(Testbed):
         return TierClient({t: self.endpoint(t) for t in self.tiers}, self.token, timeout_s,
                           shapes=self._shapes(CLIENT), diagnose=lambda tier, detail: TierDown(tier, detail))
 
+    def reshape(self, links: list[LinkSpec], client: TierClient) -> None:
+        """New modelled links: every tier and the client take their new shapes (tiers/reshape.py)."""
+        self.links = list(links)  # a tier restarted later starts with these
+        for tier in self.procs:
+            client.reshape(tier, self._shapes(tier))
+        client.reshape_own(self._shapes(CLIENT))
+
     def restart(self, tier: str) -> None:
         if tier in self.procs:
             self.procs[tier].kill()

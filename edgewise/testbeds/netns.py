@@ -66,6 +66,12 @@ def shape(ns: str, dev: str, rate_mbit: float) -> None:
           "burst", str(tbf_burst(rate_mbit)), "latency", f"{TBF_LATENCY_MS}ms")
 
 
+def change_rate(ns: str, dev: str, rate_mbit: float) -> None:
+    """A new rate for an existing tbf, in place: the device and its connections stay up."""
+    in_ns(ns, "tc", "qdisc", "change", "dev", dev, "root", "tbf", "rate", f"{rate_mbit}mbit",
+          "burst", str(tbf_burst(rate_mbit)), "latency", f"{TBF_LATENCY_MS}ms")
+
+
 def tbf_burst(rate_mbit: float) -> int:
     """Bucket size in bytes: one MTU-size packet, or BURST_MS worth of the rate when that is more."""
     return max(MTU_BURST, int(rate_mbit * 1e6 / 8 * BURST_MS / 1e3))

@@ -99,6 +99,21 @@ class TierClient:
     def unload(self, tier: str, artifact_id: str) -> None:
         self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))
 
+    def reshape(self, tier: str, shapes: dict[str, LinkShape]) -> dict[str, Any]:
+        """New shapes of `tier`'s links to its neighbours (tiers/reshape.py), without restarting it."""
+        from edgewise.tiers.reshape import as_meta
+
+        return self._control_request(tier, Frame("SHAPE", {"shapes": as_meta(shapes)})).meta
+
+    def reshape_own(self, shapes: dict[str, LinkShape]) -> None:
+        """New shapes of the client's own links (to the tiers it sends requests to)."""
+        from edgewise.tiers.reshape import reshape_in_place
+
+        current = {t: pool.shape for t, pool in self._data.items()}
+        reshape_in_place(current, {t: s for t, s in shapes.items() if t in self._data})
+        for t, pool in self._data.items():
+            pool.shape = current[t]
+
     def ping(self, tier: str, reset_peak: bool = False) -> dict[str, Any]:
         """The tier's state; `reset_peak` starts a new peak RSS after reporting the current one."""
         return self._control_request(tier, Frame("PING", {"reset_peak": True} if reset_peak else {})).meta

@@ -1,6 +1,6 @@
 """The tier server: one process per tier, warm ONNX Runtime sessions, a thread per connection.
 
-Requests (see wire.py for the framing): PING, LOAD, UNLOAD, INFER, ECHO and PROBE. An INFER
+Requests (see wire.py for the framing): PING, LOAD, UNLOAD, INFER, ECHO, PROBE and SHAPE. An INFER
 request carries its route; this server plays its hop's role:
 
     relay  forward the request unchanged to the next hop
@@ -236,9 +236,10 @@ class TierServer:
                 shape = self._reply_shape(request)
                 return self._infer(request, received), shape
             handler = {"PING": self._ping, "LOAD": self._load, "UNLOAD": self._unload,
-                       "ECHO": self._echo, "PROBE": self._probe}.get(request.type)
+                       "ECHO": self._echo, "PROBE": self._probe, "SHAPE": self._shape}.get(request.type)
             if handler is None:
-                raise ServerError(f"unknown request type {request.type!r}", "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE")
+                raise ServerError(f"unknown request type {request.type!r}",
+                                  "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE, SHAPE")
             if request.type == "ECHO" and request.meta.get("from") in self.config.shapes:
                 shape = self.config.shapes[request.meta["from"]]
             return handler(request), shape
@@ -306,6 +307,16 @@ class TierServer:
         except Exception as exc:
             raise DataError(f"tier {self.config.tier}: ONNX Runtime cannot load {path.name}: {exc}",
                             "send a valid ONNX model") from None
+
+    def _shape(self, request: Frame) -> Frame:
+        """New link shapes towards the neighbours named, applied to open connections too (tiers/reshape.py)."""
+        from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
+
+        with self._lock:
+            reshape_in_place(self.config.shapes, parse_shapes(request.meta.get("shapes")))
+            for tier, pool in self._peers.items():
+                pool.shape = self.config.shapes.get(tier, wire.NO_SHAPE)
+            return Frame("OK", {"shapes": as_meta(self.config.shapes)})
 
     def _unload(self, request: Frame) -> Frame:
         art_id = request.meta.get("artifact")
