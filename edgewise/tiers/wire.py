@@ -268,12 +268,6 @@ def _set_timeout(sock: socket.socket, timeout: float | None) -> None:
         sock.settimeout(timeout)
 
 
-def _read_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
-    buf = bytearray(n)
-    _read_into(sock, memoryview(buf), deadline)
-    return bytes(buf)
-
-
 def _read_into(sock: socket.socket, view: memoryview, deadline: float | None) -> None:
     got = 0
     while got < len(view):
