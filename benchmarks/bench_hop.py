@@ -5,44 +5,73 @@ edgewise request. To compare two trees, run it with PYTHONPATH set to each in tu
 
 Usage: python benchmarks/bench_hop.py [BYTES]   (prints one JSON line)
 """
-import json, sys, time, tempfile, statistics as st
-from pathlib import Path
-import numpy as np
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_transport import write_model, tensor_spec
-from edgewise.testbeds.processes import TierProcess
-from edgewise.tiers.client import TierClient
-from edgewise.tiers.spec import Placement, route_for
-from edgewise.runtime import make_session
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
-from bare_socket import BareClient
 
-with tempfile.TemporaryDirectory() as tmp:
-    tmp = Path(tmp); floats = N // 4
-    write_model(tmp / "m.onnx", floats)
-    tier = TierProcess("mobile", "127.0.0.1:0", tmp / "mobile.log"); address = tier.start()
-    bare = BareClient(); rt = bare.roundtrip
-    x = np.random.default_rng(0).standard_normal((1, floats)).astype(np.float32); payload = x.tobytes()
-    sess = make_session(tmp / "m.onnx")
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bare_socket import BareClient
+from bench_transport import tensor_spec, write_model
+
+ROUNDS, REQUESTS = 7, 100
+
+
+def main(nbytes: int) -> dict:
+    from edgewise.runtime import make_session
+    from edgewise.testbeds.processes import TierProcess
+    from edgewise.tiers.client import TierClient
+    from edgewise.tiers.spec import Placement, route_for
+
+    floats = nbytes // 4
+    x = np.random.default_rng(0).standard_normal((1, floats)).astype(np.float32)
+    payload = x.tobytes()
     route = route_for(Placement.parse("mobile"))
-    try:
-        with TierClient({"mobile": address}) as client:
-            client.load("mobile", "m", tmp / "m.onnx", "full", tensor_spec(floats))
-            for _ in range(50): client.infer(route, "m", payload); rt(payload)
-            rows = {"bare": [], "ew": [], "compute": []}; parts = {}
-            for r in range(7):
-                for name, fn in (("bare", lambda: rt(payload)), ("ew", lambda: client.infer(route, "m", payload)),
-                                 ("compute", lambda: sess.run(None, {"input": x}))):
-                    ts = []
-                    for _ in range(100):
-                        t = time.perf_counter(); res = fn(); ts.append(time.perf_counter() - t)
-                        if name == "ew":
-                            for k, v in res.breakdown.items(): parts.setdefault(k, []).append(v)
-                    rows[name].append(st.median(ts))
-            med = {k: st.median(v) * 1e6 for k, v in rows.items()}
-            print(json.dumps({"bytes": N, "bare_us": med["bare"], "edgewise_us": med["ew"], "compute_us": med["compute"],
-                              "overhead_us": med["ew"] - med["compute"],
-                              "overhead_to_bare": (med["ew"] - med["compute"]) / med["bare"],
-                              "breakdown_us": {k: round(st.median(v) * 1e6, 1) for k, v in parts.items()}}))
-    finally:
-        tier.kill(); bare.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "m.onnx"
+        write_model(model, floats)
+        tier = TierProcess("mobile", "127.0.0.1:0", Path(tmp) / "mobile.log")
+        address = tier.start()
+        bare = BareClient()
+        session = make_session(model)
+        parts: dict[str, list[float]] = {}
+        try:
+            with TierClient({"mobile": address}) as client:
+                client.load("mobile", "m", model, "full", tensor_spec(floats))
+
+                def edgewise() -> None:
+                    for k, v in client.infer(route, "m", payload).breakdown.items():
+                        parts.setdefault(k, []).append(v)
+
+                variants = {"bare": lambda: bare.roundtrip(payload), "edgewise": edgewise,
+                            "compute": lambda: session.run(None, {"input": x})}
+                for fn in variants.values():
+                    for _ in range(50):
+                        fn()
+                medians: dict[str, list[float]] = {k: [] for k in variants}
+                for _ in range(ROUNDS):
+                    for name, fn in variants.items():
+                        times = []
+                        for _ in range(REQUESTS):
+                            t0 = time.perf_counter()
+                            fn()
+                            times.append(time.perf_counter() - t0)
+                        medians[name].append(statistics.median(times))
+        finally:
+            tier.kill()
+            bare.close()
+    us = {k: statistics.median(v) * 1e6 for k, v in medians.items()}
+    overhead = us["edgewise"] - us["compute"]
+    return {"bytes": nbytes, "bare_us": us["bare"], "edgewise_us": us["edgewise"], "compute_us": us["compute"],
+            "overhead_us": overhead, "overhead_to_bare": overhead / us["bare"],
+            "breakdown_us": {k: round(statistics.median(v) * 1e6, 1) for k, v in parts.items()}}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 4096)))
