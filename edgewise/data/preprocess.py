@@ -108,9 +108,10 @@ class _TensorPreprocessor:
         self.input = spec.get("input", "input")
         self.dtype = np.dtype(spec.get("dtype", "float32"))
         self.shape = tuple(spec["shape"])
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
 
     def __call__(self, payload: bytes) -> dict[str, np.ndarray]:
-        expected = int(np.prod(self.shape)) * self.dtype.itemsize
+        expected = self.nbytes
         if len(payload) != expected:
             raise DataError(f"tensor payload has {len(payload)} bytes, expected {expected}", f"send {self.shape} {self.dtype}")
         return {self.input: np.frombuffer(payload, self.dtype).reshape(self.shape).copy()}

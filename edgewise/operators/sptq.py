@@ -1,18 +1,19 @@
-"""SPTQ: static post-training int8 quantization with ONNX Runtime (QDQ format).
+"""SPTQ: static post-training int8 quantization with ONNX Runtime, the variant chosen by measurement.
 
-Weights are int8 per channel; activations uint8 by default, the pairing (U8S8) that ONNX Runtime's
-x86 CPU kernels run fastest. Calibration reads the subject's calibration split, never the
-evaluation split. Transformer graphs are fused by the ORT transformer optimizer first and only
-their MatMul/Gemm nodes are quantized: quantizing the rest (Add, Softmax...) turns the attention
-mask's large negatives into garbage and breaks accuracy. Their outputs stay float (MatMul becomes
-MatMulIntegerToFloat): bias adds, layer norms and GELU read them in float anyway, and requantizing
-them cost bert 0.75 points and ~8 % of the int8 latency.
+Weights are int8, activations uint8 by default, the pairing (U8S8) that ONNX Runtime's x86 CPU
+kernels run fastest. Calibration reads the subject's calibration split, never the evaluation
+split. Which variant is fastest (graph fused or not, QDQ or operator-level format, op types,
+per-channel weights, requantized outputs, calibration method) depends on the model and the
+runtime, so the candidates the model allows are built, timed on the target's thread count and
+scored on the calibration split, and the fastest within the accepted accuracy drop is kept
+(sptq_candidates.py). Every candidate and the reason for the choice are recorded in the artifact.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -22,23 +23,33 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.data.split import Split
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, interleaved_latency, search, why_it_won
 
-TRANSFORMER_OP_TYPES = ("MatMul", "Gemm")
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
 class SptqParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"
+    calibration: Literal["minmax", "entropy", "percentile"] | None = Field(
+        default=None, description="calibration method; default: minmax, others tried when it loses too much accuracy")
     calibration_size: int = Field(default=100, ge=1, description="calibration samples")
-    per_channel: bool = True
+    per_channel: bool | None = Field(default=None, description="per-channel weights; default: searched")
     activation_type: Literal["uint8", "int8"] = "uint8"
-    op_types: list[str] | None = Field(default=None, description="op types to quantize; default: all (CNN), MatMul/Gemm (transformer)")
+    op_types: list[str] | None = Field(default=None, description="op types to quantize; default: searched (all or "
+                                       "Conv/Gemm/MatMul for CNNs, weight MatMuls or MatMul/Gemm for transformers)")
     requantize_outputs: bool | None = Field(
-        default=None, description="quantize the outputs of quantized ops too; default: yes for CNNs (quantized "
-        "ops consume them), no for transformers (float ops consume them)")
-    latency_runs: int = Field(default=30, ge=1, description="runs of the build-time fp32 vs int8 comparison")
+        default=None, description="quantize the outputs of quantized ops too (QDQ); default: searched for CNNs, "
+        "no for transformers (float ops consume them)")
+    quant_format: Literal["qdq", "qoperator"] | None = Field(default=None, description="default: searched")
+    fuse: bool | None = Field(default=None, description="transformers: run ORT's transformer optimizer first; "
+                              "default: searched")
+    search: bool = Field(default=True, description="try the candidates; false: build the first one only")
+    max_accuracy_drop: float = Field(default=1.0, ge=0, description="points of the metric on the calibration split "
+                                     "a candidate may lose against fp32")
+    threads: int = Field(default=1, ge=1, description="intra-op threads candidates are timed on (the target tier's)")
+    search_runs: int = Field(default=10, ge=1, description="timed runs per candidate against the incumbent")
+    latency_runs: int = Field(default=30, ge=1, description="runs of the final fp32 vs int8 comparison")
 
 
 class CalibrationReader:
@@ -64,40 +75,90 @@ class Sptq(Operator):
     requires = frozenset({"onnx", "float"})
     produces = frozenset({"onnx"})
     tolerance = 0.03
-    description = "static post-training int8 quantization (ONNX Runtime, QDQ)"
-    meta_keys = frozenset({"quantized_nodes", "float_nodes", "calibration", "latency", "warnings"})
+    description = "static post-training int8 quantization (ONNX Runtime), the fastest accurate variant measured"
+    meta_keys = frozenset({"quantized_nodes", "float_nodes", "calibration", "latency", "warnings", "candidates", "choice"})
     Params = SptqParams
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import onnx
 
+        from edgewise.onnxgraph import make_session
+        from edgewise.subjects import score
+
         p: SptqParams = self.params
-        calibration = ctx.subject.splits().calibration.take(p.calibration_size)
+        subject = ctx.subject
+        calibration = subject.splits().calibration.take(p.calibration_size)
+        is_transformer = getattr(subject, "family", "cnn") == "transformer"
+        space = candidate_space(is_transformer, calibration=p.calibration, per_channel=p.per_channel, op_types=p.op_types,
+                                requantize=p.requantize_outputs, quant_format=p.quant_format, fuse=p.fuse, search=p.search)
+        feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(len(calibration), 8))]
+        metric = subject.metrics[0]
+
+        def metric_of(session) -> float:
+            names = [i.name for i in session.get_inputs()]
+            logits = np.concatenate([session.run(None, {n: b[n] for n in names})[0] for b, _ in calibration.batches(32)])
+            return score(subject.metrics, logits, calibration.labels)[0][metric]
+
+        fp32 = make_session(artifact.onnx, p.threads)
         out = ctx.workdir / "model.onnx"
-        is_transformer = getattr(ctx.subject, "family", "cnn") == "transformer"
-        op_types = p.op_types or (list(TRANSFORMER_OP_TYPES) if is_transformer else None)
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
-            prepared = _prepare(artifact.onnx, Path(tmp), is_transformer, calibration.batch(slice(0, 1)))
-            requantize = not is_transformer if p.requantize_outputs is None else p.requantize_outputs
-            _quantize(prepared, out, calibration, p, op_types, requantize)
-            meta = {**_census(onnx.load(str(out))), "calibration": {"method": p.calibration, "size": len(calibration)},
-                    "per_channel": p.per_channel, "activation_type": p.activation_type, "weight_type": "int8",
-                    "op_types": op_types or "all", "requantized_outputs": requantize}
-            meta["latency"] = _compare_latency(artifact.onnx, out, calibration, p.latency_runs)
-        meta["warnings"] = []
+            prepared = _Prepared(artifact.onnx, Path(tmp), calibration.batch(slice(0, 1)))
+            judge = Judge(build=partial(_build_candidate, prepared, calibration, p.activation_type),
+                          session=partial(make_session, threads=p.threads), score=metric_of, feeds=feeds,
+                          runs=p.search_runs, reference_metric=metric_of(fp32), max_drop_points=p.max_accuracy_drop,
+                          workdir=Path(tmp))
+            best, outcomes = search(space, judge, ctx.log)
+            if best.error is not None:
+                raise RuntimeError(f"sptq: no candidate could be quantized ({best.error})")
+            Path(best.path).replace(out)  # type: ignore[arg-type]
+            fp32_s, int8_s = interleaved_latency([fp32, best.session], feeds, p.latency_runs)
+            for o in outcomes:
+                o.session = None
+        c = best.candidate
+        meta = {**_census(onnx.load(str(out))), "calibration": {"method": c.calibration, "size": len(calibration)},
+                "per_channel": c.per_channel, "activation_type": p.activation_type, "weight_type": "int8",
+                "op_types": list(c.op_types) if c.op_types else "all", "requantized_outputs": c.requantize,
+                "format": c.format, "graph": c.graph,
+                "latency": {"fp32_ms": fp32_s * 1e3, "int8_ms": int8_s * 1e3, "speedup": fp32_s / int8_s,
+                            "runs": p.latency_runs, "threads": p.threads},
+                "candidates": [o.record() for o in outcomes],
+                "choice": {"reason": why_it_won(best, outcomes, p.max_accuracy_drop), "label": c.label(), "params": c.as_dict(),
+                           "calibration_drop_points": best.drop_points, "space": space.describe()},
+                "warnings": []}
+        if not best.accepted:
+            meta["warnings"].append(f"sptq: no int8 variant stays within {p.max_accuracy_drop:g} points on the "
+                                    f"calibration split (best drop {best.drop_points:.2f} points)")
         if meta["latency"]["speedup"] <= 1.0:
-            warning = (f"sptq: int8 model is not faster than fp32 on 1 thread "
-                       f"({meta['latency']['int8_ms']:.2f} ms vs {meta['latency']['fp32_ms']:.2f} ms)")
+            meta["warnings"].append(f"sptq: int8 model is not faster than fp32 on {p.threads} thread(s) "
+                                    f"({int8_s * 1e3:.2f} ms vs {fp32_s * 1e3:.2f} ms)")
+        for warning in meta["warnings"]:
             ctx.log(warning)
-            meta["warnings"].append(warning)
         return Artifact(artifact.subject, artifact.chain, (out,), None, frozenset(), meta)
 
 
-def _prepare(src: Path, tmp: Path, is_transformer: bool, sample: dict[str, np.ndarray] | None) -> Path:
-    """Fuse and shape-annotate the float graph so that quantization sees the ops the runtime runs."""
+class _Prepared:
+    """The float graph prepared for quantization, once per graph kind (plain or fused)."""
+
+    def __init__(self, src: Path, tmp: Path, sample: dict[str, np.ndarray]):
+        self.src, self.tmp, self.sample = src, tmp, sample
+        self._paths: dict[str, Path] = {}
+
+    def path(self, graph: str) -> Path:
+        if graph not in self._paths:
+            self._paths[graph] = _prepare(self.src, self.tmp / graph, graph == "fused", self.sample)
+        return self._paths[graph]
+
+
+def _build_candidate(prepared: _Prepared, calibration: Split, activation_type: str, candidate: Candidate, out: Path) -> None:
+    _quantize(prepared.path(candidate.graph), out, calibration, candidate, activation_type)
+
+
+def _prepare(src: Path, tmp: Path, fuse: bool, sample: dict[str, np.ndarray] | None) -> Path:
+    """Fuse (transformers, when asked) and shape-annotate the float graph for the quantizer."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if is_transformer:
+    tmp.mkdir(parents=True, exist_ok=True)
+    if fuse:
         from onnxruntime.transformers.optimizer import optimize_model
 
         fused = tmp / "fused.onnx"
@@ -107,8 +168,8 @@ def _prepare(src: Path, tmp: Path, is_transformer: bool, sample: dict[str, np.nd
     prepared = tmp / "prepared.onnx"
     # Symbolic shape inference fails on fused transformer graphs (contrib ops); the element types
     # that ONNX shape inference cannot give past them are observed by running the graph instead.
-    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=is_transformer)
-    if is_transformer and sample is not None:
+    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=fuse)
+    if fuse and sample is not None:
         _annotate_types(prepared, sample)
     return prepared
 
@@ -132,8 +193,7 @@ def _annotate_types(path: Path, sample: dict[str, np.ndarray]) -> None:
     onnx.save(model, str(path))
 
 
-def _quantize(src: Path, out: Path, calibration: Split, p: SptqParams, op_types: list[str] | None,
-              requantize: bool) -> None:
+def _quantize(src: Path, out: Path, calibration: Split, c: Candidate, activation_type: str) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -142,12 +202,14 @@ def _quantize(src: Path, out: Path, calibration: Split, p: SptqParams, op_types:
     model = onnx.load(str(src))
     weights = {i.name for i in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in weights]
-    quantize_static(str(src), str(out), CalibrationReader(calibration, inputs), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=op_types, per_channel=p.per_channel,
-                    activation_type=QuantType.QUInt8 if p.activation_type == "uint8" else QuantType.QInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=methods[p.calibration],
-                    extra_options={} if requantize else
-                    {"OpTypesToExcludeOutputQuantization": op_types or ["Conv", "MatMul", "Gemm"]})
+    extra: dict = {"MatMulConstBOnly": c.weights_only_matmul}
+    if c.format == "qdq" and not c.requantize:
+        extra["OpTypesToExcludeOutputQuantization"] = list(c.op_types or ("Conv", "MatMul", "Gemm"))
+    quantize_static(str(src), str(out), CalibrationReader(calibration, inputs),
+                    quant_format=QuantFormat.QDQ if c.format == "qdq" else QuantFormat.QOperator,
+                    op_types_to_quantize=list(c.op_types) if c.op_types else None, per_channel=c.per_channel,
+                    activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
+                    weight_type=QuantType.QInt8, calibrate_method=methods[c.calibration], extra_options=extra)
 
 
 def _census(model) -> dict:
@@ -162,13 +224,3 @@ def _census(model) -> dict:
         inputs = [i for i in node.input if i]
         (quantized if inputs and all(i in dequantized for i in inputs) else floating)[node.op_type] += 1
     return {"quantized_nodes": dict(quantized), "float_nodes": dict(floating)}
-
-
-def _compare_latency(fp32: Path, int8: Path, calibration: Split, runs: int) -> dict[str, float]:
-    """Median single-sample latency of both models on 1 intra-op thread, spinning off."""
-    from edgewise.onnxgraph import make_session, median_latency
-
-    feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(len(calibration), 8))]
-    fp32_s = median_latency(make_session(fp32), feeds, runs)
-    int8_s = median_latency(make_session(int8), feeds, runs)
-    return {"fp32_ms": fp32_s * 1e3, "int8_ms": int8_s * 1e3, "speedup": fp32_s / int8_s, "runs": runs, "threads": 1}

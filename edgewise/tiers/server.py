@@ -91,6 +91,7 @@ class Loaded:
     inputs: list[InputMeta]
     session: Any | None  # None in cold-start mode: a new session per request
     preprocess: Callable[[bytes], dict[str, np.ndarray]] | None
+    outputs: list[str] = field(default_factory=list)  # the model's output names, read once at LOAD
 
 
 def _is_loopback(host: str) -> bool:
@@ -284,7 +285,8 @@ class TierServer:
             preprocess = build_preprocessor(spec)
         cold = bool(meta.get("cold_start", False))
         with self._lock:
-            self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess)
+            self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess,
+                                                             [o.name for o in session.get_outputs()])
         return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in inputs]})
 
     def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
@@ -421,7 +423,7 @@ class TierServer:
 
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = loaded.session or self._session(loaded.path)  # cold start: a new session per request
-        names = [o.name for o in session.get_outputs()]
+        names = loaded.outputs
         return dict(zip(names, session.run(names, feeds)))
 
     def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
@@ -460,7 +462,7 @@ def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str
                         "send exactly the model's inputs")
     for meta in inputs:
         arr = feeds[meta.name]
-        if arr.dtype.name != meta.dtype:
+        if wire.dtype_name(arr.dtype) != meta.dtype:
             raise DataError(f"tier {tier}: input {meta.name!r} is {arr.dtype.name}, the model wants {meta.dtype}",
                             "send the model's dtype")
         if len(arr.shape) != len(meta.shape) or any(d is not None and d != a for d, a in zip(meta.shape, arr.shape)):

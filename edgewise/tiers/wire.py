@@ -17,6 +17,7 @@ on a modelled link (the local testbed) it also paces the bytes through a token b
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
 import threading
@@ -35,6 +36,14 @@ MAX_HEADER = 64 * 1024
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 BYTES = "bytes"  # dtype tag of an opaque payload (encoded image, UTF-8 text)
 _DTYPES = {"float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool", BYTES}
+# dtype -> wire name and back, looked up by hash: numpy's dtype.name is slow on the hot path.
+_NAME_OF = {np.dtype(n): n for n in _DTYPES if n != BYTES}
+_DTYPE_OF = {n: d for d, n in _NAME_OF.items()}
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """The wire name of a dtype ('float32'), or numpy's own name for one that cannot travel."""
+    return _NAME_OF.get(dtype) or dtype.name
 
 
 class WireError(ServerError):
@@ -65,9 +74,10 @@ def encode(frame: Frame) -> list[memoryview | bytes]:
     for name, value in frame.blobs.items():
         if isinstance(value, np.ndarray):
             arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)  # keeps 0-d arrays 0-d
-            if arr.dtype.name not in _DTYPES:
+            dtype = _NAME_OF.get(arr.dtype)
+            if dtype is None:
                 raise WireError(f"dtype {arr.dtype} cannot travel on the wire", f"use one of {sorted(_DTYPES)}")
-            descs.append([name, arr.dtype.name, list(arr.shape), arr.nbytes])
+            descs.append([name, dtype, list(arr.shape), arr.nbytes])
             buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))
         else:
             data = bytes(value) if not isinstance(value, bytes) else value
@@ -101,7 +111,7 @@ def decode(header: bytes, body: memoryview) -> Frame:
         if dtype == BYTES:
             blobs[name] = bytes(chunk)
         else:
-            blobs[name] = np.frombuffer(chunk, dtype=np.dtype(dtype)).reshape(shape)
+            blobs[name] = np.frombuffer(chunk, dtype=_DTYPE_OF[dtype]).reshape(shape)
     if offset != len(body):
         raise WireError(f"body has {len(body) - offset} bytes no blob describes", "describe every byte of the body")
     return Frame(meta.pop("type"), meta, blobs)
@@ -115,8 +125,8 @@ def _check_desc(desc: Any) -> tuple[str, str, tuple[int, ...], int]:
         raise WireError(f"bad blob description {desc!r}", f"dtype must be one of {sorted(_DTYPES)}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise WireError(f"bad shape in blob {name!r}", "a shape is a list of non-negative integers")
-    itemsize = 1 if dtype == BYTES else np.dtype(dtype).itemsize
-    if int(np.prod(shape, dtype=np.int64)) * itemsize != nbytes:
+    itemsize = 1 if dtype == BYTES else _DTYPE_OF[dtype].itemsize
+    if math.prod(shape) * itemsize != nbytes:
         raise WireError(f"blob {name!r}: {nbytes} bytes do not hold shape {shape} of {dtype}",
                         "nbytes must equal the product of the shape times the item size")
     return name, dtype, tuple(shape), nbytes
@@ -179,11 +189,7 @@ def send_buffers(sock: socket.socket, buffers: list[memoryview | bytes], shape: 
         time.sleep(shape.delay_s)
     total = frame_size(buffers)
     if shape.bucket is None:
-        if total <= _CHUNK:
-            sock.sendall(b"".join(buffers))  # one segment for a small message
-        else:
-            for buf in buffers:
-                sock.sendall(buf)
+        _send_all(sock, buffers, total)
         return total
     for buf in buffers:
         view = memoryview(buf).cast("B")
@@ -192,6 +198,21 @@ def send_buffers(sock: socket.socket, buffers: list[memoryview | bytes], shape: 
             shape.bucket.take(len(piece))
             sock.sendall(piece)
     return total
+
+
+def _send_all(sock: socket.socket, buffers: list[memoryview | bytes], total: int) -> None:
+    """Every buffer in as few system calls as the kernel allows: one sendmsg gathers them all
+    (no joined copy); only what it did not take is sent again."""
+    sent = sock.sendmsg(buffers)
+    if sent == total:
+        return
+    views = [memoryview(b).cast("B") for b in buffers]
+    for view in views:
+        if sent >= len(view):
+            sent -= len(view)
+            continue
+        sock.sendall(view[sent:])
+        sent = 0
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -203,16 +224,26 @@ def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_
     Waiting for a frame to start may take `idle_timeout_s` (persistent connections idle between
     requests); once it started, the whole frame must arrive within `timeout_s` plus the time its
     body takes at `min_rate` bytes/s, so a peer that trickles bytes (slowloris) is cut off.
+    A frame that has arrived whole costs two reads: the prefix, then header and body together.
     """
-    sock.settimeout(idle_timeout_s)
-    try:
-        first = sock.recv(PREFIX.size)
-    except TimeoutError:
-        return None  # idle too long: the caller closes the connection
+    # One socket timeout serves the idle wait and the frame (the shorter of the two; the longer
+    # is counted here), so that a stream of frames changes it, a system call each time, never.
+    waits = [t for t in (idle_timeout_s, timeout_s) if t is not None]
+    _set_timeout(sock, min(waits) if waits else None)
+    idle_until = None if idle_timeout_s is None else time.monotonic() + idle_timeout_s
+    prefix = bytearray(PREFIX.size)
+    while True:
+        try:
+            first = sock.recv_into(prefix)
+            break
+        except TimeoutError:
+            if idle_until is not None and time.monotonic() >= idle_until:
+                return None  # idle too long: the caller closes the connection
     if not first:
         return None
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    prefix = first + _read_exact(sock, PREFIX.size - len(first), deadline)
+    if first < PREFIX.size:
+        _read_into(sock, memoryview(prefix)[first:], deadline)
     magic, version, _flags, header_len, body_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise WireError("not an edgewise frame (bad magic)", "connect with edgewise's TierClient")
@@ -226,16 +257,15 @@ def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_
                         "send a smaller payload or raise the server's --max-frame-mb")
     if deadline is not None:
         deadline += body_len / min_rate
-    header = _read_exact(sock, header_len, deadline)
-    body = bytearray(body_len)
-    _read_into(sock, memoryview(body), deadline)
-    return decode(header, memoryview(body))
+    rest = memoryview(bytearray(header_len + body_len))
+    _read_into(sock, rest, deadline)
+    return decode(bytes(rest[:header_len]), rest[header_len:])
 
 
-def _read_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
-    buf = bytearray(n)
-    _read_into(sock, memoryview(buf), deadline)
-    return bytes(buf)
+def _set_timeout(sock: socket.socket, timeout: float | None) -> None:
+    # Each settimeout is a system call; most frames find the timeout they need already set.
+    if sock.gettimeout() != timeout:
+        sock.settimeout(timeout)
 
 
 def _read_into(sock: socket.socket, view: memoryview, deadline: float | None) -> None:
@@ -245,10 +275,16 @@ def _read_into(sock: socket.socket, view: memoryview, deadline: float | None) ->
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WireError("frame arrived too slowly", "the peer must send a whole frame without stalling")
-            sock.settimeout(left)
+            # A timeout already set and at most a second past the deadline is kept (each change is
+            # a system call); the deadline itself is checked after every read.
+            current = sock.gettimeout()
+            if current is None or current > left + 1.0:
+                sock.settimeout(float(math.ceil(left)) if left >= 1.0 else left)
         try:
             n = sock.recv_into(view[got:], len(view) - got)
         except TimeoutError:
+            if deadline is not None and time.monotonic() < deadline:
+                continue  # the socket's timeout was shorter than what is left of the frame's time
             raise WireError("frame arrived too slowly", "the peer must send a whole frame without stalling") from None
         if n == 0:
             raise WireError(f"connection closed mid-frame ({got} of {len(view)} bytes)", "the frame was truncated")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import onnx
 import pytest
 
@@ -10,6 +12,7 @@ from edgewise.errors import ConfigError
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
 from edgewise.operators.sptq import CalibrationReader
+from edgewise.operators.sptq_candidates import Candidate, Outcome, better, candidate_space
 from tests.operators.helpers import evaluate, make_ctx_factory
 
 
@@ -20,11 +23,12 @@ def cache(tmp_path_factory):
 
 def _build(subject, cache, **params):
     root = root_artifact(subject, cache, log=lambda m: None)
-    return root, build_step(get_operator("sptq", {"latency_runs": 5, **params}), root, cache, make_ctx_factory(subject, None))
+    params = {"latency_runs": 5, "search_runs": 3, **params}
+    return root, build_step(get_operator("sptq", params), root, cache, make_ctx_factory(subject, None))
 
 
 def test_cnn_is_quantized_per_channel_to_integer_kernels(tiny_cnn, cache):
-    _, art = _build(tiny_cnn, cache)
+    _, art = _build(tiny_cnn, cache, search=False)
     model = onnx.load(str(art.onnx))
     ops = [n.op_type for n in model.graph.node]
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
@@ -37,11 +41,12 @@ def test_cnn_is_quantized_per_channel_to_integer_kernels(tiny_cnn, cache):
     assert art.capabilities == frozenset({"onnx"})
 
 
-def test_transformer_quantizes_only_matmul_and_gemm(tiny_bert, cache):
-    root, art = _build(tiny_bert, cache)
+def test_transformer_quantizes_only_weight_matmuls_first(tiny_bert, cache):
+    root, art = _build(tiny_bert, cache, search=False)
     assert set(art.meta["quantized_nodes"]) >= {"MatMul"}
     assert not {"Softmax", "Add", "Where"} & set(art.meta["quantized_nodes"])
-    assert art.meta["op_types"] == ["MatMul", "Gemm"]
+    assert art.meta["op_types"] == ["MatMul"] and art.meta["format"] == "qdq" and art.meta["graph"] == "plain"
+    assert len(art.meta["candidates"]) == 1
     drop = evaluate(root.parts, tiny_bert)["accuracy"] - evaluate(art.parts, tiny_bert)["accuracy"]
     assert drop <= 0.03
 
@@ -53,17 +58,17 @@ def _requantized_matmuls(model) -> int:
 
 
 def test_transformer_matmul_outputs_stay_float_unless_asked(tiny_bert, cache):
-    _, art = _build(tiny_bert, cache)
+    _, art = _build(tiny_bert, cache, search=False)
     assert art.meta["requantized_outputs"] is False
     assert _requantized_matmuls(onnx.load(str(art.onnx))) == 0
-    _, requantized = _build(tiny_bert, cache, requantize_outputs=True)
+    _, requantized = _build(tiny_bert, cache, requantize_outputs=True, search=False)
     assert requantized.meta["requantized_outputs"] is True
     assert _requantized_matmuls(onnx.load(str(requantized.onnx))) > 0
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_calibration_method_and_size_are_recorded(tiny_cnn, cache, method):
-    _, art = _build(tiny_cnn, cache, calibration=method, calibration_size=20)
+    _, art = _build(tiny_cnn, cache, calibration=method, calibration_size=20, search=False)
     assert art.meta["calibration"] == {"method": method, "size": 20}
     assert evaluate(art.parts, tiny_cnn)["top1"] >= 0.9
 
@@ -80,11 +85,51 @@ def test_a_slower_int8_model_warns_in_the_log(tiny_cnn, cache):
     logged: list[str] = []
     root = root_artifact(tiny_cnn, cache, log=lambda m: None)
     make = make_ctx_factory(tiny_cnn, None)
-    op = get_operator("sptq", {"latency_runs": 3, "calibration_size": 10})
+    op = get_operator("sptq", {"latency_runs": 3, "calibration_size": 10, "search": False})
     art = op.apply(root, _with_log(make(cache.staging()), logged))
     slower = art.meta["latency"]["speedup"] <= 1.0
     assert bool(art.meta["warnings"]) == slower
     assert bool(logged) == slower
+
+
+@pytest.mark.parametrize("family", ["tiny_cnn", "tiny_bert"])
+def test_search_keeps_the_fastest_accepted_candidate_and_says_why(family, cache, request):
+    subject = request.getfixturevalue(family)
+    root, art = _build(subject, cache)
+    candidates, choice = art.meta["candidates"], art.meta["choice"]
+    assert len(candidates) >= 3  # the first candidate and at least two single changes
+    assert candidates[0]["verdict"] == "first candidate"
+    assert all(c["verdict"].startswith(("kept", "rejected")) for c in candidates[1:])
+    winner = [c for c in candidates if c["label"] == choice["label"]]
+    assert winner and winner[-1]["accepted"] and "fastest" in choice["reason"]
+    # Every accepted challenger that was kept was faster than its incumbent in the same run.
+    for c in candidates[1:]:
+        if c["verdict"].startswith("kept") and c["accepted"]:
+            assert c["latency_ms"] < c["incumbent_ms"]
+    # The choice is what was shipped.
+    assert art.meta["format"] == choice["params"]["format"] and art.meta["per_channel"] == choice["params"]["per_channel"]
+    drop = evaluate(root.parts, subject)[subject.metrics[0]] - evaluate(art.parts, subject)[subject.metrics[0]]
+    assert drop <= 0.03
+
+
+def test_speed_never_buys_accuracy_beyond_the_accepted_drop():
+    first = Candidate("plain", "qdq", ("MatMul",), True, False, False, "minmax")
+    incumbent = Outcome(first, latency_s=2.0, drop_points=0.5, accepted=True)
+    lossy = Outcome(replace(first, format="qoperator"), latency_s=1.0, incumbent_s=2.0, drop_points=1.5, accepted=False)
+    assert better(lossy, incumbent)[0] is False
+    barely = Outcome(replace(first, per_channel=True), latency_s=1.98, incumbent_s=2.0, drop_points=0.0, accepted=True)
+    assert better(barely, incumbent)[0] is False  # within the timing margin: the incumbent stays
+    rescue = Outcome(replace(first, calibration="entropy"), latency_s=3.0, incumbent_s=2.0, drop_points=0.2, accepted=True)
+    assert better(rescue, Outcome(first, latency_s=2.0, drop_points=4.0, accepted=False))[0] is True
+
+
+def test_fixed_parameters_are_not_searched():
+    space = candidate_space(True, calibration="entropy", per_channel=True, op_types=None, requantize=None,
+                            quant_format="qoperator", fuse=None, search=True)
+    assert [name for name, _ in space.steps] == ["graph", "op_types"]
+    assert space.first.format == "qoperator" and space.first.per_channel and space.calibrations == ()
+    assert candidate_space(False, calibration=None, per_channel=None, op_types=None, requantize=None,
+                           quant_format=None, fuse=None, search=False).steps == ()
 
 
 def test_unknown_parameter_is_a_config_error():

@@ -79,3 +79,28 @@ def test_modelled_rate_paces_bytes():
         elapsed = time.perf_counter() - t0
         reader.join()
     assert 0.25 < elapsed < 0.45
+
+
+def test_a_frame_arriving_in_pieces_is_read_whole_and_frames_keep_one_timeout():
+    frames = [Frame("INFER", {"hop": i}, {"x": np.full((3, 4), i, np.float32), "payload": b"p" * (i + 1)}) for i in range(3)]
+    data = b"".join(bytes(b) for f in frames for b in wire.encode(f))
+    a, b = socket.socketpair()
+    with a, b:
+        import threading
+        import time
+
+        def dribble():
+            for start in range(0, len(data), 7):  # the prefix, the header and the body each split
+                a.sendall(data[start : start + 7])
+                time.sleep(0.001)
+
+        sender = threading.Thread(target=dribble)
+        sender.start()
+        got = []
+        for _ in frames:
+            got.append(wire.read_frame(b, timeout_s=5, idle_timeout_s=30))
+            assert b.gettimeout() == 5  # the shorter of the two, set once for every frame
+        sender.join()
+    for i, frame in enumerate(got):
+        assert frame is not None and frame.meta["hop"] == i and frame.payload == b"p" * (i + 1)
+        np.testing.assert_array_equal(frame.blobs["x"], np.full((3, 4), i, np.float32))

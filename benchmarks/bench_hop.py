@@ -1,0 +1,77 @@
+"""One hop's fixed cost: edgewise's round trip to a tier server (role full, a tiny model) against
+a bare TCP round trip of the same payload (benchmarks/bare_socket.py) and in-process compute,
+interleaved in rounds of 100 requests, medians of 7 rounds; with the client's breakdown of the
+edgewise request. To compare two trees, run it with PYTHONPATH set to each in turn.
+
+Usage: python benchmarks/bench_hop.py [BYTES]   (prints one JSON line)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bare_socket import BareClient
+from bench_transport import tensor_spec, write_model
+
+ROUNDS, REQUESTS = 7, 100
+
+
+def main(nbytes: int) -> dict:
+    from edgewise.runtime import make_session
+    from edgewise.testbeds.processes import TierProcess
+    from edgewise.tiers.client import TierClient
+    from edgewise.tiers.spec import Placement, route_for
+
+    floats = nbytes // 4
+    x = np.random.default_rng(0).standard_normal((1, floats)).astype(np.float32)
+    payload = x.tobytes()
+    route = route_for(Placement.parse("mobile"))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "m.onnx"
+        write_model(model, floats)
+        tier = TierProcess("mobile", "127.0.0.1:0", Path(tmp) / "mobile.log")
+        address = tier.start()
+        bare = BareClient()
+        session = make_session(model)
+        parts: dict[str, list[float]] = {}
+        try:
+            with TierClient({"mobile": address}) as client:
+                client.load("mobile", "m", model, "full", tensor_spec(floats))
+
+                def edgewise() -> None:
+                    for k, v in client.infer(route, "m", payload).breakdown.items():
+                        parts.setdefault(k, []).append(v)
+
+                variants = {"bare": lambda: bare.roundtrip(payload), "edgewise": edgewise,
+                            "compute": lambda: session.run(None, {"input": x})}
+                for fn in variants.values():
+                    for _ in range(50):
+                        fn()
+                medians: dict[str, list[float]] = {k: [] for k in variants}
+                for _ in range(ROUNDS):
+                    for name, fn in variants.items():
+                        times = []
+                        for _ in range(REQUESTS):
+                            t0 = time.perf_counter()
+                            fn()
+                            times.append(time.perf_counter() - t0)
+                        medians[name].append(statistics.median(times))
+        finally:
+            tier.kill()
+            bare.close()
+    us = {k: statistics.median(v) * 1e6 for k, v in medians.items()}
+    overhead = us["edgewise"] - us["compute"]
+    return {"bytes": nbytes, "bare_us": us["bare"], "edgewise_us": us["edgewise"], "compute_us": us["compute"],
+            "overhead_us": overhead, "overhead_to_bare": overhead / us["bare"],
+            "breakdown_us": {k: round(statistics.median(v) * 1e6, 1) for k, v in parts.items()}}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 4096)))
