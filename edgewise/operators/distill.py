@@ -34,6 +34,7 @@ class DistillParams(BaseModel):
 class Distill(Operator):
     name = "distill"
     kind = "white"
+    display_order = 40
     requires = frozenset({"torch"})
     produces = frozenset({"torch", "onnx", "float"})
     tolerance = 0.05
