@@ -15,7 +15,7 @@ from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, referenc
 
 # A chain's kind, order, int8 and split come from its operators, kept in results.json (study.chains).
 # Only results without them (an older run, a reference CSV) fall back to these known names.
-BLACKBOX_OPERATORS = frozenset({"sptq", "partition", "early-exit"})
+BLACKBOX_OPERATORS = frozenset({"identity", "sptq", "partition", "early-exit"})
 _KNOWN_DISPLAY_ORDER = {"identity": 0, "sptq": 10, "qat": 20, "prune": 30, "distill": 40, "early-exit": 60,
                         "partition": 80}
 
