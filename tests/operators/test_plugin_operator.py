@@ -100,3 +100,18 @@ def test_report_shows_the_plugin_chain_by_its_declared_kind_order_and_colour(stu
     assert [p.name for p in default_reference(results)] == ["blackbox-2403.17154-latency.csv"]
     html = (study_run / "report.html").read_text()
     assert "toy-dynq" in html and ctx.colours["toy-dynq"] in html
+
+
+def test_a_plugin_that_fails_to_import_is_named(tmp_path, monkeypatch):
+    from edgewise.errors import ConfigError
+    from edgewise.operators import load_builtin_operators
+
+    (tmp_path / "broken_op.py").write_text("raise RuntimeError('needs a library this host lacks')\n")
+    info = tmp_path / "broken_op-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-op\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[edgewise.operators]\nbroken = broken_op\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="'broken' .*broken_op.*needs a library") as err:
+        load_builtin_operators()
+    assert "edgewise.operators" in err.value.hint
