@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgewise.config import StudyConfig
+from edgewise.operators.chain import Chain
 from edgewise.store import Store
 
 FORMAT = "edgewise-results/1"
@@ -37,8 +38,21 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
+    study["chains"] = _chain_facts({c["chain"] for c in cells})
     return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
+
+
+def _chain_facts(chains: set[str]) -> dict[str, dict[str, Any]]:
+    """Each chain's kind, order, int8 and split, from its operators (a chain naming an operator that is no
+    longer installed is left out: the report falls back to the names it knows)."""
+    facts = {}
+    for chain in sorted(chains):
+        try:
+            facts[chain] = Chain.parse(chain).facts()
+        except KeyError:
+            continue
+    return facts
 
 
 def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class BuildContext:
 class Operator(ABC):
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "black"  # white (trains) | black (no training)
+    display_order: ClassVar[int] = 1000  # where the report lists its chains (lower first; chains sort by their operators')
     requires: ClassVar[frozenset[str]] = frozenset({"onnx"})
     produces: ClassVar[frozenset[str]] = frozenset({"onnx", "float"})
     keeps: ClassVar[frozenset[str]] = frozenset()  # input capabilities passed through unchanged
@@ -134,12 +135,26 @@ def get_operator(name: str, params: dict[str, Any] | None = None) -> Operator:
     return OPERATORS[name](**(params or {}))
 
 
+PLUGIN_GROUP = "edgewise.operators"  # entry-point group of third-party operator modules
+
+
 def load_builtin_operators() -> None:
+    """Register the built-in operators and every module a package declares in the `edgewise.operators`
+    entry-point group (importing a module is what registers its Operator subclasses)."""
     import importlib
     import pkgutil
+    from importlib.metadata import entry_points
 
     import edgewise.operators as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name not in ("base", "chain"):
             importlib.import_module(f"edgewise.operators.{mod.name}")
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            entry.load()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"operator plug-in {entry.name!r} ({entry.value}) failed to import: {exc!r}",
+                              f"fix or uninstall the package declaring it in the {PLUGIN_GROUP!r} entry points") from exc

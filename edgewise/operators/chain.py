@@ -9,7 +9,7 @@ from typing import Any, Callable
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.errors import ConfigError, PlanError
 from edgewise.export import export_onnx
-from edgewise.operators.base import BuildContext, Operator, get_operator
+from edgewise.operators.base import OPERATORS, BuildContext, Operator, get_operator, load_builtin_operators
 from edgewise.operators.settings import Settings, format_link, parse_link, split_links
 
 TORCH_START = frozenset({"torch", "onnx", "float"})
@@ -47,7 +47,19 @@ class Chain:
 
     @property
     def splits(self) -> bool:
-        return "partition" in self.names
+        load_builtin_operators()
+        return any(n in OPERATORS and "split" in OPERATORS[n].produces for n in self.names)
+
+    def facts(self) -> dict[str, Any]:
+        """What a report needs to know of this chain, read from its operators' declarations (results.json
+        keeps it, so a report never needs the operators' names): kind, display orders, int8 and split."""
+        load_builtin_operators()
+        classes = [OPERATORS[n] for n in self.names]
+        caps = TORCH_START
+        for cls in classes:
+            caps = cls.produces | (caps & cls.keeps)
+        return {"kind": "white" if any(c.kind == "white" for c in classes) else "black",
+                "order": [c.display_order for c in classes], "int8": "float" not in caps, "split": "split" in caps}
 
     def __str__(self) -> str:
         return self.name

@@ -45,6 +45,7 @@ _DERIVED_STUDENT_LR = {"transformer": 5e-4}
 class Distill(Operator):
     name = "distill"
     kind = "white"
+    display_order = 40
     requires = frozenset({"torch"})
     produces = frozenset({"torch", "onnx", "float"})
     tolerance = 0.05

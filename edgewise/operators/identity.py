@@ -9,6 +9,7 @@ from edgewise.operators.base import BuildContext, Operator
 class Identity(Operator):
     name = "identity"
     kind = "black"
+    display_order = 0
     requires = frozenset()
     produces = frozenset()
     keeps = frozenset({"torch", "onnx", "float"})

@@ -55,6 +55,7 @@ class Estimate:
 class Partition(Operator):
     name = "partition"
     kind = "black"
+    display_order = 80
     requires = frozenset({"onnx"})
     produces = frozenset({"split"})
     keeps = frozenset({"float"})

@@ -38,6 +38,7 @@ class PruneParams(BaseModel):
 class Prune(Operator):
     name = "prune"
     kind = "white"
+    display_order = 30
     requires = frozenset({"torch"})
     produces = frozenset({"torch", "onnx", "float"})
     tolerance = 0.05

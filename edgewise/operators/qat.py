@@ -36,6 +36,7 @@ class QatParams(BaseModel):
 class Qat(Operator):
     name = "qat"
     kind = "white"
+    display_order = 20
     requires = frozenset({"torch"})
     produces = frozenset({"onnx"})
     tolerance = 0.03

@@ -72,6 +72,7 @@ class CalibrationReader:
 class Sptq(Operator):
     name = "sptq"
     kind = "black"
+    display_order = 10
     requires = frozenset({"onnx", "float"})
     produces = frozenset({"onnx"})
     tolerance = 0.03

@@ -5,7 +5,7 @@ from __future__ import annotations
 from edgewise.analysis import ResultSet
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.sections import speedup_charts
-from edgewise.report.source import is_blackbox_chain
+from edgewise.report.source import chain_facts, is_blackbox_chain
 from edgewise.report.tables import ReportContext, Reference, speedup_rows
 
 _AGREE_BAND = 0.10  # within ±10% of 1× counts as "no speed-up" on both sides
@@ -31,18 +31,18 @@ def _reason(chain: str, placement: str, ours: ResultSet) -> str:
     if not cold_here:
         reasons.append("the reference created an inference session per request (model loading in every latency); "
                        "here sessions are warm, so load-time savings of smaller models do not count")
-    if "sptq" in chain or "qat" in chain:
+    if chain_facts(chain, ours)["int8"]:
         reasons.append("int8 kernels depend on the CPU's vector instructions")
     return "; ".join(reasons[:2])
 
 
-def _reference_for(chain: str, placement: str, references: list[Reference]) -> Reference | None:
+def _reference_for(chain: str, placement: str, references: list[Reference], ours: ResultSet) -> Reference | None:
     """The reference of the chain's kind (black-box study for sptq/partition chains) that measured it, else any."""
     def measured(ref: Reference) -> bool:
         return any((s.chain, s.placement) == (chain, placement) for s in ref.analyses.speedup_summaries)
 
     preferred = sorted(references, key=lambda ref: (ref.results.study.get("reference") == "blackbox")
-                       != is_blackbox_chain(chain))
+                       != is_blackbox_chain(chain, ours))
     return next((ref for ref in preferred if measured(ref)), None)
 
 
@@ -57,7 +57,7 @@ def against_reference(ctx: ReportContext) -> str:
                             "published one (edgewise report --reference CSV names another file)."))
     rows, unmatched = [], []
     for chain, placement, _, here, _, _ in speedup_rows(ctx.results, ctx.analyses)[1]:
-        ref = _reference_for(chain, placement, ctx.reference)
+        ref = _reference_for(chain, placement, ctx.reference, ctx.results)
         if ref is None:
             unmatched.append(f"{chain}@{placement}")
             continue

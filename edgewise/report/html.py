@@ -55,7 +55,7 @@ def build_context(results: ResultSet, reference: list[str | Path], sla: Sla) -> 
         if len({c.chain for c in part.cells}) > 1:
             refs.append(Reference(_reference_label(Path(path), part), part, default_analyses(part)))
     chains = {c.chain for r in (results, *(ref.results for ref in refs)) for c in r.cells}
-    return ReportContext(study, sla, chain_colours(sorted(chains, key=chain_order_key)), sections.findings(study),
+    return ReportContext(study, sla, chain_colours(sorted(chains, key=lambda c: chain_order_key(c, results))), sections.findings(study),
                          refs)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from edgewise.report.source import chain_facts
 from edgewise.report.svg import Canvas, Scale, fmt
 
 # Colour-blind-safe first (Okabe-Ito), then Tableau for longer lists of chains.
@@ -18,15 +19,16 @@ _KNOWN_ORDER = ("identity", "sptq", "qat", "prune", "distill", "distill+sptq", "
                 "partition", "sptq+partition", "sptq+early-exit+partition")
 
 
-def chain_order_key(chain: str) -> tuple[int, str]:
-    return (_KNOWN_ORDER.index(chain) if chain in _KNOWN_ORDER else len(_KNOWN_ORDER), chain)
+def chain_order_key(chain: str, results=None) -> tuple:
+    """By the chain's operators' display orders, highest first (distill+sptq just after distill)."""
+    return (tuple(sorted(chain_facts(chain, results)["order"], reverse=True)), chain)
 
 
 def chain_colours(chains: list[str]) -> dict[str, str]:
     """Known chains keep the same colour in every report; others take the next free ones."""
     colours = {c: _PALETTE[i] for i, c in enumerate(_KNOWN_ORDER) if c in chains}
     free = [p for p in _PALETTE if p not in colours.values()]
-    for i, chain in enumerate(sorted(set(chains) - set(colours), key=chain_order_key)):
+    for i, chain in enumerate(c for c in dict.fromkeys(chains) if c not in colours):  # in the order given
         colours[chain] = free[i % len(free)] if free else _PALETTE[i % len(_PALETTE)]
     return colours
 

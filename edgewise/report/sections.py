@@ -116,7 +116,7 @@ def latency(ctx: ReportContext) -> str:
         for placement in ctx.results.placements:
             cells = [c for c in ctx.results.cells if c.subject == subject and c.placement == placement
                      and c.status == "ok" and len(c.latency_s)]
-            for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain)):
+            for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain, ctx.results)):
                 boxes.append(_box(c, ctx.colours[c.chain], ctx))
         if boxes:
             charts.append(plots.box_chart(f"{subject}: end-to-end latency of every cell, by placement", boxes))
@@ -184,7 +184,7 @@ def breakdown(ctx: ReportContext) -> str:
         for placement in r.placements:
             cells = [c for c in r.cells if c.subject == subject and c.placement == placement and c.breakdown_s
                      and len(c.latency_s)]
-            for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain)):
+            for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain, r)):
                 parts = [(name, float(np.mean(v)) * 1000) for name, v in c.breakdown_s.items() if len(v)]
                 # Means add up (medians do not): what the named components miss is shown as "other".
                 other = float(np.mean(c.latency_s)) * 1000 - sum(v for _, v in parts)

@@ -13,8 +13,23 @@ from edgewise.analysis import Analyses, CellVerdict, Recommendation, ResultSet, 
 from edgewise.analysis import load_results as _load_results
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
 
-# Chains made only of these operators are the black-box study's subject (arXiv 2403.17154).
-BLACKBOX_OPERATORS = frozenset({"sptq", "partition", "early-exit"})
+# A chain's kind, order, int8 and split come from its operators, kept in results.json (study.chains).
+# Only results without them (an older run, a reference CSV) fall back to these known names.
+BLACKBOX_OPERATORS = frozenset({"identity", "sptq", "partition", "early-exit"})
+_KNOWN_DISPLAY_ORDER = {"identity": 0, "sptq": 10, "qat": 20, "prune": 30, "distill": 40, "early-exit": 60,
+                        "partition": 80}
+
+
+def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
+    """The chain's kind (white|black), operator display orders, int8 and split: as the results declare them,
+    else from the known operator names."""
+    declared = ((results.study.get("chains") or {}) if results is not None else {}).get(chain)
+    if declared:
+        return declared
+    names = [link.split("[")[0] for link in chain.split("+")]  # settings: sptq[calibration=...]
+    return {"kind": "black" if set(names) <= BLACKBOX_OPERATORS else "white",
+            "order": [_KNOWN_DISPLAY_ORDER.get(n, 1000) for n in names],
+            "int8": "sptq" in names or "qat" in names, "split": "partition" in names}
 
 
 def load_results(source: str | Path | ResultSet) -> ResultSet:
@@ -61,8 +76,8 @@ def analyse(results: ResultSet, sla: Sla) -> Analysed:
     return Analysed(results, analyses, rec, tuple(f.text for f in findings(results, analyses)))
 
 
-def is_blackbox_chain(chain: str) -> bool:
-    return {link.split("[")[0] for link in chain.split("+")} <= BLACKBOX_OPERATORS  # settings: sptq[calibration=...]
+def is_blackbox_chain(chain: str, results: ResultSet | None = None) -> bool:
+    return chain_facts(chain, results)["kind"] == "black"
 
 
 def default_reference(results: ResultSet) -> list[Path]:
@@ -71,8 +86,8 @@ def default_reference(results: ResultSet) -> list[Path]:
         return []
     chains = [c for c in results.chains if c != "identity"]
     files = reference_files()
-    wanted = [WHITEBOX_LATENCY] if any(not is_blackbox_chain(c) for c in chains) else []
-    wanted += [BLACKBOX_LATENCY] if any(is_blackbox_chain(c) for c in chains) else []
+    wanted = [WHITEBOX_LATENCY] if any(not is_blackbox_chain(c, results) for c in chains) else []
+    wanted += [BLACKBOX_LATENCY] if any(is_blackbox_chain(c, results) for c in chains) else []
     return [files[name] for name in wanted]
 
 

@@ -113,7 +113,7 @@ def speedup_rows(results: ResultSet, analyses: Analyses) -> Rows:
     """Ratio of medians identity / chain per (chain, placement), min / mean / max over subjects."""
     order = results.placements
     summaries = sorted(analyses.speedup_summaries,
-                       key=lambda s: (order.index(s.placement), chain_order_key(s.chain)))
+                       key=lambda s: (order.index(s.placement), chain_order_key(s.chain, results)))
     rows = [[s.chain, s.placement, s.minimum, s.mean, s.maximum, len(s.subjects)] for s in summaries]
     return ["chain", "placement", "min ×", "mean ×", "max ×", "subjects"], rows
 
