@@ -94,6 +94,11 @@ class Store:
             )
         return True
 
+    def study_config(self) -> dict[str, Any]:
+        """The study file as this store's study was claimed with (what `edgewise export` ships)."""
+        row = self.db.execute("SELECT config FROM study WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else {}
+
     def set_environment(self, env: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO environment VALUES (?, ?)", [(k, json.dumps(v)) for k, v in env.items()])
