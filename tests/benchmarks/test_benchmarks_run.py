@@ -56,7 +56,8 @@ def test_emulation_quick(tmp_path):
     rows = {r["name"]: r for r in data["presets"]["realistic"]}
     assert rows["rtt:mobile-edge"]["requested"] == pytest.approx(10.0)
     assert rows["bandwidth:mobile-edge:up"]["achieved"]["median"] > 0
-    assert 0 < rows["cpu_spin:mobile"]["achieved"]["median"] <= 0.6  # a 0.5-core quota caps a spinner
+    spin = rows["cpu_spin:mobile"]  # the tier's quota caps a spinner at its share
+    assert 0 < spin["achieved"]["median"] <= spin["requested"] * 1.1
     assert isinstance(rows["rtt:edge-cloud"]["inside"], bool)
 
 
