@@ -83,6 +83,7 @@ class Sptq(Operator):
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import onnx
 
+        from edgewise.data.batching import fixed_batch, run_batched
         from edgewise.onnxgraph import make_session
         from edgewise.subjects import score
 
@@ -97,7 +98,8 @@ class Sptq(Operator):
 
         def metric_of(session) -> float:
             names = [i.name for i in session.get_inputs()]
-            logits = np.concatenate([session.run(None, {n: b[n] for n in names})[0] for b, _ in calibration.batches(32)])
+            logits = run_batched(lambda b: session.run(None, {n: b[n] for n in names})[0], calibration, 32,
+                                 fixed_batch(session))  # a graph may fix its batch (often at 1)
             return score(subject.metrics, logits, calibration.labels)[0][metric]
 
         fp32 = make_session(artifact.onnx, p.threads)
