@@ -25,6 +25,7 @@ from typing import Callable
 from edgewise.testbeds.base import EmulationReport, Figure
 from edgewise.testbeds.workloads import SPEED_WORKLOADS, HostRunner, workload_input, workload_path
 from edgewise.tiers.client import TierClient
+from edgewise.tiers.host import proc_field_mb
 from edgewise.tiers.spec import LinkSpec, Placement, Route, TierSpec, direct_links, route_for
 
 RTT_BOUND_MS = 2.0
@@ -160,11 +161,4 @@ def verify_memory(run: WorkloadRunner, tiers: dict[str, TierSpec], kernel_limits
 
 
 def available_memory_mb() -> float:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return proc_field_mb("/proc/meminfo", "MemAvailable") or 0.0

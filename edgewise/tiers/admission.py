@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from edgewise.errors import ServerError
+from edgewise.tiers.host import proc_field_mb
 
 T = TypeVar("T")
 DEFAULT_QUEUE_DEPTH = 32  # waiting requests per tier; the one computing is not counted
@@ -94,14 +95,8 @@ class Admission:
 
 def peak_rss_mb() -> float:
     """This process's peak resident set since it started or since the last reset_peak_rss()."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    peak = proc_field_mb("/proc/self/status", "VmHWM")
+    return float("nan") if peak is None else peak
 
 
 def reset_peak_rss() -> bool:

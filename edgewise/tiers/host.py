@@ -46,12 +46,18 @@ def version_mismatch(tier: str, address: str, host: dict[str, Any]) -> str | Non
             f"this client runs edgewise {edgewise.__version__}")
 
 
-def _total_memory_mb() -> float | None:
+def proc_field_mb(path: str, field: str) -> float | None:
+    """A `Field:   N kB` line of a /proc file (meminfo, self/status) in MiB; None where it cannot be read."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024, 1)
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def _total_memory_mb() -> float | None:
+    total = proc_field_mb("/proc/meminfo", "MemTotal")
+    return None if total is None else round(total, 1)
