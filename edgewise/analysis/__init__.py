@@ -34,7 +34,7 @@ Recommendation (recommend.py, pareto.py)
         .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict(); rich-printable
     pareto_front(points: [Point(name, latency_s, accuracy)]) -> front, fastest first
 
-Rendering (render.py): render_comparison, render_analyses, render_recommendation (rich), to_json.
+Rendering (render.py): render_comparison, render_analyses (rich), to_json; a Recommendation renders itself.
 """
 
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop

@@ -19,6 +19,7 @@ import numpy as np
 from edgewise.analysis.bootstrap import Interval, interval, median_rows, replicates, seed_for
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.stats import adjust_p, conover, kruskal
+from edgewise.conditions import Condition
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,6 @@ class ConditionAnalyses:
 
 def condition_analyses(rs: ResultSet, seed: int = 0) -> ConditionAnalyses:
     """Every analysis across the conditions of a study (empty for a study without conditions)."""
-    from edgewise.conditions import Condition
-
     out = ConditionAnalyses(rs.conditions)
     if not out.conditions:
         return out

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from rich.console import Group
+from rich.table import Table
+
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
 from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
@@ -93,8 +96,6 @@ class Recommendation:
                                  "ranking": [v.to_dict() for v in self.ranked(s)]} for s in self.subjects}}
 
     def __rich__(self):
-        from edgewise.analysis.render import render_recommendation
-
         return render_recommendation(self)
 
 
@@ -224,3 +225,27 @@ def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_ac
                 _verdict(rs, cell, max_latency_ms, percentile, max_accuracy_drop, medians))
     verdicts = [v for vs in by_subject.values() for v in sorted(_mark_front(vs), key=_rank_key)]
     return Recommendation(max_latency_ms, percentile, max_accuracy_drop, chosen, tuple(verdicts))
+
+
+_STATUS_STYLE = {"meets": "green", "borderline": "yellow", "fails": "red"}
+
+
+def render_recommendation(rec: Recommendation) -> Group:
+    tables = []
+    for subject in rec.subjects:
+        best = rec.best(subject)
+        title = (f"{subject}: p{rec.percentile} <= {rec.max_latency_ms:g} ms, accuracy drop <= "
+                 f"{rec.max_accuracy_drop:g} points -> " + (f"[bold green]{best.cell}[/]" if best else "[red]none[/]"))
+        table = Table(title=title, title_justify="left")
+        for col in ("cell", "status", "latency", "accuracy drop", "pareto", "why / notes"):
+            table.add_column(col, overflow="fold")
+        for v in rec.ranked(subject):
+            drop = f"{v.accuracy_drop.drop_points:.2f}" if v.accuracy_drop else ("0" if v.chain == "identity" else "?")
+            flags = list(v.reasons) + list(v.notes)
+            if v.no_significant_speedup:
+                flags.append("no significant speed-up over identity here")
+            table.add_row(v.cell, f"[{_STATUS_STYLE[v.status]}]{v.status}[/]",
+                          v.latency.describe() if v.latency else "-", drop, "*" if v.on_pareto_front else "",
+                          "; ".join(flags))
+        tables.append(table)
+    return Group(*tables)

@@ -1,7 +1,7 @@
-"""Rich renderings of comparisons, the default analyses with their findings, and recommendations."""
+"""Rich renderings of comparisons and of the default analyses with their findings (a recommendation renders
+itself: recommend.py)."""
 
 from __future__ import annotations
-
 
 import json
 import math
@@ -12,9 +12,6 @@ from rich.table import Table
 from edgewise.analysis.analyses import Analyses
 from edgewise.analysis.compare import Comparison
 from edgewise.analysis.findings import Finding
-from edgewise.analysis.recommend import Recommendation
-
-_STATUS_STYLE = {"meets": "green", "borderline": "yellow", "fails": "red"}
 
 
 def _p(p: float) -> str:
@@ -52,27 +49,6 @@ def render_analyses(analyses: Analyses, findings: list[Finding]) -> Group:
         ci = f"[{d.paired.ci_points.low:.2f}, {d.paired.ci_points.high:.2f}]" if d.paired else "-"
         acc.add_row(d.cell, d.metric, f"{d.drop_points:.2f}", ci, _p(d.paired.p_mid) if d.paired else "-")
     return Group(found, speed, acc, *(render_comparison(c) for c in analyses.comparisons))
-
-
-def render_recommendation(rec: Recommendation) -> Group:
-    tables = []
-    for subject in rec.subjects:
-        best = rec.best(subject)
-        title = (f"{subject}: p{rec.percentile} <= {rec.max_latency_ms:g} ms, accuracy drop <= "
-                 f"{rec.max_accuracy_drop:g} points -> " + (f"[bold green]{best.cell}[/]" if best else "[red]none[/]"))
-        table = Table(title=title, title_justify="left")
-        for col in ("cell", "status", "latency", "accuracy drop", "pareto", "why / notes"):
-            table.add_column(col, overflow="fold")
-        for v in rec.ranked(subject):
-            drop = f"{v.accuracy_drop.drop_points:.2f}" if v.accuracy_drop else ("0" if v.chain == "identity" else "?")
-            flags = list(v.reasons) + list(v.notes)
-            if v.no_significant_speedup:
-                flags.append("no significant speed-up over identity here")
-            table.add_row(v.cell, f"[{_STATUS_STYLE[v.status]}]{v.status}[/]",
-                          v.latency.describe() if v.latency else "-", drop, "*" if v.on_pareto_front else "",
-                          "; ".join(flags))
-        tables.append(table)
-    return Group(*tables)
 
 
 def _finite(value):

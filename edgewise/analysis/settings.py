@@ -13,6 +13,7 @@ import numpy as np
 from edgewise.analysis.bootstrap import Interval, interval, median_rows, replicates, seed_for
 from edgewise.analysis.results import ResultSet
 from edgewise.errors import EdgewiseError
+from edgewise.operators.chain import Chain
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,6 @@ class Sweep:
 
 def setting_sweeps(rs: ResultSet, seed: int = 0) -> list[Sweep]:
     """Every operator swept over two or more settings, per subject and placement, in the results."""
-    from edgewise.operators.chain import Chain
-
     groups: dict[tuple, list[tuple[str, object]]] = {}
     for cell in rs.cells:
         if cell.status != "ok" or len(cell.latency_s) == 0:
