@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from edgewise.testbeds.base import EmulationReport, Figure, Testbed
+from edgewise.testbeds.base import Testbed
+from edgewise.testbeds.emulation import EmulationReport, Figure
+from edgewise.testbeds.linux import LinuxTestbed, cleanup_stale as linux_cleanup
+from edgewise.testbeds.local import LocalTestbed
+from edgewise.testbeds.remote import RemoteTestbed
 
 __all__ = ["EmulationReport", "Figure", "Testbed", "cleanup_stale", "make_testbed"]
 
@@ -10,20 +14,12 @@ __all__ = ["EmulationReport", "Figure", "Testbed", "cleanup_stale", "make_testbe
 def make_testbed(config) -> Testbed:
     """The testbed a study's `testbed:` section asks for (an edgewise.config.TestbedConfig)."""
     if config.kind == "linux":
-        from edgewise.testbeds.linux import LinuxTestbed
-
         return LinuxTestbed(token=config.token)
     if config.kind == "local":
-        from edgewise.testbeds.local import LocalTestbed
-
         return LocalTestbed(token=config.token)
-    from edgewise.testbeds.remote import RemoteTestbed
-
     return RemoteTestbed(config.endpoints, config.token)
 
 
 def cleanup_stale() -> list[str]:
     """Remove namespaces, cgroups, processes and state that crashed runs left behind."""
-    from edgewise.testbeds.linux import cleanup_stale as linux_cleanup
-
     return linux_cleanup()

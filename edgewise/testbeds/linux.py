@@ -24,7 +24,8 @@ from pathlib import Path
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds import cgroups, netns
-from edgewise.testbeds.base import EmulationReport, Testbed
+from edgewise.testbeds.base import Testbed
+from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.processes import TierProcess
 from edgewise.testbeds.verify import (SPEED_MODELLED, available_memory_mb, python_workload, verify_cpu,
                                       verify_links, verify_memory, verify_speed)

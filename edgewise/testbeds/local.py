@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from edgewise.errors import TestbedError
-from edgewise.testbeds.base import EmulationReport, Figure, Testbed
+from edgewise.testbeds.base import Testbed
+from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.processes import TierProcess
 from edgewise.testbeds.verify import SPEED_MODELLED, verify_links, verify_speed
 from edgewise.tiers.client import TierClient, TierDown

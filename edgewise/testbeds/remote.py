@@ -9,11 +9,14 @@ dies cannot be restarted from here: `restart` only finds out whether its owner b
 
 from __future__ import annotations
 
+import edgewise
 from edgewise.errors import TestbedError
-from edgewise.testbeds.base import EmulationReport, Testbed
+from edgewise.testbeds.base import Testbed
+from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.measured import describe_hosts, measure_links
 from edgewise.testbeds.verify import verify_speed
 from edgewise.tiers.client import TierClient, TierDown, TierLost
+from edgewise.tiers.host import version_mismatch
 from edgewise.tiers.spec import LinkSpec, TierSpec
 
 MEASURED_NOTE = "measured on real hosts: links and tiers are what the network and machines are, not emulated"
@@ -34,8 +37,6 @@ class RemoteTestbed(Testbed):
 
     def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None:
         """Check that every tier answers and runs this client's edgewise; `links` name what to measure."""
-        from edgewise.tiers.host import version_mismatch
-
         missing = [t for t in tiers if t not in self.endpoints]
         if missing:
             raise TestbedError(f"no endpoint for tier(s) {', '.join(missing)}", "add them to testbed.endpoints")
@@ -50,8 +51,6 @@ class RemoteTestbed(Testbed):
                 self.hosts[tier] = host
                 mismatch = version_mismatch(tier, self.endpoints[tier], host)
                 if mismatch:
-                    import edgewise
-
                     raise TestbedError(mismatch, f"install edgewise {edgewise.__version__} on that host (the same "
                                                  "version as this client) and restart its `edgewise serve`")
 

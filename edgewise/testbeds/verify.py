@@ -22,7 +22,7 @@ import subprocess
 import sys
 from typing import Callable
 
-from edgewise.testbeds.base import EmulationReport, Figure
+from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.workloads import SPEED_WORKLOADS, HostRunner, workload_input, workload_path
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.host import proc_field_mb

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from edgewise.runtime import make_session
+
 
 # The fixed compute workloads of the speed check and of calibration: name -> (matrix size, depth).
 # A chain of square matmuls sized to about 0.3, 3 and 30 ms on one thread of the development host;
@@ -80,8 +82,6 @@ class HostRunner:
     """
 
     def __init__(self, name: str, threads: int = 1):
-        from edgewise.runtime import make_session
-
         self.threads = threads
         self.session = make_session(workload_path(name), threads)
         self.feeds = workload_input()

@@ -136,7 +136,7 @@ def test_results_json_round_trip_feeds_the_report(results_json, tmp_path):
 
 
 def test_the_testbed_section_says_what_is_modelled_per_tier(results_json, tmp_path):
-    from edgewise.testbeds.base import EmulationReport, Figure
+    from edgewise.testbeds.emulation import EmulationReport, Figure
 
     emulation = EmulationReport("linux", False, labels={
         "mobile": {"speed": "modelled (compute stretched in the tier server)", "share": "enforced (cgroup CFS quota)"}})

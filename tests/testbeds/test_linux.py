@@ -10,7 +10,7 @@ import pytest
 
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
-from edgewise.testbeds.base import EmulationReport
+from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
