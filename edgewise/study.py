@@ -14,21 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from edgewise import environment
-from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.artifacts import ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
+from edgewise.executors import make_executor, parse_choice
+from edgewise.executors.base import Built as _Built
+from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
 from edgewise.measure.latency import CellJob, Protocol, measure_subject
+from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
 from edgewise.plan import Cell, plan_cells
+from edgewise.results import write_results
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
+from edgewise.subjects.lanes import cpu_cores, train_teachers
+from edgewise.subjects.teachers import teacher_missing
+from edgewise.subjects.user import make_subject as make
 from edgewise.testbeds import Testbed, make_testbed
+from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
+                                        route_links, route_tiers, topology)
 from edgewise.tiers.spec import direct_links, route_for
 
 DEFAULT_CACHE = Path(".edgewise-cache")
@@ -44,13 +52,6 @@ class RunOptions:
     log: Callable[[str], None] = print
     progress: Any = None  # a StudyProgress (cli) or None
     executor: str | None = None  # --executor: local, ray or ray=ADDRESS over the study file's section
-
-
-@dataclass
-class _Built:
-    cell: Cell
-    artifact: Artifact | None
-    error: str | None = None
 
 
 @dataclass
@@ -85,9 +86,6 @@ class Study:
         One missing teacher, one core or a GPU: nothing to gain, the build trains it in-process.
         """
         from functools import partial
-
-        from edgewise.subjects.lanes import cpu_cores, train_teachers
-        from edgewise.subjects.teachers import teacher_missing
 
         names = [n for n in dict.fromkeys(c.subject for c in cells) if teacher_missing(self.subject(n))]
         if len(names) < 2 or self.options.device != "cpu" or cpu_cores() < 2:
@@ -133,8 +131,6 @@ class Study:
 
     def executor(self):
         """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
-        from edgewise.executors import make_executor, parse_choice
-
         config = self.config.executor
         if self.options.executor:
             config = parse_choice(self.options.executor, config)
@@ -161,7 +157,6 @@ class Study:
                 self._start_stage("accuracy", len(built))
                 self.measure_accuracy(store, built)
                 executor.measure_latency(self, store, [b for b in built if b.artifact is not None], testbed)
-            from edgewise.results import write_results
 
             path = write_results(store, out / "results.json", self.config, self.options.profile)
         finally:
@@ -203,8 +198,6 @@ class Study:
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
         """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it."""
-        from edgewise.measure.accuracy import evaluate
-
         cap = self.config.measure.evaluation_samples
         for b in built:
             self._progress("accuracy", b.cell.name)
@@ -247,8 +240,6 @@ class Study:
         """Measure the links and tiers the cells use, before the build (partition cuts use them) and
         before anything is written: a network outside `testbed.expect` refuses the study here. A
         resumed study keeps the figures of its first run, so its artifacts keep their keys."""
-        from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures
-
         path = self.options.out / "study.sqlite"
         if path.is_file():
             stored = Store(path)
@@ -273,7 +264,6 @@ class Study:
         tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
         if self.config.testbed.kind != "remote":
             return tiers, links
-        from edgewise.testbeds.measured import route_links, route_tiers, topology
 
         pairs = route_links([c.placement for c in cells], self._direct_links())
         return {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
@@ -283,7 +273,6 @@ class Study:
         tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
         if self.measured is None:
             return tiers, links
-        from edgewise.testbeds.measured import measured_link_specs, measured_tier_specs
 
         return measured_tier_specs(self.measured, tiers), measured_link_specs(self.measured) or links
 
@@ -394,7 +383,7 @@ class Study:
 
     # --- reports and progress -----------------------------------------------------------
     def _write_reports(self, out: Path) -> None:
-        from edgewise.report import write_report
+        from edgewise.report import write_report  # lazy: pulls scipy
 
         write_report(out / "results.json", out)
 
@@ -411,23 +400,8 @@ class Study:
             self.options.progress.advance(stage)
 
 
-def _output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | None]:
-    """A placement must not change outputs: compare the served logits with in-process ones."""
-
-    def check(payload: bytes, served: np.ndarray) -> str | None:
-        local = runner(preprocess(payload))
-        diff = float(np.max(np.abs(local - served)))
-        if int(local.argmax()) != int(served.argmax()) or diff > 1e-3:
-            return f"served output differs from in-process output (max abs diff {diff:.2e})"
-        return None
-
-    return check
-
-
 def make_subject(entry, ctx: SubjectContext) -> Subject:
     """A built-in subject by name, or a user's model from its study-file mapping."""
-    from edgewise.subjects.user import make_subject as make
-
     if isinstance(entry, str):
         return make(entry, ctx)
     try:

@@ -1,31 +1,28 @@
 """Executors: where a study's builds and latency measurements run.
 
 `local` is this process (teachers in local lanes, the testbed driven from here); `ray` hands
-them to a Ray cluster (edgewise/executors/ray.py), imported only when a study asks for it.
+them to a Ray cluster (edgewise/executors/ray.py), whose Ray library is imported only when a study asks for it.
 """
 
 from __future__ import annotations
 
+from edgewise.errors import ConfigError
 from edgewise.executors.base import Executor
 from edgewise.executors.config import ClusterTestbed, ExecutorConfig
+from edgewise.executors.local import LocalExecutor
+from edgewise.executors.ray import RayExecutor
 
 __all__ = ["ClusterTestbed", "Executor", "ExecutorConfig", "make_executor", "parse_choice"]
 
 
 def make_executor(config: ExecutorConfig, log=print) -> Executor:
     if config.kind == "ray":
-        from edgewise.executors.ray import RayExecutor
-
         return RayExecutor(config, log)
-    from edgewise.executors.local import LocalExecutor
-
     return LocalExecutor()
 
 
 def parse_choice(choice: str, config: ExecutorConfig) -> ExecutorConfig:
     """`--executor local`, `--executor ray` or `--executor ray=ADDRESS` laid over the study file's section."""
-    from edgewise.errors import ConfigError
-
     kind, _, address = choice.partition("=")
     if kind not in ("local", "ray"):
         raise ConfigError(f"--executor {choice!r}: unknown executor", "use local, ray or ray=ADDRESS (e.g. ray=auto)")

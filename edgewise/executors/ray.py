@@ -15,15 +15,22 @@ resources; the driver alone writes the store.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from edgewise.errors import ConfigError
-from edgewise.executors.base import Executor
+from edgewise.artifacts import ArtifactCache
+from edgewise.config import StudyConfig
+from edgewise.errors import ArtifactError, ConfigError
+from edgewise.executors.base import Built, Executor
 from edgewise.executors.config import ExecutorConfig
+from edgewise.executors.packs import install, pack_artifact, pack_teacher
+from edgewise.executors.ray_common import failure_reason, worker_cache_dir
+from edgewise.executors.ray_measure import fan_out
+from edgewise.operators.chain import Chain, build_chain, root_artifact, root_key, step_key
+from edgewise.plan import Cell
+from edgewise.subjects.teachers import teacher_missing, teacher_path
 
 
 def import_ray():
@@ -91,18 +98,16 @@ class RayExecutor(Executor):
 
     def task_spec(self, study) -> dict[str, Any]:
         """What a worker needs to rebuild the study's view of a subject (the config, not the objects)."""
+        # The study's own classes travel with it: a worker rebuilds one of the same kind, and this module needs
+        # no import of edgewise.study (which imports the executors).
         return {"config": study.config.model_dump(mode="json"), "source": study.config.source,
+                "study_type": type(study), "options": replace(study.options, log=print, progress=None),
                 "profile": study.options.profile, "cache_dir": str(Path(study.options.cache_dir).resolve()),
                 "shared": self.config.shared_cache, "worker_cache": worker_cache_dir(),
                 "cpus": self.config.cpus_per_task}
 
     # --- builds --------------------------------------------------------------------------------
     def build(self, study, cells):
-        from edgewise.artifacts import ArtifactCache
-        from edgewise.executors.packs import install, pack_artifact, pack_teacher
-        from edgewise.study import _Built
-        from edgewise.subjects.teachers import teacher_missing, teacher_path
-
         self.connect()
         ray = self.ray
         cache_root = Path(study.options.cache_dir).resolve()
@@ -148,15 +153,13 @@ class RayExecutor(Executor):
             if error is None and artifact is None:
                 error = (f"artifact {key} is not in the cache {cache_root} after its build "
                          "(if the workers do not share that directory, set executor.shared_cache: false)")
-            built.append(_Built(cell, artifact, error))
+            built.append(Built(cell, artifact, error))
             if error:
                 self.log(f"[red]build of {cell.name} failed: {error}[/red]")
         return built
 
     def _plan(self, study, cells) -> tuple[dict[str, _Step], dict[str, str]]:
         """Every step the cells need, parents before children, keyed by cache key; each cell's last key."""
-        from edgewise.operators.chain import root_key, step_key
-
         steps: dict[str, _Step] = {}
         final: dict[str, str] = {}
         for cell in cells:
@@ -212,24 +215,9 @@ class RayExecutor(Executor):
         if not self.config.testbeds:
             study.measure_latency(store, built, testbed)
             return
-        from edgewise.executors.ray_measure import fan_out
 
         self.connect()
         fan_out(self, study, store, built)
-
-
-def failure_reason(exc: BaseException) -> str:
-    """`Type: message` of what a task raised, or of how it was lost (worker died, node gone)."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException):
-        exc = cause
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {text}"[:500]
-
-
-def worker_cache_dir() -> str:
-    """A worker's own cache where it does not share the study's (executor.shared_cache: false)."""
-    return os.environ.get("EDGEWISE_WORKER_CACHE", str(Path(tempfile.gettempdir()) / "edgewise-worker-cache"))
 
 
 # --- in the workers ---------------------------------------------------------------------------
@@ -241,9 +229,6 @@ def _worker_study(spec: dict[str, Any]):
     import ray
     import torch
 
-    from edgewise.config import StudyConfig
-    from edgewise.study import RunOptions, Study
-
     torch.set_num_threads(spec["cpus"])
     cache_root = Path(spec["cache_dir"] if spec["shared"] else spec["worker_cache"])
     device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
@@ -251,17 +236,15 @@ def _worker_study(spec: dict[str, Any]):
     if ident not in _studies:
         config = StudyConfig.model_validate(spec["config"])
         config.source = spec["source"]
-        options = RunOptions(out=Path("."), profile=spec["profile"], cache_dir=cache_root, device=device,
-                             log=_lines.append)
+        options = replace(spec["options"], out=Path("."), profile=spec["profile"], cache_dir=cache_root, fresh=False,
+                          device=device, log=_lines.append, progress=None, executor=None)
         _studies.clear()
-        _studies[ident] = Study(config, options)
+        _studies[ident] = spec["study_type"](config, options)
     _lines.clear()
     return _studies[ident], cache_root
 
 
 def _install_deps(cache_root: Path, deps: tuple[dict[str, Any], ...]) -> None:
-    from edgewise.executors.packs import install
-
     for dep in deps:
         if dep.get("pack"):
             install(cache_root, dep["pack"])
@@ -274,9 +257,6 @@ def _result(t0: float, **kw: Any) -> dict[str, Any]:
 
 
 def _train_teacher(spec: dict[str, Any]) -> dict[str, Any]:
-    from edgewise.executors.packs import pack_teacher
-    from edgewise.subjects.teachers import teacher_path
-
     t0 = time.time()
     study, cache_root = _worker_study(spec)
     subject = study.subject(spec["subject"])
@@ -285,12 +265,6 @@ def _train_teacher(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_step(spec: dict[str, Any], *deps: dict[str, Any]) -> dict[str, Any]:
-    from edgewise.artifacts import ArtifactCache
-    from edgewise.errors import ArtifactError
-    from edgewise.executors.packs import pack_artifact
-    from edgewise.operators.chain import Chain, build_chain, root_artifact
-    from edgewise.plan import Cell
-
     t0 = time.time()
     study, cache_root = _worker_study(spec)
     if not spec["shared"]:

@@ -16,15 +16,19 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from edgewise.config import TestbedConfig
+from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import EdgewiseError, TestbedError
+from edgewise.executors.packs import install, pack_artifact
+from edgewise.executors.ray_common import failure_reason, worker_cache_dir
+from edgewise.measure.latency import CellJob, Protocol, measure_subject, output_check
+from edgewise.runtime import ArtifactRunner
+from edgewise.testbeds import make_testbed
+from edgewise.tiers.client import DoesNotFit, TierDown
+from edgewise.tiers.spec import direct_links, route_for
 
 
 def fan_out(executor, study, store, built) -> None:
-    from edgewise.executors.packs import pack_artifact
-    from edgewise.executors.ray import failure_reason, worker_cache_dir
-    from edgewise.measure.latency import Protocol
-    from edgewise.tiers.spec import direct_links, route_for
-
     ray, config = executor.ray, study.config
     m = config.measure
     protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
@@ -101,8 +105,6 @@ def fan_out(executor, study, store, built) -> None:
 
 def _start(ray, actors: dict[str, Any], store, testbed_config) -> None:
     """Start every testbed; verify each once per study (a resume keeps the figures)."""
-    from edgewise.executors.ray import failure_reason
-
     verify = testbed_config.verify and store.emulation() is None
     starts = {name: a.start.remote(verify) for name, a in actors.items()}
     reports = {}
@@ -170,9 +172,6 @@ class TestbedWorker:
     __test__ = False
 
     def __init__(self, name: str, testbed: dict[str, Any], tiers, links, timeout_s: float, worker_cache: str):
-        from edgewise.config import TestbedConfig
-        from edgewise.testbeds import make_testbed
-
         self.name, self.tiers, self.links, self.timeout_s = name, tiers, links, timeout_s
         self.config = TestbedConfig.model_validate(testbed)
         self.testbed = make_testbed(self.config)
@@ -188,13 +187,6 @@ class TestbedWorker:
         return report.to_dict(), report.failures(self.config.tolerance)
 
     def measure(self, job: dict[str, Any], payloads: list[bytes]) -> dict[str, Any]:
-        from edgewise.data.preprocess import build_preprocessor
-        from edgewise.executors.packs import install
-        from edgewise.measure.latency import CellJob, measure_subject
-        from edgewise.runtime import ArtifactRunner
-        from edgewise.study import _output_check
-        from edgewise.tiers.client import DoesNotFit, TierDown
-
         if job["pack"]:
             install(self.worker_cache, job["pack"])
             parts = [self.worker_cache / p for p in job["parts"]]
@@ -219,7 +211,7 @@ class TestbedWorker:
                 load(tier, path, role)
                 loaded.append((tier, path, role))
             cell = CellJob(job["cell"], job["route"], key, tuple(job["tiers"]),
-                           _output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
+                           output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
             measure_subject([cell], payloads, job["protocol"], record,
                             lambda j, payload: self.client.infer(j.route, j.artifact_id, payload),
                             recover, job["seed"])

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from edgewise.store import Store
+from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route
 
 
@@ -44,8 +45,6 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
     `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
     `recover(tier)` restarts a dead tier and reloads what it held.
     """
-    from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
-
     rng = np.random.default_rng(seed)
     for p in range(protocol.passes):
         order = rng.permutation(len(jobs))
@@ -109,3 +108,16 @@ def _tier_lost(jobs: list[CellJob], lost, store: Store, expected: int) -> None:
         job.failed = reason
         store.set_cell(job.name, "tier-down", reason)
         store.event("tier-down", str(lost), job.name)
+
+
+def output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | None]:
+    """A placement must not change outputs: compare the served logits with in-process ones."""
+
+    def check(payload: bytes, served: np.ndarray) -> str | None:
+        local = runner(preprocess(payload))
+        diff = float(np.max(np.abs(local - served)))
+        if int(local.argmax()) != int(served.argmax()) or diff > 1e-3:
+            return f"served output differs from in-process output (max abs diff {diff:.2e})"
+        return None
+
+    return check
