@@ -11,8 +11,11 @@ put through the conformance suite by that alone.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -141,13 +144,7 @@ PLUGIN_GROUP = "edgewise.operators"  # entry-point group of third-party operator
 def load_builtin_operators() -> None:
     """Register the built-in operators and every module a package declares in the `edgewise.operators`
     entry-point group (importing a module is what registers its Operator subclasses)."""
-    import importlib
-    import pkgutil
-    from importlib.metadata import entry_points
-
-    import edgewise.operators as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):  # this package's own modules
         if mod.name not in ("base", "chain"):
             importlib.import_module(f"edgewise.operators.{mod.name}")
     for entry in entry_points(group=PLUGIN_GROUP):

@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.training import fit, seed_everything
+from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
+from edgewise.whitebox.measure import parameter_count
+from edgewise.whitebox.output import example_input, write_artifact
+from edgewise.whitebox.schedule import resolve, table_fingerprint
 
 # A student starts untrained, so it needs more steps than a fine-tuning operator. Quick CNN: 6 x 120
 # mini-batches; at 6 x 80 the image students stayed at ~0.85 top-1, 4.30 / 3.95 points below the
@@ -60,23 +65,16 @@ class Distill(Operator):
 
     def cache_params(self) -> dict:
         # The profile defaults are part of what was built: changing one must rebuild.
-        from edgewise.whitebox.schedule import table_fingerprint
-
         return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "loss": _LOSS_DEFAULTS}}
 
     def subject_inputs(self, subject) -> dict:
-        from edgewise.whitebox.students import RECIPE
+        from edgewise.whitebox.students import RECIPE  # lazy: pulls torch
 
         own = subject.student_fingerprint()
         return {"student": own if own is not None else {"derived": RECIPE}}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
-        from edgewise.training import fit, seed_everything
-        from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
-        from edgewise.whitebox.measure import parameter_count
-        from edgewise.whitebox.output import example_input, write_artifact
-        from edgewise.whitebox.schedule import resolve
-        from edgewise.whitebox.students import derive_student
+        from edgewise.whitebox.students import derive_student  # lazy: pulls torch
 
         p = self.params
         derived = ctx.subject.student_fingerprint() is None

@@ -18,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.onnxgraph import Cut
+from edgewise.onnxgraph import (GraphIndex, cut_after_prefix, enumerate_cuts, make_session, median_latency,
+                                observe_tensors, split_model, validate_cut, with_int8_wire)
+from edgewise.onnxgraph.graph import name_nodes
+from edgewise.onnxgraph.tensors import tensor_infos
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.tiers.spec import TierSpec, direct_links, route_for
 
@@ -67,10 +71,6 @@ class Partition(Operator):
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import onnx
-
-        from edgewise.onnxgraph import GraphIndex, enumerate_cuts, observe_tensors, split_model
-        from edgewise.onnxgraph.graph import name_nodes
-        from edgewise.onnxgraph.tensors import tensor_infos
 
         p: PartitionParams = self.params
         head_tier, tail_tier = _tiers(ctx)
@@ -131,8 +131,6 @@ def _route_links(ctx: BuildContext) -> list[tuple[str, str]]:
 
 
 def _candidates(index, p: PartitionParams, enumerate_cuts) -> list[Cut]:
-    from edgewise.onnxgraph import cut_after_prefix, validate_cut
-
     if isinstance(p.cut, list):
         return [validate_cut(index, p.cut)]
     if p.cut != "auto":
@@ -175,8 +173,6 @@ def _transfer_seconds(nbytes: int, links: list[tuple[str, str]], ctx: BuildConte
 
 def _estimate(model, cut: Cut, infos, feeds, p: PartitionParams, head_tier: TierSpec, tail_tier: TierSpec,
               links, ctx: BuildContext) -> Estimate:
-    from edgewise.onnxgraph import make_session, median_latency, split_model
-
     head, tail = split_model(model, cut.tensors, infos)
     head_session = make_session(head.SerializeToString())
     tail_session = make_session(tail.SerializeToString())
@@ -190,8 +186,6 @@ def _estimate(model, cut: Cut, infos, feeds, p: PartitionParams, head_tier: Tier
 
 def _compress(head, tail, cut: Cut, infos, values):
     """int8 on the wire for float cut tensors with finite values (attention masks may hold -inf: they stay float)."""
-    from edgewise.onnxgraph import with_int8_wire
-
     scales = {}
     for t in cut.tensors:
         if infos[t].dtype != "float32":
@@ -213,8 +207,6 @@ def _run(session, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _verify(model, head, tail, feeds, exact: bool) -> dict:
     """Head then tail must reproduce the whole model: to 1e-5 in float, the same top-1 otherwise."""
-    from edgewise.onnxgraph import make_session
-
     whole = make_session(model.SerializeToString())
     head_session, tail_session = make_session(head.SerializeToString()), make_session(tail.SerializeToString())
     worst, agree = 0.0, 0

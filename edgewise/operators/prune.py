@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.training import fit
+from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
+from edgewise.whitebox.measure import latency_ms, macs_and_parameters
+from edgewise.whitebox.output import example_input, write_artifact
+from edgewise.whitebox.schedule import resolve, table_fingerprint
 
 # Quick CNN fine-tuning: 4 x 25 mini-batches left the pruned image models 2.3-3.5 points
 # behind; 4 x 80 brings them within a point (resnet -0.45, resnext +0.90).
@@ -49,20 +54,12 @@ class Prune(Operator):
 
     def cache_params(self) -> dict:
         # The profile defaults are part of what was built: changing one must rebuild.
-        from edgewise.whitebox.schedule import table_fingerprint
-
-        from edgewise.whitebox.structured import METHOD
+        from edgewise.whitebox.structured import METHOD  # lazy: pulls torch
 
         return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES)}, "method": METHOD}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import torch
-
-        from edgewise.training import fit
-        from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
-        from edgewise.whitebox.measure import latency_ms, macs_and_parameters
-        from edgewise.whitebox.output import example_input, write_artifact
-        from edgewise.whitebox.schedule import resolve
 
         p = self.params
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
@@ -84,7 +81,7 @@ class Prune(Operator):
             fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device,
                 loss_fn=distillation_loss_fn(logits, p.alpha, p.temperature, ctx.device))
         if p.mode == "unstructured":
-            from edgewise.whitebox.unstructured import make_permanent
+            from edgewise.whitebox.unstructured import make_permanent  # lazy: pulls torch
 
             summary["zero_weight_fraction"] = round(make_permanent(model), 4)
         macs_after, params_after = macs_and_parameters(model, example)
@@ -107,7 +104,7 @@ class Prune(Operator):
     def _prune(self, model, ctx: BuildContext, example) -> dict:
         import torch
 
-        from edgewise.whitebox import structured, unstructured
+        from edgewise.whitebox import structured, unstructured  # lazy: pulls torch
 
         p = self.params
         if p.mode == "unstructured":
@@ -126,7 +123,7 @@ class Prune(Operator):
 def _taylor_gradients(model, data, batch_size: int) -> None:
     import torch
 
-    from edgewise.whitebox.structured import accumulate_gradients
+    from edgewise.whitebox.structured import accumulate_gradients  # lazy: pulls torch
 
     batches, labels = [], []
     for feeds, y in list(data.batches(batch_size))[:_TAYLOR_BATCHES]:

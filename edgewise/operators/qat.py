@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.training import fit
+from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
+from edgewise.whitebox.output import example_input, write_artifact
+from edgewise.whitebox.schedule import resolve, table_fingerprint
 
 # Reference images schedule: 8 epochs x 30 iterations, observers frozen after epoch 3, BN after
 # epoch 2. Its SGD lr 0.1 wrecks an already-trained network in fine-tuning: 1e-3 keeps accuracy.
@@ -46,16 +50,10 @@ class Qat(Operator):
 
     def cache_params(self) -> dict:
         # The profile defaults are part of what was built: changing one must rebuild.
-        from edgewise.whitebox.schedule import table_fingerprint
-
         return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "freeze": _FREEZE}}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
-        from edgewise.training import fit
-        from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
-        from edgewise.whitebox.output import example_input, write_artifact
-        from edgewise.whitebox.quantize import backend_for
-        from edgewise.whitebox.schedule import resolve
+        from edgewise.whitebox.quantize import backend_for  # lazy: pulls torch
 
         p = self.params
         family = ctx.subject.family

@@ -21,9 +21,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
+from edgewise.data.batching import fixed_batch, run_batched
 from edgewise.data.split import Split
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, interleaved_latency, search, why_it_won
+from edgewise.subjects import score
 
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -83,9 +85,7 @@ class Sptq(Operator):
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
         import onnx
 
-        from edgewise.data.batching import fixed_batch, run_batched
-        from edgewise.onnxgraph import make_session
-        from edgewise.subjects import score
+        from edgewise.onnxgraph import make_session  # lazy: pulls onnx
 
         p: SptqParams = self.params
         subject = ctx.subject
@@ -181,7 +181,7 @@ def _annotate_types(path: Path, sample: dict[str, np.ndarray]) -> None:
     """Give every untyped intermediate tensor the element type and rank it takes on a real sample."""
     import onnx
 
-    from edgewise.onnxgraph import observe_tensors
+    from edgewise.onnxgraph import observe_tensors  # lazy: pulls onnx
 
     model = onnx.load(str(path))
     typed = {v.name for v in (*model.graph.value_info, *model.graph.input, *model.graph.output)}

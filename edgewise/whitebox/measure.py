@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from edgewise.runtime import make_session
+
 # ONNX Runtime kernels that compute in integers (what a QDQ graph should fuse into).
 INTEGER_OPS = frozenset({"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat",
                          "QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool",
@@ -43,8 +45,6 @@ def macs_and_parameters(module, example: dict[str, np.ndarray]) -> tuple[int, in
 
 def latency_ms(paths: Sequence[Path], feeds: dict[str, np.ndarray], runs: int = 60, warmup: int = 5) -> list[float]:
     """Median ORT latency (ms, 1 thread) of each model on `feeds`, runs interleaved across models."""
-    from edgewise.runtime import make_session
-
     sessions = [make_session(p, threads=1) for p in paths]
     inputs = [{i.name: feeds[i.name] for i in s.get_inputs()} for s in sessions]
     times: list[list[float]] = [[] for _ in sessions]

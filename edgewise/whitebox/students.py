@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from edgewise.errors import PlanError
+from edgewise.whitebox.structured import check_still_runs, prune_cnn_channels
 
 RECIPE = {"transformer": "every other layer of the teacher (keep = ceil(layers x fraction))",
           "cnn": "teacher with (1 - fraction) of its channels pruned, l1 magnitude"}
@@ -24,8 +25,6 @@ RECIPE = {"transformer": "every other layer of the teacher (keep = ceil(layers x
 
 def derive_student(teacher: nn.Module, example: dict[str, np.ndarray], fraction: float, num_classes: int) -> tuple[nn.Module, str]:
     """A copy of `teacher` reduced to `fraction` of its depth (transformers) or width (others), and how."""
-    from edgewise.whitebox.structured import check_still_runs, prune_cnn_channels
-
     feeds = {k: torch.from_numpy(v) for k, v in example.items()}
     config = _hf_config(teacher)
     depth = int(getattr(config, "num_hidden_layers", 0) or 0)
