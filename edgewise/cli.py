@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
+from edgewise.commands import (analyze, build, export, load, operators, plan, recommend, report, run, serve, subjects,
+                               testbed)
 from edgewise.errors import EdgewiseError
 
 app = typer.Typer(
@@ -17,23 +18,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module exposes register(app). Listed here so `edgewise --help` shows a stable order.
-COMMAND_MODULES = ("plan", "build", "run", "load", "analyze", "recommend", "report", "export", "serve", "testbed",
-                   "subjects", "operators")
-
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"edgewise.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edgewise.commands.{name}":
-                continue  # a verb not installed in this build
-            raise
-        module.register(app)
-
-
-_register_all()
+# Each module exposes register(app); this order is the order `edgewise --help` lists them in.
+for command in (plan, build, run, load, analyze, recommend, report, export, serve, testbed, subjects, operators):
+    command.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from edgewise.analysis import compare_cells, default_analyses, findings, load_results
+from edgewise.analysis.conditions import condition_analyses
 from edgewise.analysis.loading import FORMATS
 from edgewise.analysis.render import render_analyses, render_comparison, to_json
 from edgewise.analysis.stats import P_ADJUST_METHODS
@@ -34,8 +35,6 @@ def analyze(
     rs = load_results(results, format)  # type: ignore[arg-type]
     console = Console()
     if rs.conditions and condition is None and not cells:
-        from edgewise.analysis.conditions import condition_analyses
-
         across = condition_analyses(rs)
         if as_json:
             typer.echo(to_json({"study": rs.study, **across.to_dict(), "findings": across.findings()}))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from edgewise.shipping import export_cell
 from edgewise.study import DEFAULT_CACHE
 
 
@@ -19,8 +20,6 @@ def export(
 
     Example: edgewise export runs/default "resnet:sptq@edge" --out ship/
     """
-    from edgewise.shipping import export_cell
-
     written = export_cell(run_dir, cell, out, cache)
     for path in written:
         typer.echo(str(path))

@@ -10,6 +10,7 @@ from rich.console import Console
 from edgewise.analysis import load_results, recommend
 from edgewise.analysis.loading import FORMATS
 from edgewise.analysis.render import to_json
+from edgewise.analysis.slices import by_condition
 
 
 def recommend_command(
@@ -28,8 +29,6 @@ def recommend_command(
 
     Example: edgewise recommend whitebox-2411.00907-latency.csv --max-latency-ms 2000 --max-accuracy-drop 1
     """
-    from edgewise.analysis.slices import by_condition
-
     rs = load_results(results, format)  # type: ignore[arg-type]
     chosen = [p.strip() for p in placements.split(",") if p.strip()] if placements else None
     recs = {name: recommend(part, max_latency_ms, percentile, max_accuracy_drop, chosen)

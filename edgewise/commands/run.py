@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from edgewise.commands.load import load
 from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
@@ -30,8 +31,6 @@ def run(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     config = load_study(study)
     if config.measure.scenario == "server":
-        from edgewise.commands.load import load
-
         return load(study, out, profile, cache, None)
     with StudyProgress() as progress:
         options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),

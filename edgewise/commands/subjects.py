@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.subjects.base import SUBJECTS, SubjectContext, _load_builtins
+
 subjects_app = typer.Typer(help="Models to deploy: the built-in subjects (your own go in the study file).",
                            no_args_is_help=True)
 
@@ -24,8 +26,6 @@ def list_subjects(
 
     Example: edgewise subjects list --cache .edgewise-cache
     """
-    from edgewise.subjects.base import SUBJECTS, SubjectContext, _load_builtins
-
     _load_builtins()
     ctx = SubjectContext(cache_dir=cache, seed=seed, profile=profile, log=lambda _: None)
     table = Table(title="subjects")
