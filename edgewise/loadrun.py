@@ -18,6 +18,7 @@ from pathlib import Path
 from edgewise.config import StudyConfig
 from edgewise.errors import EdgewiseError
 from edgewise.measure.load import Search, Step, find_max_rate, offer, requests_per_step, single_stream_service_s
+from edgewise.report.load import write_load_report
 from edgewise.study import RunOptions, Study
 from edgewise.tiers.spec import direct_links, route_for
 
@@ -60,7 +61,6 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
                                                             "sla": sla.model_dump(), "load": load.model_dump(),
                                                             "requests_per_step": count, "seed": cfg.seed},
                                 "cells": records}, indent=1))
-    from edgewise.report.load import write_load_report
 
     write_load_report(path, options.out)
     return path

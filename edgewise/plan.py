@@ -9,6 +9,7 @@ from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import PlanError
 from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
+from edgewise.subjects.base import SUBJECTS, _load_builtins
 from edgewise.tiers.spec import Placement
 
 _CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[^@~]+)@(?P<placement>[a-z\-]+)(?:~(?P<condition>.+))?$")
@@ -81,8 +82,6 @@ def under_conditions(cells: list[Cell], conditions: list[Condition]) -> list[Cel
 
 
 def _check_builtin_subjects(study: StudyConfig) -> None:
-    from edgewise.subjects.base import SUBJECTS, _load_builtins
-
     _load_builtins()
     for s in study.subjects:
         if isinstance(s, str) and s not in SUBJECTS:

@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.operators.chain import Chain
 from edgewise.store import Store
+from edgewise.testbeds.measured import measured_summary
 
 FORMAT = "edgewise-results/1"
 
@@ -33,8 +35,6 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
         },
     }
     if tb.kind == "remote" and emulation:  # real hosts: the figures are what was measured, not what a preset says
-        from edgewise.testbeds.measured import measured_summary
-
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
@@ -83,8 +83,6 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
 
 def _add_conditions(study: dict[str, Any], store: Store, config: StudyConfig) -> None:
     """The study's network conditions with their verified figures (nothing for a study without conditions)."""
-    from edgewise.conditions import Condition, study_conditions
-
     verified = store.condition_emulation()
     names = [c.name for c in study_conditions(config)]
     names += [c["condition"] for c in store.cells() if c.get("condition") and c["condition"] not in names]

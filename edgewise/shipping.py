@@ -17,7 +17,11 @@ from typing import Any
 import numpy as np
 
 from edgewise import __version__
+from edgewise.analysis.bootstrap import interval, median_rows, percentile_rows, replicates, seed_for
+from edgewise.artifacts import ArtifactCache
 from edgewise.errors import ArtifactError, ConfigError, PlanError
+from edgewise.operators.base import get_operator
+from edgewise.store import Store
 
 FORMAT = "edgewise-export/1"
 
@@ -71,8 +75,6 @@ def _find_cell(results: dict[str, Any], name: str, run_dir: Path) -> dict[str, A
 
 
 def _artifact(cell: dict[str, Any], cache_dir: Path):
-    from edgewise.artifacts import ArtifactCache
-
     record = cell.get("artifact")
     if not record:
         reason = cell.get("error") or f"status {cell['status']}"
@@ -87,8 +89,6 @@ def _artifact(cell: dict[str, Any], cache_dir: Path):
 
 
 def _study_config(run_dir: Path) -> dict[str, Any]:
-    from edgewise.store import Store
-
     path = run_dir / "study.sqlite"
     if not path.is_file():
         return {}
@@ -101,14 +101,12 @@ def _study_config(run_dir: Path) -> dict[str, Any]:
 
 def _operator_params(chain: tuple[str, ...], given: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each step's parameters in full: the study file's values over the operator's defaults."""
-    from edgewise.operators.base import get_operator
-
     return [{"name": name, "params": get_operator(name, given.get(name)).cache_params()} for name in chain]
 
 
 def _latency(cell: dict[str, Any]) -> dict[str, Any]:
     """Median and p95 of the measured requests with their 95% bootstrap CIs (seeded by the cell name)."""
-    from edgewise.analysis.bootstrap import interval, median_rows, percentile_rows, replicates, seed_for
+  
 
     samples = np.asarray(cell.get("latency_s") or [], float) * 1e3
     if not len(samples):

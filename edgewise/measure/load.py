@@ -21,6 +21,9 @@ from typing import Callable
 import numpy as np
 
 from edgewise.analysis.tails import min_samples, upper_bound
+from edgewise.tiers.client import TierBusy
+from edgewise.tiers.peers import PeerPool
+from edgewise.tiers.wire import Frame
 
 # What one request came to: "ok" with its breakdown, "busy" (the tier's queue was full) or "error".
 Send = Callable[[], dict[str, float]]  # raises TierBusy when refused; returns the breakdown when served
@@ -44,8 +47,6 @@ def poisson_arrivals(rate_per_s: float, count: int, rng: np.random.Generator) ->
 def offer(send: Send, rate_per_s: float, count: int, seed: int, max_in_flight: int = 128) -> list[Outcome]:
     """Send `count` requests at Poisson arrivals of `rate_per_s`, open loop: a request is sent at its
     arrival time whether or not earlier ones completed (up to `max_in_flight` at once)."""
-    from edgewise.tiers.client import TierBusy
-
     schedule = poisson_arrivals(rate_per_s, count, np.random.default_rng(seed))
     outcomes: list[Outcome | None] = [None] * count
     ready: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
@@ -209,14 +210,9 @@ class EchoSender:
     """A synthetic request of known service time: ECHO asking the tier's worker for `work_s`."""
 
     def __init__(self, address: str, work_s: float, tier: str = "edge"):
-        from edgewise.tiers.peers import PeerPool
-
         self.pool, self.work_s, self.tier = PeerPool(address), work_s, tier
 
     def __call__(self) -> dict[str, float]:
-        from edgewise.tiers.client import TierBusy
-        from edgewise.tiers.wire import Frame
-
         reply = self.pool.exchange(Frame("ECHO", {"work_s": self.work_s}))
         if reply.type == "ERROR":
             if reply.meta.get("error") == "Busy":

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from edgewise.onnxgraph.timing import make_session
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -28,8 +30,6 @@ class TensorInfo:
 
 def observe_tensors(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], names: list[str]) -> dict[str, list[np.ndarray]]:
     """The values `names` take on each feed, from one ONNX Runtime session exposing them as outputs."""
-    from edgewise.onnxgraph.timing import make_session
-
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     present = {o.name for o in probe.graph.output}

@@ -6,6 +6,8 @@ come through the adapters in `edgewise.subjects.user`.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,11 +145,6 @@ def get_subject(name: str, ctx: SubjectContext) -> Subject:
 
 
 def _load_builtins() -> None:
-    import importlib
-    import pkgutil
-
-    import edgewise.subjects as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):  # this package's own modules
         if mod.name not in ("base", "modules"):
             importlib.import_module(f"edgewise.subjects.{mod.name}")

@@ -11,9 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.data.bbc_news import load_bbc_news
+from edgewise.data.preprocess import build_preprocessor
 from edgewise.data.split import Split, Splits
+from edgewise.data.text import stratified_indices, word_windows
 from edgewise.subjects.base import Subject
 from edgewise.subjects.teachers import cached_teacher, teacher_record
+from edgewise.training import fit
 
 MAX_LENGTH = 128
 FRACTIONS = (0.6, 0.1, 0.3)
@@ -46,9 +50,6 @@ class BBCNewsSubject(Subject):
     def _texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
         """Raw article texts and labels of each split."""
         if not hasattr(self, "_raw_splits"):
-            from edgewise.data.bbc_news import load_bbc_news
-            from edgewise.data.text import stratified_indices
-
             texts, labels, self.topics = load_bbc_news()
             parts = stratified_indices(labels, FRACTIONS, self.ctx.seed)
             # Article numbers in the corpus, kept so disjointness can be checked.
@@ -67,8 +68,6 @@ class BBCNewsSubject(Subject):
 
     def splits(self) -> Splits:
         if not hasattr(self, "_splits"):
-            from edgewise.data.preprocess import build_preprocessor
-
             encode = build_preprocessor(self.preprocessing()).batch
             raw = self._texts()
             self._splits = Splits(*(Split(encode(raw[k][0]), raw[k][1]) for k in ("train", "calibration", "evaluation")))
@@ -97,8 +96,6 @@ class BBCNewsSubject(Subject):
         return self._digest
 
     def teacher(self):
-        from edgewise.training import fit
-
         hyper = self._hyper()
 
         def train():
@@ -117,9 +114,6 @@ class BBCNewsSubject(Subject):
         if windows <= 1:
             return self.splits().train
         if not hasattr(self, "_windowed"):
-            from edgewise.data.preprocess import build_preprocessor
-            from edgewise.data.text import word_windows
-
             texts, labels = word_windows(*self._texts()["train"], windows)
             self._windowed = Split(build_preprocessor(self.preprocessing()).batch(texts), labels)
         return self._windowed

@@ -69,7 +69,7 @@ class BertSubject(BBCNewsSubject):
         """MiniLM's first `num_hidden_layers` layers under a fresh classification head."""
         from transformers import BertConfig, BertForSequenceClassification
 
-        from edgewise.subjects.modules import LogitsOnly
+        from edgewise.subjects.modules import LogitsOnly  # lazy: pulls torch
 
         if pretrained or num_hidden_layers < 6:
             with _quiet_loading():  # the load report lists the new head and the dropped layers: expected

@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from edgewise.data.split import Split, Splits
+from edgewise.data.fashion_mnist import MEAN, STD, load_fashion_mnist
+from edgewise.data.images import encode_capture
+from edgewise.data.split import Split, Splits, disjoint_indices
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.teachers import cached_teacher, teacher_record
+from edgewise.training import fit
 
 RESOLUTION = 28
 # Sizes of the splits per profile. Quick: as many training images as one pass of both teachers can
@@ -49,17 +52,12 @@ class FashionMNISTSubject(Subject):
         return self.train_hyper.get(self.ctx.profile, self.train_hyper["quick"])
 
     def preprocessing(self) -> dict[str, Any]:
-        from edgewise.data.fashion_mnist import MEAN, STD
-
         return {"kind": "image", "size": [RESOLUTION, RESOLUTION], "channels": 1, "mean": [MEAN], "std": [STD],
                 "input": "pixel_values"}
 
     def _raw(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """uint8 images and labels of each split (train and calibration from the train file, evaluation from t10k)."""
         if not hasattr(self, "_raw_splits"):
-            from edgewise.data.fashion_mnist import load_fashion_mnist
-            from edgewise.data.split import disjoint_indices
-
             sizes = self._sizes()
             x, y = load_fashion_mnist("train")
             train, cal, _ = disjoint_indices(len(x), (sizes["train"], sizes["calibration"], 0), self.ctx.seed)
@@ -73,8 +71,6 @@ class FashionMNISTSubject(Subject):
 
     def splits(self) -> Splits:
         if not hasattr(self, "_splits"):
-            from edgewise.data.fashion_mnist import MEAN, STD
-
             def model_ready(images: np.ndarray, labels: np.ndarray) -> Split:
                 x = (images[:, None].astype(np.float32) / 255.0 - MEAN) / STD
                 return Split({"pixel_values": x.astype(np.float32)}, labels)
@@ -84,8 +80,6 @@ class FashionMNISTSubject(Subject):
         return self._splits
 
     def latency_inputs(self, n: int) -> list[bytes]:
-        from edgewise.data.images import encode_capture
-
         images, _ = self._raw()["evaluation"]
         return [encode_capture(images[i % len(images)], self.capture_size, self.jpeg_quality) for i in range(n)]
 
@@ -95,8 +89,6 @@ class FashionMNISTSubject(Subject):
 
     def teacher(self):
         import torch
-
-        from edgewise.training import fit
 
         hyper = self._hyper()
 

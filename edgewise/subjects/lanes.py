@@ -21,6 +21,9 @@ from dataclasses import fields
 from typing import Any, Callable
 
 from edgewise.subjects.base import Subject, SubjectContext
+from edgewise.subjects.teachers import teacher_record
+from edgewise.testbeds.processes import die_with_parent
+from edgewise.training import share_cpu
 
 SubjectFactory = Callable[[SubjectContext], Subject]  # picklable: a top-level function or a partial of one
 
@@ -103,9 +106,6 @@ def _lane_init(active, cores: int, messages) -> None:
     global _messages
     import torch
 
-    from edgewise.testbeds.processes import die_with_parent
-    from edgewise.training import share_cpu
-
     die_with_parent()  # a killed study leaves no teacher training behind
     _messages = messages
     threads_now = lambda: max(1, cores // max(1, active.value))  # noqa: E731
@@ -114,8 +114,6 @@ def _lane_init(active, cores: int, messages) -> None:
 
 
 def _train_one(name: str, factory: SubjectFactory, ctx_fields: dict[str, Any]) -> dict[str, Any] | None:
-    from edgewise.subjects.teachers import teacher_record
-
     def log(message: str) -> None:  # two lanes write at once: say whose line it is
         _messages.put(message if message.startswith(f"{name}:") else f"{name}: {message.strip()}")
 

@@ -15,6 +15,6 @@ class WideResNetSubject(FashionMNISTSubject):
                    "paper": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "weight_decay": 5e-4}}
 
     def _arch(self, **kwargs):
-        from edgewise.subjects.nets.residual import WideResNet
+        from edgewise.subjects.nets.residual import WideResNet  # lazy: pulls torch
 
         return WideResNet(depths=tuple(kwargs["depths"]), base=kwargs["base"], width_factor=kwargs["width_factor"])

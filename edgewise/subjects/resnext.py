@@ -13,7 +13,7 @@ class ResNeXtSubject(FashionMNISTSubject):
                    "paper": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "weight_decay": 5e-4}}
 
     def _arch(self, **kwargs):
-        from edgewise.subjects.nets.residual import ResNeXt
+        from edgewise.subjects.nets.residual import ResNeXt  # lazy: pulls torch
 
         return ResNeXt(depths=tuple(kwargs["depths"]), cardinality=kwargs["cardinality"],
                        group_width=kwargs["group_width"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgewise.artifacts import content_key
+from edgewise.data.text import train_byte_level_bpe
 from edgewise.subjects.bbc import MAX_LENGTH, BBCNewsSubject
 
 VOCAB_SIZE = 8000
@@ -36,9 +38,6 @@ class RobertaSubject(BBCNewsSubject):
         return {}
 
     def _tokenizer_path(self) -> Path:
-        from edgewise.artifacts import content_key
-        from edgewise.data.text import train_byte_level_bpe
-
         # The data is part of the key: a tokenizer trained on another split must not be reused.
         key = content_key("bbc-bpe", VOCAB_SIZE, self.ctx.seed, self._data_digest())
         path = self.ctx.cache_dir / "tokenizers" / f"roberta-bpe-{key}.json"
@@ -50,7 +49,7 @@ class RobertaSubject(BBCNewsSubject):
         """A RobertaForSequenceClassification of the given sizes (never pretrained: nothing to load)."""
         from transformers import RobertaConfig, RobertaForSequenceClassification
 
-        from edgewise.subjects.modules import LogitsOnly
+        from edgewise.subjects.modules import LogitsOnly  # lazy: pulls torch
 
         # Positions start after the padding index: max_length + 2 positions are needed.
         config = RobertaConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=MAX_LENGTH + 2, type_vocab_size=1,

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from edgewise.artifacts import content_key
 from edgewise.subjects.base import Subject, score
+from edgewise.training import predict, seed_everything
 
 
 def teacher_path(subject: Subject) -> Path:
-    from edgewise.artifacts import content_key
-
     return subject.ctx.cache_dir / "teachers" / f"{subject.name}-{content_key(subject.fingerprint())}.pt"
 
 
@@ -35,8 +35,6 @@ def teacher_missing(subject: Subject) -> bool:
 def cached_teacher(subject: Subject, train: Callable[[], Any]):
     """Load the subject's teacher from the cache, or call `train()` (-> module), evaluate and store it."""
     import torch
-
-    from edgewise.training import predict, seed_everything
 
     path = teacher_path(subject)
     if path.exists():

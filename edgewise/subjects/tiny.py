@@ -11,10 +11,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from edgewise.data.preprocess import build_preprocessor
 from edgewise.data.split import Split, Splits
 from edgewise.subjects.base import Subject
 from edgewise.subjects.modules import LogitsOnly, TinyConvNet
 from edgewise.subjects.teachers import cached_teacher
+from edgewise.training import fit
 
 _IMAGE = 16  # working resolution of tiny-cnn
 _CLASSES = 4
@@ -45,8 +47,6 @@ class _TinySubject(Subject):
         return {**super().fingerprint(), "teacher": self.teacher_recipe}
 
     def teacher(self):
-        from edgewise.training import fit
-
         r = self.teacher_recipe
         return cached_teacher(self, lambda: fit(self._arch(*r["sizes"]), self.splits().train, epochs=r["epochs"],
                                                 lr=r["lr"], batch_size=32, seed=self.ctx.seed))
@@ -158,8 +158,6 @@ class TinyTransformer(_TinySubject):
 
     def splits(self) -> Splits:
         if not hasattr(self, "_splits"):
-            from edgewise.data.preprocess import build_preprocessor
-
             texts, y = self._texts()
             enc = build_preprocessor(self.preprocessing()).batch(texts)
             cut = lambda a, b: Split({k: v[a:b] for k, v in enc.items()}, y[a:b])  # noqa: E731

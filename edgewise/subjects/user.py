@@ -15,12 +15,17 @@ from typing import Any
 import numpy as np
 
 from edgewise.config import SubjectConfig
-from edgewise.data.split import Split, Splits
+from edgewise.data.batching import fixed_batch, run_batched
+from edgewise.data.images import read_image_folder
+from edgewise.data.preprocess import build_preprocessor
+from edgewise.data.split import Split, Splits, disjoint_indices
+from edgewise.data.text import read_text_file
 from edgewise.errors import DataError, PlanError
 from edgewise.subjects.architecture import model_family
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
+from edgewise.training import predict
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
 
@@ -115,13 +120,9 @@ class UserSubject(Subject):
         if not hasattr(self, "_raw"):
             path = Path(self.config.data)  # type: ignore[arg-type]
             if self.task == "image-classification":
-                from edgewise.data.images import read_image_folder
-
                 files, labels, _ = read_image_folder(path)
                 payloads = [f.read_bytes() for f in files]
             else:
-                from edgewise.data.text import read_text_file
-
                 texts, raw_labels = read_text_file(path)
                 payloads = [t.encode("utf-8") for t in texts]
                 labels = None if raw_labels is None else _label_indices(raw_labels, self.config.options.get("classes"))
@@ -129,8 +130,6 @@ class UserSubject(Subject):
         return self._raw
 
     def _model_inputs(self) -> dict[str, np.ndarray]:
-        from edgewise.data.preprocess import build_preprocessor
-
         payloads, _ = self._payloads()
         pre = build_preprocessor(self.preprocessing())
         encoded = [pre(p) for p in payloads]
@@ -163,8 +162,6 @@ class UserSubject(Subject):
                 if self.config.onnx:
                     self._logits = _onnx_logits(Path(self.config.onnx), all_data)
                 else:
-                    from edgewise.training import predict
-
                     self._logits = predict(self.teacher(), all_data)
             except Exception as exc:  # ONNX Runtime's errors share no base class but Exception
                 shapes = {k: list(v.shape[1:]) for k, v in inputs.items()}
@@ -174,8 +171,6 @@ class UserSubject(Subject):
 
     def splits(self) -> Splits:
         if not hasattr(self, "_splits"):
-            from edgewise.data.split import disjoint_indices
-
             _, labels = self._payloads()
             predicted = self._reference_logits().argmax(axis=1)  # also checks that the data fits the model
             if labels is None:
@@ -237,7 +232,7 @@ def _load_hf(path: Path, task: str):
         raise DataError(f"Hugging Face directory {path} has no config.json", "give a local model folder (save_pretrained)")
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
-    from edgewise.subjects.modules import LogitsOnly
+    from edgewise.subjects.modules import LogitsOnly  # lazy: pulls torch
 
     auto = AutoModelForSequenceClassification if task == "text-classification" else AutoModelForImageClassification
     return LogitsOnly(auto.from_pretrained(path, local_files_only=True))
@@ -245,8 +240,6 @@ def _load_hf(path: Path, task: str):
 
 def _onnx_logits(path: Path, data: Split, batch_size: int = 64) -> np.ndarray:
     import onnxruntime as ort
-
-    from edgewise.data.batching import fixed_batch, run_batched
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = {i.name for i in session.get_inputs()}

@@ -12,6 +12,8 @@ import numpy as np
 from edgewise.errors import ServerError
 from edgewise.tiers import wire
 from edgewise.tiers.peers import PeerLost, PeerPool, SocketFactory, plain_socket
+from edgewise.tiers.probe import measure_goodput, measure_rtt
+from edgewise.tiers.reshape import as_meta, reshape_in_place
 from edgewise.tiers.spec import CLIENT, Route
 from edgewise.tiers.wire import Frame, LinkShape
 
@@ -101,14 +103,10 @@ class TierClient:
 
     def reshape(self, tier: str, shapes: dict[str, LinkShape]) -> dict[str, Any]:
         """New shapes of `tier`'s links to its neighbours (tiers/reshape.py), without restarting it."""
-        from edgewise.tiers.reshape import as_meta
-
         return self._control_request(tier, Frame("SHAPE", {"shapes": as_meta(shapes)})).meta
 
     def reshape_own(self, shapes: dict[str, LinkShape]) -> None:
         """New shapes of the client's own links (to the tiers it sends requests to)."""
-        from edgewise.tiers.reshape import reshape_in_place
-
         current = {t: pool.shape for t, pool in self._data.items()}
         reshape_in_place(current, {t: s for t, s in shapes.items() if t in self._data})
         for t, pool in self._data.items():
@@ -120,8 +118,6 @@ class TierClient:
 
     def probe(self, src: str, dst: str, nbytes: int = 0, count: int = 10) -> dict[str, float]:
         """RTT (and goodput of `nbytes` each way when > 0) of the link src -> dst, measured from src."""
-        from edgewise.tiers.probe import measure_goodput, measure_rtt
-
         if src != CLIENT:
             return self._control_request(src, Frame("PROBE", {"target": dst, "bytes": nbytes, "count": count})).meta
         pool = self._pool(self._data, dst)

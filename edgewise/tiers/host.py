@@ -11,14 +11,13 @@ import os
 import platform
 from typing import Any
 
+import edgewise
 from edgewise.environment import _cpu_model
 
 
 def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] | None = None) -> dict[str, Any]:
     """This host as a tier server sees it; `memory` says whether a memory cap is enforced, and how."""
     import onnxruntime as ort
-
-    import edgewise
 
     return {
         "cpu": _cpu_model(),
@@ -37,8 +36,6 @@ def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] |
 
 def version_mismatch(tier: str, address: str, host: dict[str, Any]) -> str | None:
     """Why the server's edgewise cannot serve this client (None: same version)."""
-    import edgewise
-
     theirs = host.get("edgewise")
     if theirs == edgewise.__version__:
         return None

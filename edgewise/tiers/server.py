@@ -41,10 +41,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
+from edgewise.runtime import make_session
 from edgewise.tiers import wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
+from edgewise.tiers.host import describe
 from edgewise.tiers.peers import PeerLost, PeerPool
+from edgewise.tiers.probe import measure_goodput, measure_rtt
+from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
 from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
 
@@ -129,7 +134,6 @@ class TierServer:
         if config.control:
             self._listeners.append(self._bind_unix(config.control))
         self.address = "%s:%d" % self._listeners[0].getsockname()[:2]
-        from edgewise.tiers.host import describe
 
         self.host = describe(config.threads, config.providers, config.memory_cap)  # what PING tells a client
 
@@ -280,8 +284,6 @@ class TierServer:
         spec = meta.get("preprocess")
         preprocess = None
         if spec is not None:
-            from edgewise.data.preprocess import build_preprocessor
-
             preprocess = build_preprocessor(spec)
         cold = bool(meta.get("cold_start", False))
         with self._lock:
@@ -302,8 +304,6 @@ class TierServer:
         return Path(given)
 
     def _session(self, path: Path):
-        from edgewise.runtime import make_session
-
         try:
             return make_session(path, self.config.threads, self.config.providers)
         except Exception as exc:
@@ -312,8 +312,6 @@ class TierServer:
 
     def _shape(self, request: Frame) -> Frame:
         """New link shapes towards the neighbours named, applied to open connections too (tiers/reshape.py)."""
-        from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
-
         with self._lock:
             reshape_in_place(self.config.shapes, parse_shapes(request.meta.get("shapes")))
             for tier, pool in self._peers.items():
@@ -344,8 +342,6 @@ class TierServer:
 
     def _probe(self, request: Frame) -> Frame:
         """Measure the link from this tier to `target` (RTT, then goodput of `bytes` each way)."""
-        from edgewise.tiers.probe import measure_goodput, measure_rtt
-
         target, nbytes = request.meta.get("target"), request.meta.get("bytes", 0)
         pool, me, token = self._peer(target), self.config.tier, self.config.token
         try:

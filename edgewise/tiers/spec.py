@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgewise.errors import PlanError
+from edgewise.tiers.speed import check_speed
 
 TIER_ORDER = ("mobile", "edge", "cloud")
 CLIENT = "client"
@@ -31,8 +32,6 @@ class TierSpec:
     speed: float = 1.0
 
     def __post_init__(self) -> None:
-        from edgewise.tiers.speed import check_speed
-
         check_speed(self.speed, f"tier {self.name}: speed")
 
     @property
