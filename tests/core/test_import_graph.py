@@ -3,7 +3,8 @@ hidden behind `except ImportError`.
 
 Every module under edgewise/ is parsed with `ast` (nothing is imported), so the check sees imports
 at module level and inside functions alike; only `if TYPE_CHECKING:` blocks are left out, since
-they never run. A package's __init__ counts as a module of the package's name.
+they never run. A package's __init__ counts as a module of the package's name, and importing a module
+also runs the __init__ of each package around it (unless the importer sits inside that package).
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ def _imports_edgewise_dynamically(node: ast.AST) -> bool:
     return isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("edgewise")
 
 
+def _outer_packages(target: str, importer: str) -> set[str]:
+    """The packages Python runs before `target` (their __init__ first), leaving out those that hold the
+    importer: they are already under way when it runs."""
+    parts = target.split(".")
+    packages = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {p for p in packages if not (importer == p or importer.startswith(p + "."))}
+
+
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
     if handler.type is None:
         return True
@@ -99,7 +108,8 @@ def _graph() -> tuple[dict[str, set[str]], list[str]]:
         is_package = path.name == "__init__.py"
         for node in _walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                graph[name] |= _targets(node, name, is_package, modules) - {name}
+                for target in _targets(node, name, is_package, modules):
+                    graph[name] |= ({target} | _outer_packages(target, name)) - {name}
             elif isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
                 for inner in node.body:
                     for sub in [inner, *_walk(inner)]:
