@@ -42,7 +42,8 @@ import json, sys, time
 from pathlib import Path
 t0 = time.time()
 from edgewise.config import load_study
-from edgewise.executors import ExecutorConfig, make_executor
+from edgewise.executors import ExecutorConfig
+from edgewise.executors.choice import make_executor
 from edgewise.study import RunOptions, Study
 study_file, cache, kind = sys.argv[1:4]
 s = Study.open(load_study(study_file), RunOptions(out=Path(cache), cache_dir=Path(cache), log=lambda m: None))

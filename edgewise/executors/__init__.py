@@ -2,31 +2,13 @@
 
 `local` is this process (teachers in local lanes, the testbed driven from here); `ray` hands
 them to a Ray cluster (edgewise/executors/ray.py), whose Ray library is imported only when a study asks for it.
+Which one a study gets: executors/choice.py. This package's own namespace holds only the light
+contract and configuration, since edgewise.config imports it.
 """
 
 from __future__ import annotations
 
-from edgewise.errors import ConfigError
 from edgewise.executors.base import Executor
 from edgewise.executors.config import ClusterTestbed, ExecutorConfig
-from edgewise.executors.local import LocalExecutor
-from edgewise.executors.ray import RayExecutor
 
-__all__ = ["ClusterTestbed", "Executor", "ExecutorConfig", "make_executor", "parse_choice"]
-
-
-def make_executor(config: ExecutorConfig, log=print) -> Executor:
-    if config.kind == "ray":
-        return RayExecutor(config, log)
-    return LocalExecutor()
-
-
-def parse_choice(choice: str, config: ExecutorConfig) -> ExecutorConfig:
-    """`--executor local`, `--executor ray` or `--executor ray=ADDRESS` laid over the study file's section."""
-    kind, _, address = choice.partition("=")
-    if kind not in ("local", "ray"):
-        raise ConfigError(f"--executor {choice!r}: unknown executor", "use local, ray or ray=ADDRESS (e.g. ray=auto)")
-    update: dict = {"kind": kind}
-    if address:
-        update["address"] = address
-    return config.model_copy(update=update)
+__all__ = ["ClusterTestbed", "Executor", "ExecutorConfig"]

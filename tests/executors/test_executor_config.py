@@ -9,7 +9,7 @@ import pytest
 
 from edgewise.config import apply_profile, parse_study
 from edgewise.errors import ConfigError
-from edgewise.executors import make_executor, parse_choice
+from edgewise.executors.choice import make_executor, parse_choice
 from edgewise.executors.local import LocalExecutor
 from edgewise.study import RunOptions, Study
 

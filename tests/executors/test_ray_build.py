@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("ray")
 
 from edgewise.config import parse_study  # noqa: E402
-from edgewise.executors import ExecutorConfig, make_executor  # noqa: E402
+from edgewise.executors import ExecutorConfig  # noqa: E402
+from edgewise.executors.choice import make_executor  # noqa: E402
 from edgewise.study import RunOptions, Study  # noqa: E402
 
 STUDY = {"name": "tiny-ray", "subjects": ["tiny-cnn"], "testbed": {"kind": "local"}, "seed": 0,
