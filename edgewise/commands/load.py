@@ -8,7 +8,6 @@ import typer
 
 from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
-from edgewise.loadrun import run_load
 from edgewise.study import DEFAULT_CACHE, RunOptions
 
 
@@ -23,6 +22,8 @@ def load(
 
     Example: edgewise load examples/load.yaml --out runs/load
     """
+    from edgewise.loadrun import run_load  # lazy: keeps `edgewise --help` light
+
     config = load_study(study)
     if rate is not None:
         config.sla.rate_per_s = rate

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from edgewise.report import write_report
-from edgewise.report.source import Sla, load_results
-
 
 def report(
     results: Path = typer.Argument(..., help="a study's folder, its results.json, or a reference latency CSV"),
@@ -28,6 +25,9 @@ def report(
 
     Example: edgewise report runs/default --out runs/default/report.html -r reference/whitebox-2411.00907-latency.csv
     """
+    from edgewise.report import write_report  # lazy: keeps `edgewise --help` light
+    from edgewise.report.source import Sla, load_results  # lazy: keeps `edgewise --help` light
+
     loaded = load_results(results)
     sla = Sla.of(loaded, max_latency_ms, percentile, max_accuracy_drop)
     html = write_report(results, out, reference=list(reference) or None, sla=sla, condition=condition)

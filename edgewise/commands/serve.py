@@ -8,8 +8,6 @@ import signal
 import typer
 
 from edgewise.errors import ConfigError
-from edgewise.tiers.memcap import apply_memory_cap
-from edgewise.tiers.server import ServerConfig, TierServer, default_providers, parse_peers
 from edgewise.tiers.spec import TierSpec
 
 
@@ -31,6 +29,10 @@ def serve(
     Example: edgewise serve --tier edge --listen 0.0.0.0:7400 --token $T --peers cloud=10.0.0.3:7400
     The server speaks plain TCP: put TLS in front of it across untrusted networks (docs/serving.md).
     """
+    # lazy: keeps `edgewise --help` light
+    from edgewise.tiers.memcap import apply_memory_cap
+    from edgewise.tiers.server import ServerConfig, TierServer, default_providers, parse_peers
+
     if cpus is not None and cpus <= 0:
         raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
     if memory_mb is not None and memory_mb <= 0:

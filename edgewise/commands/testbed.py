@@ -12,9 +12,6 @@ from rich.table import Table
 
 from edgewise.config import TestbedConfig, load_study
 from edgewise.errors import TestbedError
-from edgewise.testbeds import cleanup_stale, make_testbed
-from edgewise.testbeds.calibrate import calibrate as measure
-from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures, route_links, route_tiers, topology
 from edgewise.tiers.spec import Placement
 
 testbed_app = typer.Typer(help="Check or clean up the testbed.", no_args_is_help=True)
@@ -30,9 +27,13 @@ def check(
 
     Example: edgewise testbed check examples/paper.yaml --json
     """
+    from edgewise.testbeds import make_testbed  # lazy: keeps `edgewise --help` light
+
     config = load_study(study).testbed if study else TestbedConfig()
     tiers, links = config.tier_specs(), config.link_specs()
     if config.kind == "remote":  # real hosts: measure the links between the tiers that have an endpoint
+        from edgewise.testbeds.measured import route_links, route_tiers, topology  # lazy: keeps `edgewise --help` light
+
         pairs = route_links([Placement((t,)) for t in config.endpoints], set())
         tiers, links = {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
     with make_testbed(config) as testbed:
@@ -40,6 +41,8 @@ def check(
         report = testbed.verify(quick=quick)
     failures = report.failures(config.tolerance)
     if config.kind == "remote":
+        from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures  # lazy: keeps `edgewise --help` light
+
         failures = expectation_failures(report, config.expect)
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "failures": failures}, indent=1))
@@ -77,6 +80,8 @@ def calibrate(
 
     Example: edgewise testbed calibrate 10.0.0.7:7400 --token $T
     """
+    from edgewise.testbeds.calibrate import calibrate as measure  # lazy: keeps `edgewise --help` light
+
     result = measure(address, token, quick=quick)
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "yaml": result.yaml()}, indent=1))
@@ -97,6 +102,8 @@ def calibrate(
 @testbed_app.command("cleanup")
 def cleanup() -> None:
     """Remove namespaces, cgroups and tier servers left by a crashed run (runs whose owner is gone)."""
+    from edgewise.testbeds import cleanup_stale  # lazy: keeps `edgewise --help` light
+
     removed = cleanup_stale()
     typer.echo("\n".join(removed) if removed else "nothing to clean up")
 
