@@ -18,8 +18,8 @@ from edgewise import environment
 from edgewise.artifacts import ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
-from edgewise.executors.choice import make_executor, parse_choice
 from edgewise.executors.base import Built as _Built
+from edgewise.executors.choice import make_executor, parse_choice
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
