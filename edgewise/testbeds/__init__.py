@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from edgewise.testbeds.base import Testbed
 from edgewise.testbeds.emulation import EmulationReport, Figure
-from edgewise.testbeds.linux import LinuxTestbed, cleanup_stale as linux_cleanup
+from edgewise.testbeds.linux import LinuxTestbed
+from edgewise.testbeds.linux import cleanup_stale as linux_cleanup
 from edgewise.testbeds.local import LocalTestbed
 from edgewise.testbeds.remote import RemoteTestbed
 

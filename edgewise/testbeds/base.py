@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+
 from edgewise.errors import TestbedError
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.verify import verify_links
