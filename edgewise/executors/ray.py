@@ -144,7 +144,7 @@ class RayExecutor(Executor):
             tasks[step.ref] = step.key
         self.log(f"ray: {len(tasks)} task(s) for {sum(not s.cached for s in steps.values())} missing step(s) "
                  f"of {len(steps)}; {len(cells)} cells")
-        errors = self._gather(tasks, cache_root, install, study, cells, final)
+        errors = self._gather(tasks, cache_root, study, cells, final)
         built = []
         for cell in cells:
             key = final[cell.name]
@@ -179,7 +179,7 @@ class RayExecutor(Executor):
             final[cell.name] = key
         return steps, final
 
-    def _gather(self, tasks: dict[Any, str], cache_root: Path, install, study, cells, final) -> dict[str, str]:
+    def _gather(self, tasks: dict[Any, str], cache_root: Path, study, cells, final) -> dict[str, str]:
         """Wait for every task; install what non-shared workers return; the reason of each failure."""
         ray = self.ray
         errors: dict[str, str] = {}

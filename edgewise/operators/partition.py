@@ -79,7 +79,7 @@ class Partition(Operator):
         index = GraphIndex.of(model)
         calibration = ctx.subject.splits().calibration
         feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(p.verify_samples, len(calibration)))]
-        candidates = _candidates(index, p, enumerate_cuts)
+        candidates = _candidates(index, p)
         values = observe_tensors(model, feeds, sorted({t for c in candidates for t in c.tensors}))
         infos = tensor_infos(values)
         links = _route_links(ctx)
@@ -130,7 +130,7 @@ def _route_links(ctx: BuildContext) -> list[tuple[str, str]]:
     return hops
 
 
-def _candidates(index, p: PartitionParams, enumerate_cuts) -> list[Cut]:
+def _candidates(index, p: PartitionParams) -> list[Cut]:
     if isinstance(p.cut, list):
         return [validate_cut(index, p.cut)]
     if p.cut != "auto":
