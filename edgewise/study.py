@@ -79,24 +79,6 @@ class Study:
         onnx_only = {s.name for s in self.config.subjects if not isinstance(s, str) and s.onnx}
         return plan_cells(self.config, onnx_only)
 
-    def train_teachers(self, cells: list[Cell]) -> None:
-        """Train the teachers the cells need and the cache lacks, side by side on a multi-core CPU.
-
-        One missing teacher, one core or a GPU: nothing to gain, the build trains it in-process.
-        """
-        from functools import partial
-
-        from edgewise.subjects.lanes import cpu_cores, train_teachers
-        from edgewise.subjects.teachers import teacher_missing
-
-        names = [n for n in dict.fromkeys(c.subject for c in cells) if teacher_missing(self.subject(n))]
-        if len(names) < 2 or self.options.device != "cpu" or cpu_cores() < 2:
-            return
-        self._start_stage("teachers", len(names))
-        self._progress("teachers", ", ".join(names))
-        train_teachers({n: partial(make_subject, self._entry(n)) for n in names}, self.subject(names[0]).ctx,
-                       on_done=lambda name, record: self._advance("teachers"))
-
     def build(self, cells: list[Cell]) -> list[_Built]:
         """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
         cache = ArtifactCache(self.options.cache_dir / "artifacts")
@@ -155,7 +137,7 @@ class Study:
             if self.measured is not None and store.emulation() is None:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
-            with self.executor() as executor:  # local: teachers in lanes, then Study.build
+            with self.executor() as executor:  # local: teachers and steps in lanes, then Study.build
                 built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
