@@ -12,11 +12,11 @@ def make_testbed(config) -> Testbed:
     if config.kind == "linux":
         from edgewise.testbeds.linux import LinuxTestbed
 
-        return LinuxTestbed(token=config.token)
+        return LinuxTestbed(token=config.token, queue_depth=config.queue_depth)
     if config.kind == "local":
         from edgewise.testbeds.local import LocalTestbed
 
-        return LocalTestbed(token=config.token)
+        return LocalTestbed(token=config.token, queue_depth=config.queue_depth)
     from edgewise.testbeds.remote import RemoteTestbed
 
     return RemoteTestbed(config.endpoints, config.token)
