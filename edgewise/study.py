@@ -332,7 +332,7 @@ class Study:
                 continue
             if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
                 checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers, checks[art.key]))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, checks[art.key]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)

@@ -211,7 +211,7 @@ class TestbedWorker:
 
         try:
             deployment.deploy(key, job["tiers"], parts, job["split"], spec)
-            cell = CellJob(job["cell"], job["route"], key, tuple(job["tiers"]),
+            cell = CellJob(job["cell"], job["route"], key,
                            _output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
             measure_subject([cell], payloads, job["protocol"], record,
                             lambda j, payload: self.client.infer(j.route, j.artifact_id, payload),
