@@ -19,6 +19,7 @@ import numpy as np
 from edgewise import environment
 from edgewise.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
+from edgewise.deploy import Deployment
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
@@ -291,54 +292,41 @@ class Study:
         from edgewise.data.preprocess import build_preprocessor
         from edgewise.runtime import ArtifactRunner
         from edgewise.measure.latency import tier_down_reason
-        from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
+        from edgewise.tiers.client import DoesNotFit, TierLost
 
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
         store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
-        cold = self.config.measure.cold_start
-        loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
+        deployment = Deployment(testbed, client, cold_start=self.config.measure.cold_start)
         jobs, checks = [], {}
         for b in group:
             art, placement = b.artifact, b.cell.placement
-            roles = [("head", "tail")] if art.is_split else [("full",)]
-            parts = list(zip(placement.tiers, roles[0], art.parts))
             try:
-                for tier, role, path in parts:
-                    if (art.key, path, role) not in loaded.get(tier, []):
-                        self._load_or_lost(testbed, client, tier, art.key, path, role,
-                                           spec if role in ("full", "head") else None, cold)
-                        loaded.setdefault(tier, []).append((art.key, path, role))
-            except TierLost as exc:  # a real host that went down (detected in _load_or_lost)
+                deployment.deploy(art.key, placement.tiers, art.parts, art.is_split, spec)
+            except TierLost as exc:  # a real host that went down
                 store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
                 store.event("tier-down", str(exc), b.cell.name)
                 continue
             except DoesNotFit as exc:
                 store.set_cell(b.cell.name, "does-not-fit", f"does not fit on {exc.tier}")
                 store.event("does-not-fit", str(exc), b.cell.name)
-                testbed.restart(exc.tier)
-                self._reload(client, exc.tier, loaded, spec, cold)
+                deployment.restart(exc.tier)
                 continue
             if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
                 checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers, checks[art.key]))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, checks[art.key]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)
 
         def recover(tier: str) -> None:
-            # A fresh server can die too (killed while starting or reloading): try again before giving up.
             attempts = max(1, protocol.retries)
-            for attempt in range(1, attempts + 1):
-                try:
-                    testbed.restart(tier)
-                    self._reload(client, tier, loaded, spec, cold)
-                    break
-                except (TestbedError, TierDown) as exc:
-                    store.event("tier-restart-failed", f"tier {tier}, attempt {attempt}/{attempts}: {exc}")
-                    if attempt == attempts:
-                        raise
-            store.event("tier-restarted", f"tier {tier} restarted; {len(loaded.get(tier, []))} artifact part(s) reloaded")
+
+            def failed(attempt: int, exc: Exception) -> None:
+                store.event("tier-restart-failed", f"tier {tier}, attempt {attempt}/{attempts}: {exc}")
+
+            reloaded = deployment.recover(tier, attempts, failed)
+            store.event("tier-restarted", f"tier {tier} restarted; {reloaded} artifact part(s) reloaded")
 
         payloads = subject.latency_inputs(self.config.measure.inputs)
         for condition, condition_jobs in jobs_by_condition(group, jobs):
@@ -349,30 +337,7 @@ class Study:
         for job in jobs:
             if not job.failed:
                 store.set_cell(job.name, "measured")
-        for tier, entries in loaded.items():
-            for art_id in dict.fromkeys(e[0] for e in entries):
-                try:
-                    client.unload(tier, art_id)
-                except EdgewiseError:
-                    pass
-
-    @staticmethod
-    def _load_or_lost(testbed, client, tier, art_id, path, role, spec, cold) -> None:
-        """LOAD; a real host found down raises TierLost (its cells wait for a later run)."""
-        from edgewise.tiers.client import TierDown
-
-        try:
-            client.load(tier, art_id, path, role, spec, cold)
-        except TierDown:
-            if testbed.kind != "remote":
-                raise
-            testbed.restart(tier)  # raises TierLost unless the server is back
-            client.load(tier, art_id, path, role, spec, cold)
-
-    @staticmethod
-    def _reload(client, tier, loaded, spec, cold) -> None:
-        for art_id, path, role in loaded.get(tier, []):
-            client.load(tier, art_id, path, role, spec if role in ("full", "head") else None, cold)
+        deployment.unload_all()
 
     # --- reports and progress -----------------------------------------------------------
     def _write_reports(self, out: Path) -> None:
