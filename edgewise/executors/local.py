@@ -65,7 +65,8 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
 
 
 def lane_tasks(study, cells) -> list[LaneTask]:
-    """The missing teachers (first: every step of their subject waits for them) and missing steps."""
+    """The missing teachers (first: every step of their subject waits for them) and missing steps,
+    the steps that train before those that do not."""
     cache = ArtifactCache(study.options.cache_dir / "artifacts")
     steps, _ = plan_steps(study, cells)
     spec = study_spec(study, study.options.cache_dir)
@@ -82,7 +83,8 @@ def lane_tasks(study, cells) -> list[LaneTask]:
             after.append(teachers[-1].name)
         builds.append(LaneTask(f"step:{step.key}", _build_step,
                                (spec, step.subject, step.cell, list(step.names), step.key), tuple(after), step.label))
-    return teachers + builds
+    # Trainings first: a short black-box step left for last keeps the lanes' ends close together.
+    return teachers + sorted(builds, key=lambda task: not steps[task.name.removeprefix("step:")].trains)
 
 
 # --- in the lanes ------------------------------------------------------------------------------
