@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgewise.errors import ConfigError
 from edgewise.executors.config import ExecutorConfig
+from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
 
 
@@ -112,6 +113,8 @@ class TestbedConfig(_Strict):
     token: str | None = None
     tolerance: float = Field(default=0.10, gt=0, le=1, description="allowed relative error of verified figures")
     verify: bool = True
+    queue_depth: int = Field(default=DEFAULT_QUEUE_DEPTH, ge=1,
+                             description="requests a tier server queues before it answers busy (under load)")
     expect: dict[str, LinkExpectation] = Field(default_factory=dict,
                                                description="remote: bounds per link the measured figures must meet")
 

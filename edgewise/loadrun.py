@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from edgewise.config import StudyConfig
+from edgewise.deploy import Deployment
 from edgewise.errors import EdgewiseError
 from edgewise.measure.load import Search, Step, find_max_rate, offer, requests_per_step, single_stream_service_s
 from edgewise.report.load import write_load_report
@@ -50,9 +51,10 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
             if b.artifact is None:
                 records.append({**record, "status": "failed", "error": f"build failed: {b.error}"})
                 continue
+            deployment = Deployment(testbed, client)
             try:
                 records.append({**record, "status": "ok",
-                                **_load_cell(study, client, b, route_for(b.cell.placement, direct), count)})
+                                **_load_cell(study, deployment, b, route_for(b.cell.placement, direct), count)})
             except EdgewiseError as exc:
                 records.append({**record, "status": "failed", "error": str(exc)})
                 options.log(f"[red]load of {b.cell.name} failed: {exc}[/red]")
@@ -66,14 +68,12 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
     return path
 
 
-def _load_cell(study: Study, client, built, route, count: int) -> dict:
+def _load_cell(study: Study, deployment: Deployment, built, route, count: int) -> dict:
     cfg, art, placement, log = study.config, built.artifact, built.cell.placement, study.options.log
     sla, load = cfg.sla, cfg.measure.load
+    client = deployment.client
     subject = study.subject(built.cell.subject)
-    spec = subject.preprocessing()
-    roles = ("head", "tail") if art.is_split else ("full",)
-    for tier, role, part in zip(placement.tiers, roles, art.parts):
-        client.load(tier, art.key, part, role, spec if role in ("full", "head") else None, False)
+    deployment.deploy(art.key, placement.tiers, art.parts, art.is_split, subject.preprocessing())
     payloads = subject.latency_inputs(cfg.measure.inputs)
     turn = itertools.count()
 
@@ -100,9 +100,5 @@ def _load_cell(study: Study, client, built, route, count: int) -> dict:
         search: Search = find_max_rate(step, 1.0 / service, load.precision, load.max_steps)
         at_rate = step(sla.rate_per_s).to_dict() if sla.rate_per_s else None
     finally:
-        for tier in placement.tiers:
-            try:
-                client.unload(tier, art.key)
-            except EdgewiseError:
-                pass
+        deployment.unload_all()
     return {"service_s": service, **search.to_dict(), "at_sla_rate": at_rate}

@@ -17,26 +17,28 @@ from typing import Any, Callable
 from edgewise import environment
 from edgewise.artifacts import ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
+from edgewise.data.preprocess import build_preprocessor
+from edgewise.deploy import Deployment
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
 from edgewise.executors.choice import make_executor, parse_choice
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
-from edgewise.measure.latency import CellJob, Protocol, measure_subject
+from edgewise.measure.latency import CellJob, Protocol, measure_subject, tier_down_reason
 from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
 from edgewise.plan import Cell, plan_cells
 from edgewise.results import write_results
+from edgewise.runtime import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
-from edgewise.subjects.lanes import cpu_cores, train_teachers
-from edgewise.subjects.teachers import teacher_missing
 from edgewise.subjects.user import make_subject as make
 from edgewise.testbeds import Testbed, make_testbed
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
                                         route_links, route_tiers, topology)
+from edgewise.tiers.client import DoesNotFit, TierLost
 from edgewise.tiers.spec import direct_links, route_for
 
 DEFAULT_CACHE = Path(".edgewise-cache")
@@ -79,21 +81,6 @@ class Study:
     def plan(self) -> list[Cell]:
         onnx_only = {s.name for s in self.config.subjects if not isinstance(s, str) and s.onnx}
         return plan_cells(self.config, onnx_only)
-
-    def train_teachers(self, cells: list[Cell]) -> None:
-        """Train the teachers the cells need and the cache lacks, side by side on a multi-core CPU.
-
-        One missing teacher, one core or a GPU: nothing to gain, the build trains it in-process.
-        """
-        from functools import partial
-
-        names = [n for n in dict.fromkeys(c.subject for c in cells) if teacher_missing(self.subject(n))]
-        if len(names) < 2 or self.options.device != "cpu" or cpu_cores() < 2:
-            return
-        self._start_stage("teachers", len(names))
-        self._progress("teachers", ", ".join(names))
-        train_teachers({n: partial(make_subject, self._entry(n)) for n in names}, self.subject(names[0]).ctx,
-                       on_done=lambda name, record: self._advance("teachers"))
 
     def build(self, cells: list[Cell]) -> list[_Built]:
         """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
@@ -151,7 +138,7 @@ class Study:
             if self.measured is not None and store.emulation() is None:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
-            with self.executor() as executor:  # local: teachers in lanes, then Study.build
+            with self.executor() as executor:  # local: teachers and steps in lanes, then Study.build
                 built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
@@ -295,57 +282,39 @@ class Study:
                                "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
 
     def _measure_group(self, store, testbed, client, subject_name, group, protocol, direct) -> None:
-        from edgewise.data.preprocess import build_preprocessor
-        from edgewise.runtime import ArtifactRunner
-        from edgewise.measure.latency import tier_down_reason
-        from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
-
         subject = self.subject(subject_name)
         spec = subject.preprocessing()
         store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
-        cold = self.config.measure.cold_start
-        loaded: dict[str, list[tuple[str, Path, str]]] = {}  # tier -> [(artifact id, path, role)]
+        deployment = Deployment(testbed, client, cold_start=self.config.measure.cold_start)
         jobs, checks = [], {}
         for b in group:
             art, placement = b.artifact, b.cell.placement
-            roles = [("head", "tail")] if art.is_split else [("full",)]
-            parts = list(zip(placement.tiers, roles[0], art.parts))
             try:
-                for tier, role, path in parts:
-                    if (art.key, path, role) not in loaded.get(tier, []):
-                        self._load_or_lost(testbed, client, tier, art.key, path, role,
-                                           spec if role in ("full", "head") else None, cold)
-                        loaded.setdefault(tier, []).append((art.key, path, role))
-            except TierLost as exc:  # a real host that went down (detected in _load_or_lost)
+                deployment.deploy(art.key, placement.tiers, art.parts, art.is_split, spec)
+            except TierLost as exc:  # a real host that went down
                 store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
                 store.event("tier-down", str(exc), b.cell.name)
                 continue
             except DoesNotFit as exc:
                 store.set_cell(b.cell.name, "does-not-fit", f"does not fit on {exc.tier}")
                 store.event("does-not-fit", str(exc), b.cell.name)
-                testbed.restart(exc.tier)
-                self._reload(client, exc.tier, loaded, spec, cold)
+                deployment.restart(exc.tier)
                 continue
             if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
                 checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, placement.tiers, checks[art.key]))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, checks[art.key]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)
 
         def recover(tier: str) -> None:
-            # A fresh server can die too (killed while starting or reloading): try again before giving up.
             attempts = max(1, protocol.retries)
-            for attempt in range(1, attempts + 1):
-                try:
-                    testbed.restart(tier)
-                    self._reload(client, tier, loaded, spec, cold)
-                    break
-                except (TestbedError, TierDown) as exc:
-                    store.event("tier-restart-failed", f"tier {tier}, attempt {attempt}/{attempts}: {exc}")
-                    if attempt == attempts:
-                        raise
-            store.event("tier-restarted", f"tier {tier} restarted; {len(loaded.get(tier, []))} artifact part(s) reloaded")
+
+            def failed(attempt: int, exc: Exception) -> None:
+                store.event("tier-restart-failed", f"tier {tier}, attempt {attempt}/{attempts}: {exc}")
+
+            reloaded = deployment.recover(tier, attempts, failed)
+            store.event("tier-restarted", f"tier {tier} restarted; {reloaded} artifact part(s) reloaded")
 
         payloads = subject.latency_inputs(self.config.measure.inputs)
         for condition, condition_jobs in jobs_by_condition(group, jobs):
@@ -356,30 +325,7 @@ class Study:
         for job in jobs:
             if not job.failed:
                 store.set_cell(job.name, "measured")
-        for tier, entries in loaded.items():
-            for art_id in dict.fromkeys(e[0] for e in entries):
-                try:
-                    client.unload(tier, art_id)
-                except EdgewiseError:
-                    pass
-
-    @staticmethod
-    def _load_or_lost(testbed, client, tier, art_id, path, role, spec, cold) -> None:
-        """LOAD; a real host found down raises TierLost (its cells wait for a later run)."""
-        from edgewise.tiers.client import TierDown
-
-        try:
-            client.load(tier, art_id, path, role, spec, cold)
-        except TierDown:
-            if testbed.kind != "remote":
-                raise
-            testbed.restart(tier)  # raises TierLost unless the server is back
-            client.load(tier, art_id, path, role, spec, cold)
-
-    @staticmethod
-    def _reload(client, tier, loaded, spec, cold) -> None:
-        for art_id, path, role in loaded.get(tier, []):
-            client.load(tier, art_id, path, role, spec if role in ("full", "head") else None, cold)
+        deployment.unload_all()
 
     # --- reports and progress -----------------------------------------------------------
     def _write_reports(self, out: Path) -> None:
@@ -398,6 +344,7 @@ class Study:
     def _advance(self, stage: str) -> None:
         if self.options.progress is not None:
             self.options.progress.advance(stage)
+
 
 
 def make_subject(entry, ctx: SubjectContext) -> Subject:

@@ -12,7 +12,7 @@ from edgewise.data.split import Split
 LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]  # noqa: F821
 
 # How many intra-op threads this process may use now, when it shares the CPU with other training
-# processes (see subjects.lanes); None: torch's own setting stands.
+# processes (see edgewise.lanes); None: torch's own setting stands.
 _thread_share: Callable[[], int] | None = None
 _THREAD_CHECK_STEPS = 8
 

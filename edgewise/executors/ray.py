@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from edgewise.artifacts import ArtifactCache
-from edgewise.config import StudyConfig
-from edgewise.errors import ArtifactError, ConfigError
+from edgewise.errors import ConfigError
 from edgewise.executors.base import Built, Executor
 from edgewise.executors.config import ExecutorConfig
+from edgewise.executors.graph import build_one, plan_steps, study_spec, worker_study
 from edgewise.executors.packs import install, pack_artifact, pack_teacher
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
 from edgewise.executors.ray_measure import fan_out
-from edgewise.operators.chain import Chain, build_chain, root_artifact, root_key, step_key
-from edgewise.plan import Cell
 from edgewise.subjects.teachers import teacher_missing, teacher_path
 
 
@@ -40,21 +38,6 @@ def import_ray():
         raise ConfigError("the ray executor needs Ray, which is not installed",
                           "pip install 'edgewise[ray]', or run with --executor local") from None
     return ray
-
-
-@dataclass
-class _Step:
-    """One node of the build graph: the root (the subject's model) or one operator applied after it."""
-
-    key: str
-    subject: str
-    cell: str  # a cell whose chain holds this step (placement-dependent steps are keyed by its placement)
-    names: tuple[str, ...]  # the chain up to this step; () is the root
-    ancestors: list[str]  # keys of the steps before it, root first
-    trains: bool  # white-box: wants a GPU where the cluster has one
-    cached: bool = False
-    ref: Any = None  # the task's result, or (no shared cache) the pack of a cached step
-    error: str | None = None
 
 
 @dataclass
@@ -97,14 +80,9 @@ class RayExecutor(Executor):
         return self.ray.cluster_resources().get("GPU", 0) > 0
 
     def task_spec(self, study) -> dict[str, Any]:
-        """What a worker needs to rebuild the study's view of a subject (the config, not the objects)."""
-        # The study's own classes travel with it: a worker rebuilds one of the same kind, and this module needs
-        # no import of edgewise.study (which imports the executors).
-        return {"config": study.config.model_dump(mode="json"), "source": study.config.source,
-                "study_type": type(study), "options": replace(study.options, log=print, progress=None),
-                "profile": study.options.profile, "cache_dir": str(Path(study.options.cache_dir).resolve()),
-                "shared": self.config.shared_cache, "worker_cache": worker_cache_dir(),
-                "cpus": self.config.cpus_per_task}
+        """What a worker needs to rebuild the study (`executors.graph.study_spec`) and where its cache is."""
+        cache_dir = study.options.cache_dir if self.config.shared_cache else worker_cache_dir()
+        return study_spec(study, cache_dir, shared=self.config.shared_cache, cpus=self.config.cpus_per_task)
 
     # --- builds --------------------------------------------------------------------------------
     def build(self, study, cells):
@@ -112,24 +90,22 @@ class RayExecutor(Executor):
         ray = self.ray
         cache_root = Path(study.options.cache_dir).resolve()
         cache = ArtifactCache(cache_root / "artifacts")
-        steps, final = self._plan(study, cells)
+        steps, final = plan_steps(study, cells)
         spec = self.task_spec(study)
         gpu = self.config.gpus_per_training if self.has_gpus() else 0
         cpu = {"num_cpus": self.config.cpus_per_task, "max_retries": self.config.max_retries}
         build_task, teacher_task = ray.remote(_build_step), ray.remote(_train_teacher)
         tasks: dict[Any, str] = {}  # result ref -> what it builds
+        refs: dict[str, Any] = {}  # step key -> the task building it, or (no shared cache) the pack of a cached step
         study._start_stage("build", len(cells))
-        for step in steps.values():
-            step.cached = cache.get(step.key) is not None
-            if step.cached:
-                continue
+        missing = [step for step in steps.values() if cache.get(step.key) is None]
+        for step in missing:
             deps = []
             for key in step.ancestors:
-                before = steps[key]
-                if before.ref is None and not self.config.shared_cache:
-                    before.ref = ray.put({"pack": pack_artifact(cache_root, key)})
-                if before.ref is not None:
-                    deps.append(before.ref)
+                if key not in refs and not self.config.shared_cache:
+                    refs[key] = ray.put({"pack": pack_artifact(cache_root, key)})
+                if key in refs:
+                    deps.append(refs[key])
             subject = study.subject(step.subject)
             if not step.names and subject.trains_teacher:
                 if teacher_missing(subject):
@@ -139,12 +115,11 @@ class RayExecutor(Executor):
                 elif not self.config.shared_cache:
                     deps.append(ray.put({"pack": pack_teacher(cache_root, teacher_path(subject))}))
             options = {**cpu, "num_gpus": gpu if step.trains else 0}
-            step.ref = build_task.options(**options).remote(
+            refs[step.key] = build_task.options(**options).remote(
                 {**spec, "subject": step.subject, "cell": step.cell, "names": list(step.names), "key": step.key}, *deps)
-            tasks[step.ref] = step.key
-        self.log(f"ray: {len(tasks)} task(s) for {sum(not s.cached for s in steps.values())} missing step(s) "
-                 f"of {len(steps)}; {len(cells)} cells")
-        errors = self._gather(tasks, cache_root, study, cells, final)
+            tasks[refs[step.key]] = step.key
+        self.log(f"ray: {len(tasks)} task(s) for {len(missing)} missing step(s) of {len(steps)}; {len(cells)} cells")
+        errors = self._gather(tasks, cache_root, install, study, cells, final)
         built = []
         for cell in cells:
             key = final[cell.name]
@@ -158,28 +133,7 @@ class RayExecutor(Executor):
                 self.log(f"[red]build of {cell.name} failed: {error}[/red]")
         return built
 
-    def _plan(self, study, cells) -> tuple[dict[str, _Step], dict[str, str]]:
-        """Every step the cells need, parents before children, keyed by cache key; each cell's last key."""
-        steps: dict[str, _Step] = {}
-        final: dict[str, str] = {}
-        for cell in cells:
-            subject = study.subject(cell.subject)
-            key = root_key(subject)
-            chain_keys = [key]
-            steps.setdefault(key, _Step(key, cell.subject, cell.name, (), [], False))  # the teacher trains in a task of its own
-            names: tuple[str, ...] = ()
-            probe = study.build_context(cell, subject, None)
-            for op in cell.chain.operators(study.config.operators):
-                if op.name == "identity":
-                    continue
-                names = (*names, op.name)
-                key = step_key(op, key, probe)
-                steps.setdefault(key, _Step(key, cell.subject, cell.name, names, list(chain_keys), op.kind == "white"))
-                chain_keys.append(key)
-            final[cell.name] = key
-        return steps, final
-
-    def _gather(self, tasks: dict[Any, str], cache_root: Path, study, cells, final) -> dict[str, str]:
+    def _gather(self, tasks: dict[Any, str], cache_root: Path, install, study, cells, final) -> dict[str, str]:
         """Wait for every task; install what non-shared workers return; the reason of each failure."""
         ray = self.ray
         errors: dict[str, str] = {}
@@ -221,7 +175,6 @@ class RayExecutor(Executor):
 
 
 # --- in the workers ---------------------------------------------------------------------------
-_studies: dict[Any, Any] = {}  # a worker runs many tasks: keep each study's subjects (and their data) loaded
 _lines: list[str] = []
 
 
@@ -230,18 +183,9 @@ def _worker_study(spec: dict[str, Any]):
     import torch
 
     torch.set_num_threads(spec["cpus"])
-    cache_root = Path(spec["cache_dir"] if spec["shared"] else spec["worker_cache"])
     device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
-    ident = (repr(spec["config"]), spec["profile"], str(cache_root), device)
-    if ident not in _studies:
-        config = StudyConfig.model_validate(spec["config"])
-        config.source = spec["source"]
-        options = replace(spec["options"], out=Path("."), profile=spec["profile"], cache_dir=cache_root, fresh=False,
-                          device=device, log=_lines.append, progress=None, executor=None)
-        _studies.clear()
-        _studies[ident] = spec["study_type"](config, options)
     _lines.clear()
-    return _studies[ident], cache_root
+    return worker_study(spec, device, _lines.append), Path(spec["cache_dir"])
 
 
 def _install_deps(cache_root: Path, deps: tuple[dict[str, Any], ...]) -> None:
@@ -269,16 +213,5 @@ def _build_step(spec: dict[str, Any], *deps: dict[str, Any]) -> dict[str, Any]:
     study, cache_root = _worker_study(spec)
     if not spec["shared"]:
         _install_deps(cache_root, deps)
-    cache = ArtifactCache(cache_root / "artifacts")
-    subject = study.subject(spec["subject"])
-    log = study.options.log
-    if not spec["names"]:
-        artifact = root_artifact(subject, cache, log)
-    else:
-        cell = Cell.parse(spec["cell"])
-        artifact = build_chain(Chain(tuple(spec["names"])), subject, cache,
-                               lambda workdir: study.build_context(cell, subject, workdir), study.config.operators, log)
-    if artifact.key != spec["key"]:
-        raise ArtifactError(f"the worker built {artifact.key} where the driver expected {spec['key']}",
-                            "run the same edgewise version on the driver and on every worker")
+    artifact = build_one(study, spec["subject"], spec["cell"], spec["names"], spec["key"])
     return _result(t0, key=artifact.key, pack=None if spec["shared"] else pack_artifact(cache_root, artifact.key))

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgewise.config import TestbedConfig
 from edgewise.data.preprocess import build_preprocessor
+from edgewise.deploy import Deployment
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.executors.packs import install, pack_artifact
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
@@ -62,7 +63,7 @@ def fan_out(executor, study, store, built) -> None:
         def job(b) -> dict[str, Any]:
             art, placement = b.artifact, b.cell.placement
             return {"cell": b.cell.name, "key": art.key, "tiers": list(placement.tiers),
-                    "roles": ["head", "tail"] if art.is_split else ["full"],
+                    "split": art.is_split,
                     "parts": [str(p) for p in art.parts] if shared else [str(p.resolve().relative_to(cache_root)) for p in art.parts],
                     "pack": None if shared else pack_artifact(cache_root, art.key),
                     "route": route_for(placement, direct), "spec": study.subject(b.cell.subject).preprocessing(),
@@ -193,24 +194,16 @@ class TestbedWorker:
         else:
             parts = [Path(p) for p in job["parts"]]
         record = _Recorder(job["cell"], job["done"])
-        spec, cold, key = job["spec"], job["cold"], job["key"]
-        loaded: list[tuple[str, Path, str]] = []
-
-        def load(tier: str, path: Path, role: str) -> None:
-            self.client.load(tier, key, path, role, spec if role in ("full", "head") else None, cold)
+        spec, key = job["spec"], job["key"]
+        deployment = Deployment(self.testbed, self.client, cold_start=job["cold"])
 
         def recover(tier: str) -> None:
-            self.testbed.restart(tier)
-            for t, path, role in loaded:
-                if t == tier:
-                    load(t, path, role)
+            deployment.recover(tier)
             record.event("tier-restarted", f"tier {tier} restarted on testbed {self.name}")
 
         try:
-            for tier, role, path in zip(job["tiers"], job["roles"], parts):
-                load(tier, path, role)
-                loaded.append((tier, path, role))
-            cell = CellJob(job["cell"], job["route"], key, tuple(job["tiers"]),
+            deployment.deploy(key, job["tiers"], parts, job["split"], spec)
+            cell = CellJob(job["cell"], job["route"], key,
                            output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
             measure_subject([cell], payloads, job["protocol"], record,
                             lambda j, payload: self.client.infer(j.route, j.artifact_id, payload),
@@ -221,11 +214,7 @@ class TestbedWorker:
         except (EdgewiseError, TierDown) as exc:  # a tier that stays down fails this cell, not the study
             record.set_cell(job["cell"], "failed", f"testbed {self.name}: {exc}")
         finally:
-            for tier in dict.fromkeys(t for t, _, _ in loaded):
-                try:
-                    self.client.unload(tier, key)
-                except EdgewiseError:
-                    pass
+            deployment.unload_all()
         return record.result()
 
     def stop(self) -> None:

@@ -25,7 +25,6 @@ class CellJob:
     name: str
     route: Route
     artifact_id: str
-    tiers: tuple[str, ...]  # the tiers that hold its parts (for reloading after a restart)
     check: Callable[[bytes, np.ndarray], str | None] | None = None  # compares served logits to in-process
     failed: str | None = field(default=None)
 

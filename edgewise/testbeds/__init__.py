@@ -15,9 +15,9 @@ __all__ = ["EmulationReport", "Figure", "Testbed", "cleanup_stale", "make_testbe
 def make_testbed(config) -> Testbed:
     """The testbed a study's `testbed:` section asks for (an edgewise.config.TestbedConfig)."""
     if config.kind == "linux":
-        return LinuxTestbed(token=config.token)
+        return LinuxTestbed(token=config.token, queue_depth=config.queue_depth)
     if config.kind == "local":
-        return LocalTestbed(token=config.token)
+        return LocalTestbed(token=config.token, queue_depth=config.queue_depth)
     return RemoteTestbed(config.endpoints, config.token)
 
 

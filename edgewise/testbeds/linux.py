@@ -29,6 +29,7 @@ from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.processes import TierProcess
 from edgewise.testbeds.verify import (SPEED_MODELLED, available_memory_mb, python_workload, verify_cpu,
                                       verify_links, verify_memory, verify_speed)
+from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
 from edgewise.tiers.wire import LinkShape
@@ -41,10 +42,11 @@ class LinuxTestbed(Testbed):
     kind = "linux"
     modelled = False
 
-    def __init__(self, token: str | None = None):
+    def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):
         if os.geteuid() != 0:
             raise TestbedError("the linux testbed needs root (namespaces, tc, cgroups)",
                                "run as root, or use testbed.kind: local (modelled links)")
+        self.queue_depth = queue_depth
         self.run = secrets.token_hex(3)
         self.token = token or secrets.token_hex(16)  # servers listen off loopback: a token is mandatory
         self.state = STATE_DIR / self.run
@@ -108,7 +110,7 @@ class LinuxTestbed(Testbed):
         peers = {b: f"{addr}:{PORT}" for (a, b), addr in self.addresses.items() if a == tier}
         proc = TierProcess(tier, f"0.0.0.0:{PORT}", self.state / f"{tier}.log", token=self.token,
                            threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
-                           peers=peers, shapes=self._shapes(tier),
+                           queue_depth=self.queue_depth, peers=peers, shapes=self._shapes(tier),
                            control=str(self.state / f"{tier}.sock"), prefix=("ip", "netns", "exec", self.ns(tier)),
                            setup=group.join)
         proc.start()

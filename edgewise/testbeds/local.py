@@ -20,6 +20,7 @@ from edgewise.testbeds.base import Testbed
 from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.processes import TierProcess
 from edgewise.testbeds.verify import SPEED_MODELLED, verify_links, verify_speed
+from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
 from edgewise.tiers.wire import LinkShape
@@ -29,8 +30,9 @@ class LocalTestbed(Testbed):
     kind = "local"
     modelled = True
 
-    def __init__(self, token: str | None = None):
+    def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):
         self.token = token
+        self.queue_depth = queue_depth
         self.tiers: dict[str, TierSpec] = {}
         self.links: list[LinkSpec] = []
         self.procs: dict[str, TierProcess] = {}
@@ -70,7 +72,7 @@ class LocalTestbed(Testbed):
         port = self.ports.get(tier, 0)  # a restart keeps the port its neighbours know
         proc = TierProcess(tier, f"127.0.0.1:{port}", self._dir / f"{tier}.log", token=self.token,
                            threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
-                           peers=peers, shapes=self._shapes(tier),
+                           queue_depth=self.queue_depth, peers=peers, shapes=self._shapes(tier),
                            setup=lambda: os.sched_setaffinity(0, cores))
         address = proc.start()
         self.ports[tier] = int(address.rsplit(":", 1)[1])

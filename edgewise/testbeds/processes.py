@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgewise.errors import TestbedError
+from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.wire import LinkShape
 
 PR_SET_PDEATHSIG = 1
@@ -28,7 +29,7 @@ class TierProcess:
     """One `python -m edgewise.tiers.server` child; `prefix` runs it elsewhere (e.g. `ip netns exec NS`)."""
 
     def __init__(self, tier: str, listen: str, log_path: Path, *, token: str | None = None, threads: int = 1,
-                 speed: float = 1.0,
+                 speed: float = 1.0, queue_depth: int = DEFAULT_QUEUE_DEPTH,
                  peers: dict[str, str] | None = None, shapes: dict[str, LinkShape] | None = None,
                  control: str | None = None, prefix: tuple[str, ...] = (),
                  setup: Callable[[], None] | None = None):
@@ -37,6 +38,7 @@ class TierProcess:
         self.address: str | None = None
         self.cmd = [*prefix, sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", listen,
                     "--threads", str(threads), "--speed", repr(float(speed)), "--cpu-only",
+                    "--queue-depth", str(queue_depth),
                     "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()}),
                     # Received models go beside the log, in the testbed's directory, which the testbed
                     # removes: a server killed with SIGKILL cannot clean up after itself.

@@ -13,6 +13,8 @@ import secrets
 
 import pytest
 
+from tests.tiers.conftest import cnn_artifact, cnn_split  # noqa: F401  (shared artifact fixtures)
+
 if "RAY_AUTH_TOKEN" not in os.environ:
     os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
 

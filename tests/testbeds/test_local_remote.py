@@ -66,3 +66,13 @@ def test_remote_testbed_refuses_a_missing_server():
     config = TestbedConfig(kind="remote", endpoints={"mobile": "127.0.0.1:1"})
     with pytest.raises(TestbedError, match="does not answer"):
         make_testbed(config).start({"mobile": TIERS["mobile"]}, [])
+
+
+def test_the_testbed_section_sets_each_tier_servers_queue_depth():
+    testbed = make_testbed(TestbedConfig(kind="local", queue_depth=3, verify=False))
+    with testbed:
+        testbed.start(TIERS, LINKS)
+        with testbed.client(timeout_s=30) as client:
+            assert {t: client.ping(t)["queue_depth"] for t in TIERS} == {"mobile": 3, "edge": 3}
+    with pytest.raises(Exception, match="queue_depth"):
+        TestbedConfig(kind="local", queue_depth=0)
