@@ -21,7 +21,6 @@ from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
 from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
-from edgewise.executors.choice import make_executor, parse_choice
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
@@ -118,6 +117,8 @@ class Study:
 
     def executor(self):
         """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
+        from edgewise.executors.choice import make_executor, parse_choice  # lazy: keeps `edgewise --help` light
+
         config = self.config.executor
         if self.options.executor:
             config = parse_choice(self.options.executor, config)
