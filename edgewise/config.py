@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgewise.errors import ConfigError
 from edgewise.executors.config import ExecutorConfig
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
+from edgewise.vocabulary import IMAGE_CLASSIFICATION, PAPER, QUICK, Task
 
 
 class _Strict(BaseModel):
@@ -208,7 +209,7 @@ class SubjectConfig(_Strict):
     """A user's model: an ONNX file, a PyTorch factory or a Hugging Face directory, plus data."""
 
     name: str
-    task: Literal["image-classification", "text-classification"] = "image-classification"
+    task: Task = IMAGE_CLASSIFICATION
     onnx: str | None = None
     torch: str | None = Field(default=None, description="package.module:factory")
     hf: str | None = Field(default=None, description="local Hugging Face model directory")
@@ -268,8 +269,8 @@ class StudyConfig(_Strict):
 # profile measures 140 requests per cell after one warm-up pass: p95's early-stopping bound needs
 # 130 (analysis/tails.py), and a pass over few inputs is the cheapest warm-up.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"measure": {"inputs": 20, "passes": 8, "warmup_passes": 1, "evaluation_samples": 1000}},
-    "paper": {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
+    QUICK: {"measure": {"inputs": 20, "passes": 8, "warmup_passes": 1, "evaluation_samples": 1000}},
+    PAPER: {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
 }
 
 

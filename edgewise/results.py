@@ -13,6 +13,7 @@ from typing import Any
 from edgewise.config import StudyConfig
 from edgewise.operators.chain import Chain
 from edgewise.store import Store
+from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
 
 FORMAT = "edgewise-results/1"
 
@@ -65,13 +66,13 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
     metrics, correct = acc if acc else ({}, None)
     primary = next(iter(metrics), None)
     status = row["status"]
-    if status in ("built", "measured", "planned") and row["artifact"]:
-        status = "ok" if measured else "failed"
+    if status in (BUILT, MEASURED, PLANNED) and row["artifact"]:
+        status = OK if measured else FAILED
     return {
         "cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"],
         **({"condition": row["condition"]} if row.get("condition") else {}),
-        "status": status, "error": row["error"] if status != "ok" else None,
-        "task": "image-classification" if primary in ("top1", "top5") else ("text-classification" if primary else None),
+        "status": status, "error": row["error"] if status != OK else None,
+        "task": IMAGE_CLASSIFICATION if primary in ("top1", "top5") else (TEXT_CLASSIFICATION if primary else None),
         "metric": primary, "accuracy": metrics,
         "correct": None if correct is None else [int(c) for c in correct],
         "latency_s": [s[3] for s in measured],

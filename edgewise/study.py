@@ -30,6 +30,7 @@ from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.testbeds import Testbed, make_testbed
 from edgewise.tiers.spec import direct_links, route_for
+from edgewise.vocabulary import BUILT, FAILED, PLANNED, QUICK, UNMEASURABLE, normalise_profile
 
 DEFAULT_CACHE = Path(".edgewise-cache")
 
@@ -37,7 +38,7 @@ DEFAULT_CACHE = Path(".edgewise-cache")
 @dataclass
 class RunOptions:
     out: Path
-    profile: str | None = "quick"
+    profile: str | None = QUICK
     cache_dir: Path = DEFAULT_CACHE
     fresh: bool = False
     device: str = "cpu"
@@ -68,7 +69,8 @@ class Study:
     def subject(self, name: str) -> Subject:
         if name not in self.subjects:
             ctx = SubjectContext(cache_dir=self.options.cache_dir, seed=self.config.seed,
-                                 profile=self.options.profile or "paper", device=self.options.device, log=self.options.log)
+                                 profile=normalise_profile(self.options.profile), device=self.options.device,
+                                 log=self.options.log)
             self.subjects[name] = make_subject(self._entry(name), ctx)
         return self.subjects[name]
 
@@ -127,7 +129,7 @@ class Study:
         if tiers is None or links is None:
             tiers, links = self._build_network()
         return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
-                            profile=self.options.profile or "paper", device=self.options.device,
+                            profile=normalise_profile(self.options.profile), device=self.options.device,
                             placement=cell.placement, tiers=tiers, links=links_for_cell(links, cell),
                             log=self.options.log)
 
@@ -188,7 +190,7 @@ class Study:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
         for b in built:
             if b.artifact is None:
-                store.set_cell(b.cell.name, "failed", f"build failed: {b.error}")
+                store.set_cell(b.cell.name, FAILED, f"build failed: {b.error}")
                 continue
             a = b.artifact
             store.add_artifact(a.key, a.subject, "+".join(a.chain) or "identity", a.size_bytes, len(a.parts), a.meta)
@@ -199,7 +201,7 @@ class Study:
                 store.event("artifact-changed", f"artifact {stored['artifact']} -> {a.key}; samples dropped", b.cell.name)
                 continue
             status = stored["status"]
-            store.set_cell(b.cell.name, "built" if status in ("planned", "failed") else status, None, a.key)
+            store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
         """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it."""
@@ -223,7 +225,7 @@ class Study:
         protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
         expected = m.inputs * m.passes
         status = {c["cell"]: c["status"] for c in store.cells()}
-        todo = [b for b in built if status.get(b.cell.name) not in ("does-not-fit", "failed")
+        todo = [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
                 and store.sample_count(b.cell.name) < expected]
         self._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
         if not todo:

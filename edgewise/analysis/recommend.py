@@ -19,6 +19,7 @@ from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.tails import SUPPORTED_PERCENTILES, TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
+from edgewise.vocabulary import OK
 
 Status = Literal["meets", "borderline", "fails"]
 _STATUS_RANK = {"meets": 0, "borderline": 1, "fails": 2}
@@ -165,7 +166,7 @@ def _accuracy_status(cell: CellResult, drop: AccuracyDrop | None, max_drop: floa
 
 def _no_speedup(rs: ResultSet, cell: CellResult, medians: MedianReplicates) -> bool | None:
     identity = rs.find(cell.subject, "identity", cell.placement)
-    if cell.chain == "identity" or identity is None or identity.status != "ok" or identity.latency_s.size == 0:
+    if cell.chain == "identity" or identity is None or identity.status != OK or identity.latency_s.size == 0:
         return None
     pair = compare_cells(rs, [identity.name, cell.name], "none", medians=medians).pair(identity.name, cell.name)
     return pair.faster != cell.name
@@ -175,7 +176,7 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
              medians: MedianReplicates) -> CellVerdict:
     reasons: list[str] = []
     notes: list[str] = []
-    if cell.status != "ok" or cell.latency_s.size == 0:
+    if cell.status != OK or cell.latency_s.size == 0:
         reasons.append(f"cell {cell.status}" + (f": {cell.error}" if cell.error else ""))
         return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, "fails", tuple(reasons), (),
                            None, cell.primary_accuracy, None, None)

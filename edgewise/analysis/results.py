@@ -10,16 +10,16 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from edgewise.errors import DataError
+from edgewise.vocabulary import OK, TIER_ORDER, CellStatus
 
 RESULTS_FORMAT = "edgewise-results/1"
-CellStatus = Literal["ok", "does-not-fit", "failed"]
 # Single tiers first, in the order a request travels; partitions after them.
-PLACEMENT_ORDER = ("mobile", "edge", "cloud", "mobile-edge", "edge-cloud", "mobile-cloud")
+PLACEMENT_ORDER = (*TIER_ORDER, "mobile-edge", "edge-cloud", "mobile-cloud")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class CellResult:
     chain: str
     placement: str
     latency_s: np.ndarray
-    status: CellStatus = "ok"
+    status: CellStatus = OK
     error: str | None = None
     task: str | None = None
     metric: str | None = None
@@ -76,7 +76,7 @@ class CellResult:
             return cls(
                 subject=d["subject"], chain=d["chain"], placement=d["placement"],
                 latency_s=np.asarray(d.get("latency_s") or [], dtype=float),
-                status=d.get("status", "ok"), error=d.get("error"), task=d.get("task"), metric=d.get("metric"),
+                status=d.get("status", OK), error=d.get("error"), task=d.get("task"), metric=d.get("metric"),
                 accuracy={k: float(v) for k, v in (d.get("accuracy") or {}).items() if v is not None},
                 correct=None if correct is None else np.asarray(correct, dtype=bool),
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
@@ -140,7 +140,7 @@ class ResultSet:
         subj, chs, pls = (set(x) if x is not None else None for x in (subjects, chains, placements))
         kept = [c for c in self.cells
                 if (subj is None or c.subject in subj) and (chs is None or c.chain in chs)
-                and (pls is None or c.placement in pls) and (not ok_only or c.status == "ok")]
+                and (pls is None or c.placement in pls) and (not ok_only or c.status == OK)]
         return ResultSet(kept, self.study, self.environment, self.emulation)
 
     @property

@@ -13,6 +13,7 @@ import numpy as np
 from edgewise.analysis.bootstrap import Interval, interval, median_rows, replicates, seed_for
 from edgewise.analysis.results import ResultSet
 from edgewise.errors import EdgewiseError
+from edgewise.vocabulary import OK
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def setting_sweeps(rs: ResultSet, seed: int = 0) -> list[Sweep]:
 
     groups: dict[tuple, list[tuple[str, object]]] = {}
     for cell in rs.cells:
-        if cell.status != "ok" or len(cell.latency_s) == 0:
+        if cell.status != OK or len(cell.latency_s) == 0:
             continue
         try:
             chain = Chain.parse(cell.chain)

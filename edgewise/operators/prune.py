@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.vocabulary import FLOAT, ONNX, TORCH, TRANSFORMER
 
 # Quick CNN fine-tuning: 4 x 25 mini-batches left the pruned image models 2.3-3.5 points
 # behind; 4 x 80 brings them within a point (resnet -0.45, resnext +0.90).
@@ -39,8 +40,8 @@ class Prune(Operator):
     name = "prune"
     kind = "white"
     display_order = 30
-    requires = frozenset({"torch"})
-    produces = frozenset({"torch", "onnx", "float"})
+    requires = frozenset({TORCH})
+    produces = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.05
     description = "structured pruning of channels / attention heads / FFN neurons with self-distilled fine-tuning"
     meta_keys = frozenset({"mode", "ratio", "macs_before", "macs_after", "parameters_before", "parameters_after",
@@ -114,7 +115,7 @@ class Prune(Operator):
             unstructured.mask_smallest(model, p.ratio, p.importance)
             return {"pruned": "Conv/Linear weights, global magnitude ranking" if p.importance != "random" else "Conv/Linear weights, random"}
         feeds = {k: torch.from_numpy(v) for k, v in example.items()}
-        if ctx.subject.family == "transformer":
+        if ctx.subject.family == TRANSFORMER:
             left = structured.prune_transformer(model, p.ratio, p.importance, p.scope == "global", ctx.seed, feeds,
                                                 ctx.subject.num_classes)
             return {"pruned": "attention heads and FFN neurons (Torch-Pruning dependency graph)", **left}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 
 # Reference images schedule: 8 epochs x 30 iterations, observers frozen after epoch 3, BN after
 # epoch 2. Its SGD lr 0.1 wrecks an already-trained network in fine-tuning: 1e-3 keeps accuracy.
@@ -37,8 +38,8 @@ class Qat(Operator):
     name = "qat"
     kind = "white"
     display_order = 20
-    requires = frozenset({"torch"})
-    produces = frozenset({"onnx"})
+    requires = frozenset({TORCH})
+    produces = frozenset({ONNX})
     tolerance = 0.03
     description = "quantization-aware fine-tuning to int8 (fake-quantized training, integer kernels in ONNX Runtime)"
     meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule"})
@@ -60,7 +61,7 @@ class Qat(Operator):
         p = self.params
         family = ctx.subject.family
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
-        freeze_obs, freeze_bn = _FREEZE["paper" if ctx.profile == "paper" else "quick"]
+        freeze_obs, freeze_bn = _FREEZE[normalise_profile(ctx.profile)]
         freeze_obs = freeze_obs if p.freeze_observers_after is None else p.freeze_observers_after
         freeze_bn = freeze_bn if p.freeze_bn_after is None else p.freeze_bn_after
 

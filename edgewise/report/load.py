@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgewise.analysis.load import LoadCell, read_load, recommend_at_rate
 from edgewise.report.svg import Canvas, Scale, fmt
+from edgewise.vocabulary import OK
 
 _LINES = (("p50_s", "p50", "#0072B2", None), ("p90_s", "p90", "#E69F00", None), ("p95_s", "p95", "#D55E00", None),
           ("p99_s", "p99", "#CC79A7", "4 3"))
@@ -55,7 +56,7 @@ def rate_chart(cell: LoadCell, max_latency_ms: float, percentile: int) -> str:
 def _cell_rows(cells: list[LoadCell], percentile: int) -> list[list[str]]:
     rows = []
     for cell in cells:
-        if cell.status != "ok":
+        if cell.status != OK:
             rows.append([cell.name, cell.status, "–", "–", "–", "–", cell.error or ""])
             continue
         bound = cell.bound_at_max
@@ -104,7 +105,7 @@ def load_html(study: dict, cells: list[LoadCell]) -> str:
     body = [f"<h1>edgewise load: {escape(study['name'])}</h1>"]
     md_table = load_markdown(study, cells).split("\n")
     body.append("<pre>" + escape("\n".join(md_table)) + "</pre>")
-    body += [rate_chart(c, sla["max_latency_ms"], sla["percentile"]) for c in cells if c.status == "ok"]
+    body += [rate_chart(c, sla["max_latency_ms"], sla["percentile"]) for c in cells if c.status == OK]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>edgewise load</title></head><body>"
             + "".join(body) + "</body></html>")
 

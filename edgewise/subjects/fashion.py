@@ -14,6 +14,7 @@ import numpy as np
 from edgewise.data.split import Split, Splits
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.teachers import cached_teacher, teacher_record
+from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, QUICK, normalise_profile
 
 RESOLUTION = 28
 # Sizes of the splits per profile. Quick: as many training images as one pass of both teachers can
@@ -25,8 +26,8 @@ PROFILE_SIZES = {
 
 
 class FashionMNISTSubject(Subject):
-    task = "image-classification"
-    family = "cnn"
+    task = IMAGE_CLASSIFICATION
+    family = CNN
     trains_teacher = True
     input_names = ("pixel_values",)
     # Subclasses set the architectures' keyword arguments and the training hyper-parameters.
@@ -43,10 +44,10 @@ class FashionMNISTSubject(Subject):
         raise NotImplementedError
 
     def _sizes(self) -> dict[str, int]:
-        return PROFILE_SIZES.get(self.ctx.profile, PROFILE_SIZES["quick"])
+        return PROFILE_SIZES.get(normalise_profile(self.ctx.profile), PROFILE_SIZES[QUICK])
 
     def _hyper(self) -> dict[str, float]:
-        return self.train_hyper.get(self.ctx.profile, self.train_hyper["quick"])
+        return self.train_hyper.get(normalise_profile(self.ctx.profile), self.train_hyper[QUICK])
 
     def preprocessing(self) -> dict[str, Any]:
         from edgewise.data.fashion_mnist import MEAN, STD

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgewise.errors import PlanError
+from edgewise.vocabulary import TIER_ORDER
 
-TIER_ORDER = ("mobile", "edge", "cloud")
 CLIENT = "client"
 
 
