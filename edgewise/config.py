@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgewise.errors import ConfigError
 from edgewise.executors.config import ExecutorConfig
+from edgewise.sla import Sla
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
 from edgewise.vocabulary import IMAGE_CLASSIFICATION, PAPER, QUICK, Task
 
@@ -192,13 +193,6 @@ class MeasureConfig(_Strict):
         return self
 
 
-class SlaConfig(_Strict):
-    max_latency_ms: float = Field(default=50.0, gt=0)
-    percentile: Literal[50, 90, 95, 99] = 95
-    max_accuracy_drop: float = Field(default=1.0, ge=0, description="points (percent) of the metric")
-    rate_per_s: float | None = Field(default=None, gt=0, description="server scenario: the rate the SLA holds at")
-
-
 class CellGroup(_Strict):
     chains: list[str] = Field(min_length=1)
     placements: list[str] = Field(min_length=1)
@@ -251,7 +245,7 @@ class StudyConfig(_Strict):
     cells: list[CellGroup] = Field(min_length=1)
     testbed: TestbedConfig = Field(default_factory=TestbedConfig)
     measure: MeasureConfig = Field(default_factory=MeasureConfig)
-    sla: SlaConfig = Field(default_factory=SlaConfig)
+    sla: Sla = Field(default_factory=Sla)
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
     # Network conditions every cell is measured under: a grid {link: {bandwidth_mbit: [...], delay_ms: [...]}},
     # or a list of such grids (see edgewise/conditions.py). None: the testbed's links only.

@@ -17,8 +17,9 @@ from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
 from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import CellResult, ResultSet
-from edgewise.analysis.tails import SUPPORTED_PERCENTILES, TailEstimate, largest_supported, tail_percentile
+from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
+from edgewise.sla import DEFAULT_SLA, Sla
 from edgewise.vocabulary import OK
 
 Status = Literal["meets", "borderline", "fails"]
@@ -201,16 +202,13 @@ def _mark_front(verdicts: list[CellVerdict]) -> list[CellVerdict]:
     return [CellVerdict(**{**v.__dict__, "on_pareto_front": v.cell in front}) for v in verdicts]
 
 
-def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_accuracy_drop: float = 1.0,
+def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = DEFAULT_SLA.percentile,
+              max_accuracy_drop: float = DEFAULT_SLA.max_accuracy_drop,
               placements: Iterable[str] | None = None, *, medians: MedianReplicates | None = None) -> Recommendation:
     """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds.
 
     `medians`: bootstrap replicates already drawn for these results (Analyses.medians), to reuse."""
-    if percentile not in SUPPORTED_PERCENTILES:
-        raise ConfigError(f"percentile {percentile} is not supported",
-                          f"use one of {', '.join(map(str, SUPPORTED_PERCENTILES))}")
-    if max_latency_ms <= 0 or max_accuracy_drop < 0:
-        raise ConfigError("the latency bound must be positive and the accuracy drop non-negative")
+    Sla.checked(max_latency_ms=max_latency_ms, percentile=percentile, max_accuracy_drop=max_accuracy_drop)
     chosen = tuple(p.lower() for p in placements) if placements else None
     if chosen:
         unknown = [p for p in chosen if p not in rs.placements]

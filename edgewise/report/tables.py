@@ -9,7 +9,8 @@ import numpy as np
 
 from edgewise.analysis import Analyses, CellVerdict, Interval, ResultSet
 from edgewise.report.plots import chain_order_key
-from edgewise.report.source import Analysed, Sla
+from edgewise.report.source import Analysed
+from edgewise.sla import Sla
 from edgewise.vocabulary import OK
 
 Rows = tuple[list[str], list[list[object]]]
