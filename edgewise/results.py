@@ -1,4 +1,4 @@
-"""results.json: everything a study measured, machine-readable (format edgewise-results/1).
+"""results.json: everything a study measured, machine-readable (its format: analysis.results).
 
 Written from the store alone, so it can be regenerated at any time from DIR/study.sqlite.
 """
@@ -10,12 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.config import StudyConfig
 from edgewise.operators.chain import Chain
 from edgewise.store import Store
 from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
-
-FORMAT = "edgewise-results/1"
 
 
 def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
     study["chains"] = _chain_facts({c["chain"] for c in cells})
-    return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
+    return {"format": RESULTS_FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
 
 

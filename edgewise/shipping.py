@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 
 from edgewise import __version__
-from edgewise.errors import ArtifactError, ConfigError, PlanError
+from edgewise.analysis.results import RESULTS_FILE, read_results
+from edgewise.errors import ArtifactError, PlanError
 
 FORMAT = "edgewise-export/1"
 
 
 def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> list[Path]:
     """Write `cell_name`'s model part(s) and provenance.json into `out`; returns the files written."""
-    results = _results(run_dir)
+    results = read_results(run_dir / RESULTS_FILE)  # the folder: study.sqlite beside it holds the study file
     cell = _find_cell(results, cell_name, run_dir)
     artifact = _artifact(cell, cache_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,13 +52,6 @@ def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> li
     path = out / "provenance.json"
     path.write_text(json.dumps(record, indent=1, default=str))
     return [*written, path]
-
-
-def _results(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} holds no results.json", "give the --out directory of an `edgewise run`")
-    return json.loads(path.read_text())
 
 
 def _find_cell(results: dict[str, Any], name: str, run_dir: Path) -> dict[str, Any]:

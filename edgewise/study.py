@@ -440,7 +440,3 @@ def make_subject(entry, ctx: SubjectContext) -> Subject:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
         raise DataError(f"subject {entry.name!r}: cannot load its model: {detail}",
                         "give a valid model file (onnx:, torch: or hf:) in the study file") from None
-
-
-def load_results_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())

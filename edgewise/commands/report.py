@@ -25,8 +25,8 @@ def report(
 
     Example: edgewise report runs/default --out runs/default/report.html -r reference/whitebox-2411.00907-latency.csv
     """
+    from edgewise.analysis import load_results
     from edgewise.report import write_report
-    from edgewise.report.source import load_results
     from edgewise.sla import Sla
 
     loaded = load_results(results)

@@ -8,12 +8,12 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from edgewise.analysis import ResultSet, default_analyses
+from edgewise.analysis import ResultSet, default_analyses, load_results
 from edgewise.report import dimensions, sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
-from edgewise.report.source import analyse, default_reference, load_results, relevant_part
+from edgewise.report.source import analyse, default_reference, relevant_part
 from edgewise.report.tables import Reference, ReportContext
 from edgewise.sla import Sla
 

@@ -1,4 +1,4 @@
-"""The report's one door to the data: loading results, and the analyses every section reads.
+"""The report's one door to the data: the analyses every section reads, run once.
 
 The statistics themselves live in edgewise.analysis; this module runs them once per report
 (`analyse`) and picks the reference files a study is set beside by default.
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewise.analysis import Analyses, CellVerdict, Recommendation, ResultSet, default_analyses, findings, recommend
-from edgewise.analysis import load_results as _load_results
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
 from edgewise.sla import Sla
 
@@ -31,11 +30,6 @@ def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
     return {"kind": "black" if set(names) <= BLACKBOX_OPERATORS else "white",
             "order": [_KNOWN_DISPLAY_ORDER.get(n, 1000) for n in names],
             "int8": "sptq" in names or "qat" in names, "split": "partition" in names}
-
-
-def load_results(source: str | Path | ResultSet) -> ResultSet:
-    """A study's folder or results.json, a reference CSV, a generic CSV, or an already loaded ResultSet."""
-    return source if isinstance(source, ResultSet) else _load_results(source)
 
 
 @dataclass(frozen=True)
