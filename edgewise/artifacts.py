@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgewise.errors import ArtifactError
+from edgewise.vocabulary import FLOAT, ONNX
 
 MANIFEST = "artifact.json"
 
@@ -29,7 +30,7 @@ class Artifact:
     chain: tuple[str, ...]
     parts: tuple[Path, ...]  # (model,) or (head, tail)
     torch_module: Path | None = None  # torch.save'd module, for white-box steps downstream
-    capabilities: frozenset[str] = frozenset({"onnx", "float"})
+    capabilities: frozenset[str] = frozenset({ONNX, FLOAT})
     meta: dict[str, Any] = field(default_factory=dict)
     key: str = ""  # content hash (empty until cached)
 

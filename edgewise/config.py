@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgewise.errors import ConfigError
 from edgewise.executors.config import ExecutorConfig
+from edgewise.sla import Sla
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
+from edgewise.vocabulary import IMAGE_CLASSIFICATION, PAPER, QUICK, Task
 
 
 class _Strict(BaseModel):
@@ -194,13 +196,6 @@ class MeasureConfig(_Strict):
         return self
 
 
-class SlaConfig(_Strict):
-    max_latency_ms: float = Field(default=50.0, gt=0)
-    percentile: Literal[50, 90, 95, 99] = 95
-    max_accuracy_drop: float = Field(default=1.0, ge=0, description="points (percent) of the metric")
-    rate_per_s: float | None = Field(default=None, gt=0, description="server scenario: the rate the SLA holds at")
-
-
 class CellGroup(_Strict):
     chains: list[str] = Field(min_length=1)
     placements: list[str] = Field(min_length=1)
@@ -211,7 +206,7 @@ class SubjectConfig(_Strict):
     """A user's model: an ONNX file, a PyTorch factory or a Hugging Face directory, plus data."""
 
     name: str
-    task: Literal["image-classification", "text-classification"] = "image-classification"
+    task: Task = IMAGE_CLASSIFICATION
     onnx: str | None = None
     torch: str | None = Field(default=None, description="package.module:factory")
     hf: str | None = Field(default=None, description="local Hugging Face model directory")
@@ -253,7 +248,7 @@ class StudyConfig(_Strict):
     cells: list[CellGroup] = Field(min_length=1)
     testbed: TestbedConfig = Field(default_factory=TestbedConfig)
     measure: MeasureConfig = Field(default_factory=MeasureConfig)
-    sla: SlaConfig = Field(default_factory=SlaConfig)
+    sla: Sla = Field(default_factory=Sla)
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
     # Network conditions every cell is measured under: a grid {link: {bandwidth_mbit: [...], delay_ms: [...]}},
     # or a list of such grids (see edgewise/conditions.py). None: the testbed's links only.
@@ -271,8 +266,8 @@ class StudyConfig(_Strict):
 # profile measures 140 requests per cell after one warm-up pass: p95's early-stopping bound needs
 # 130 (analysis/tails.py), and a pass over few inputs is the cheapest warm-up.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"measure": {"inputs": 20, "passes": 8, "warmup_passes": 1, "evaluation_samples": 1000}},
-    "paper": {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
+    QUICK: {"measure": {"inputs": 20, "passes": 8, "warmup_passes": 1, "evaluation_samples": 1000}},
+    PAPER: {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
 }
 
 

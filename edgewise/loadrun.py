@@ -22,6 +22,7 @@ from edgewise.measure.load import Search, Step, find_max_rate, offer, requests_p
 from edgewise.report.load import write_load_report
 from edgewise.study import RunOptions, Study
 from edgewise.tiers.spec import direct_links, route_for
+from edgewise.vocabulary import FAILED, OK
 
 FORMAT = "edgewise-load/1"
 _WARMUP_REQUESTS = 5
@@ -49,14 +50,14 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
             record = {"cell": b.cell.name, "subject": b.cell.subject, "chain": b.cell.chain.name,
                       "placement": str(b.cell.placement)}
             if b.artifact is None:
-                records.append({**record, "status": "failed", "error": f"build failed: {b.error}"})
+                records.append({**record, "status": FAILED, "error": f"build failed: {b.error}"})
                 continue
             deployment = Deployment(testbed, client)
             try:
-                records.append({**record, "status": "ok",
+                records.append({**record, "status": OK,
                                 **_load_cell(study, deployment, b, route_for(b.cell.placement, direct), count)})
             except EdgewiseError as exc:
-                records.append({**record, "status": "failed", "error": str(exc)})
+                records.append({**record, "status": FAILED, "error": str(exc)})
                 options.log(f"[red]load of {b.cell.name} failed: {exc}[/red]")
     path = options.out / "load.json"
     path.write_text(json.dumps({"format": FORMAT, "study": {"name": cfg.name, "source": cfg.source,

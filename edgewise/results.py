@@ -1,4 +1,4 @@
-"""results.json: everything a study measured, machine-readable (format edgewise-results/1).
+"""results.json: everything a study measured, machine-readable (its format: analysis.results).
 
 Written from the store alone, so it can be regenerated at any time from DIR/study.sqlite.
 """
@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.operators.chain import Chain
 from edgewise.store import Store
 from edgewise.testbeds.measured import measured_summary
-
-FORMAT = "edgewise-results/1"
+from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
 
 
 def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
     study["chains"] = _chain_facts({c["chain"] for c in cells})
-    return {"format": FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
+    return {"format": RESULTS_FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
 
 
@@ -65,13 +65,13 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
     metrics, correct = acc if acc else ({}, None)
     primary = next(iter(metrics), None)
     status = row["status"]
-    if status in ("built", "measured", "planned") and row["artifact"]:
-        status = "ok" if measured else "failed"
+    if status in (BUILT, MEASURED, PLANNED) and row["artifact"]:
+        status = OK if measured else FAILED
     return {
         "cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"],
         **({"condition": row["condition"]} if row.get("condition") else {}),
-        "status": status, "error": row["error"] if status != "ok" else None,
-        "task": "image-classification" if primary in ("top1", "top5") else ("text-classification" if primary else None),
+        "status": status, "error": row["error"] if status != OK else None,
+        "task": IMAGE_CLASSIFICATION if primary in ("top1", "top5") else (TEXT_CLASSIFICATION if primary else None),
         "metric": primary, "accuracy": metrics,
         "correct": None if correct is None else [int(c) for c in correct],
         "latency_s": [s[3] for s in measured],

@@ -18,8 +18,9 @@ import numpy as np
 
 from edgewise import __version__
 from edgewise.analysis.bootstrap import interval, median_rows, percentile_rows, replicates, seed_for
+from edgewise.analysis.results import RESULTS_FILE, read_results
 from edgewise.artifacts import ArtifactCache
-from edgewise.errors import ArtifactError, ConfigError, PlanError
+from edgewise.errors import ArtifactError, PlanError
 from edgewise.operators.base import get_operator
 from edgewise.store import Store
 
@@ -28,7 +29,7 @@ FORMAT = "edgewise-export/1"
 
 def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> list[Path]:
     """Write `cell_name`'s model part(s) and provenance.json into `out`; returns the files written."""
-    results = _results(run_dir)
+    results = read_results(run_dir / RESULTS_FILE)  # the folder: study.sqlite beside it holds the study file
     cell = _find_cell(results, cell_name, run_dir)
     artifact = _artifact(cell, cache_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,13 +56,6 @@ def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> li
     path = out / "provenance.json"
     path.write_text(json.dumps(record, indent=1, default=str))
     return [*written, path]
-
-
-def _results(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} holds no results.json", "give the --out directory of an `edgewise run`")
-    return json.loads(path.read_text())
 
 
 def _find_cell(results: dict[str, Any], name: str, run_dir: Path) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, meas
                                         route_links, route_tiers, topology)
 from edgewise.tiers.client import DoesNotFit, TierLost
 from edgewise.tiers.spec import direct_links, route_for
+from edgewise.vocabulary import BUILT, FAILED, PLANNED, QUICK, UNMEASURABLE, normalise_profile
 
 DEFAULT_CACHE = Path(".edgewise-cache")
 
@@ -46,7 +47,7 @@ DEFAULT_CACHE = Path(".edgewise-cache")
 @dataclass
 class RunOptions:
     out: Path
-    profile: str | None = "quick"
+    profile: str | None = QUICK
     cache_dir: Path = DEFAULT_CACHE
     fresh: bool = False
     device: str = "cpu"
@@ -70,7 +71,8 @@ class Study:
     def subject(self, name: str) -> Subject:
         if name not in self.subjects:
             ctx = SubjectContext(cache_dir=self.options.cache_dir, seed=self.config.seed,
-                                 profile=self.options.profile or "paper", device=self.options.device, log=self.options.log)
+                                 profile=normalise_profile(self.options.profile), device=self.options.device,
+                                 log=self.options.log)
             self.subjects[name] = make_subject(self._entry(name), ctx)
         return self.subjects[name]
 
@@ -111,7 +113,7 @@ class Study:
         if tiers is None or links is None:
             tiers, links = self._build_network()
         return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
-                            profile=self.options.profile or "paper", device=self.options.device,
+                            profile=normalise_profile(self.options.profile), device=self.options.device,
                             placement=cell.placement, tiers=tiers, links=links_for_cell(links, cell),
                             log=self.options.log)
 
@@ -171,7 +173,7 @@ class Study:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
         for b in built:
             if b.artifact is None:
-                store.set_cell(b.cell.name, "failed", f"build failed: {b.error}")
+                store.set_cell(b.cell.name, FAILED, f"build failed: {b.error}")
                 continue
             a = b.artifact
             store.add_artifact(a.key, a.subject, "+".join(a.chain) or "identity", a.size_bytes, len(a.parts), a.meta)
@@ -182,7 +184,7 @@ class Study:
                 store.event("artifact-changed", f"artifact {stored['artifact']} -> {a.key}; samples dropped", b.cell.name)
                 continue
             status = stored["status"]
-            store.set_cell(b.cell.name, "built" if status in ("planned", "failed") else status, None, a.key)
+            store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
         """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it."""
@@ -204,7 +206,7 @@ class Study:
         protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
         expected = m.inputs * m.passes
         status = {c["cell"]: c["status"] for c in store.cells()}
-        todo = [b for b in built if status.get(b.cell.name) not in ("does-not-fit", "failed")
+        todo = [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
                 and store.sample_count(b.cell.name) < expected]
         self._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
         if not todo:
@@ -360,7 +362,3 @@ def make_subject(entry, ctx: SubjectContext) -> Subject:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
         raise DataError(f"subject {entry.name!r}: cannot load its model: {detail}",
                         "give a valid model file (onnx:, torch: or hf:) in the study file") from None
-
-
-def load_results_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())

@@ -29,8 +29,8 @@ Comparisons (compare.py, accuracy.py, analyses.py, findings.py)
     findings(rs, analyses) -> list[Finding(kind, text, refs)]
 
 Recommendation (recommend.py, pareto.py)
-    recommend(rs, max_latency_ms, percentile=95, max_accuracy_drop=1.0, placements=None, *, medians=None)
-        -> Recommendation (medians: Analyses.medians, to reuse the bootstrap replicates)
+    recommend(rs, max_latency_ms, percentile, max_accuracy_drop, placements=None, *, medians=None)
+        -> Recommendation (defaults: edgewise.sla.DEFAULT_SLA; medians: Analyses.medians, reused replicates)
         .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict(); rich-printable
     pareto_front(points: [Point(name, latency_s, accuracy)]) -> front, fastest first
 

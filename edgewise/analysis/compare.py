@@ -11,6 +11,7 @@ from edgewise.analysis.bootstrap import Interval, interval, median_rows, replica
 from edgewise.analysis.results import ResultSet
 from edgewise.analysis.stats import KruskalResult, Magnitude, PAdjust, adjust_p, cliffs_delta, conover, kruskal
 from edgewise.errors import DataError
+from edgewise.vocabulary import OK
 
 ALPHA = 0.05
 
@@ -115,7 +116,7 @@ def compare_cells(rs: ResultSet, cells: list[str], p_adjust: PAdjust = "holm", *
     if len(names) < 2:
         raise DataError("a comparison needs at least two distinct cells", "e.g. --cells 'a:identity@edge,a:sptq@edge'")
     results = [rs.cell(n) for n in names]
-    unusable = [r.name for r in results if r.status != "ok" or r.latency_s.size == 0]
+    unusable = [r.name for r in results if r.status != OK or r.latency_s.size == 0]
     if unusable:
         raise DataError(f"cell(s) without latency samples: {', '.join(unusable)}", "compare cells whose status is ok")
     medians = medians or MedianReplicates(rs)

@@ -20,6 +20,7 @@ from edgewise.analysis.bootstrap import Interval, interval, median_rows, replica
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.stats import adjust_p, conover, kruskal
 from edgewise.conditions import Condition
+from edgewise.vocabulary import OK
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def condition_analyses(rs: ResultSet, seed: int = 0) -> ConditionAnalyses:
     parsed = {name: Condition.parse(name) for name in out.conditions}
     by_base: dict[str, dict[str, CellResult]] = {}
     for c in rs.cells:
-        if c.condition and c.status == "ok" and len(c.latency_s) > 0:
+        if c.condition and c.status == OK and len(c.latency_s) > 0:
             by_base.setdefault(f"{c.subject}:{c.chain}@{c.placement}", {})[c.condition] = c
     for base, cells in by_base.items():
         if len(cells) >= 2:

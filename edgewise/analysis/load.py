@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewise.errors import DataError
+from edgewise.vocabulary import OK
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class LoadCell:
 
     def holds_at(self, rate_per_s: float) -> tuple[bool, str]:
         """Whether the cell holds the SLA at this rate, and on what evidence."""
-        if self.status != "ok":
+        if self.status != OK:
             return False, f"cell {self.status}" + (f": {self.error}" if self.error else "")
         at = self.at_sla_rate
         if at is not None and abs(at["rate_per_s"] - rate_per_s) < 1e-9:

@@ -20,8 +20,10 @@ from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
 from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import CellResult, ResultSet
-from edgewise.analysis.tails import SUPPORTED_PERCENTILES, TailEstimate, largest_supported, tail_percentile
+from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
+from edgewise.sla import DEFAULT_SLA, Sla
+from edgewise.vocabulary import OK
 
 Status = Literal["meets", "borderline", "fails"]
 _STATUS_RANK = {"meets": 0, "borderline": 1, "fails": 2}
@@ -166,7 +168,7 @@ def _accuracy_status(cell: CellResult, drop: AccuracyDrop | None, max_drop: floa
 
 def _no_speedup(rs: ResultSet, cell: CellResult, medians: MedianReplicates) -> bool | None:
     identity = rs.find(cell.subject, "identity", cell.placement)
-    if cell.chain == "identity" or identity is None or identity.status != "ok" or identity.latency_s.size == 0:
+    if cell.chain == "identity" or identity is None or identity.status != OK or identity.latency_s.size == 0:
         return None
     pair = compare_cells(rs, [identity.name, cell.name], "none", medians=medians).pair(identity.name, cell.name)
     return pair.faster != cell.name
@@ -176,7 +178,7 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
              medians: MedianReplicates) -> CellVerdict:
     reasons: list[str] = []
     notes: list[str] = []
-    if cell.status != "ok" or cell.latency_s.size == 0:
+    if cell.status != OK or cell.latency_s.size == 0:
         reasons.append(f"cell {cell.status}" + (f": {cell.error}" if cell.error else ""))
         return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, "fails", tuple(reasons), (),
                            None, cell.primary_accuracy, None, None)
@@ -201,16 +203,13 @@ def _mark_front(verdicts: list[CellVerdict]) -> list[CellVerdict]:
     return [CellVerdict(**{**v.__dict__, "on_pareto_front": v.cell in front}) for v in verdicts]
 
 
-def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = 95, max_accuracy_drop: float = 1.0,
+def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = DEFAULT_SLA.percentile,
+              max_accuracy_drop: float = DEFAULT_SLA.max_accuracy_drop,
               placements: Iterable[str] | None = None, *, medians: MedianReplicates | None = None) -> Recommendation:
     """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds.
 
     `medians`: bootstrap replicates already drawn for these results (Analyses.medians), to reuse."""
-    if percentile not in SUPPORTED_PERCENTILES:
-        raise ConfigError(f"percentile {percentile} is not supported",
-                          f"use one of {', '.join(map(str, SUPPORTED_PERCENTILES))}")
-    if max_latency_ms <= 0 or max_accuracy_drop < 0:
-        raise ConfigError("the latency bound must be positive and the accuracy drop non-negative")
+    Sla.checked(max_latency_ms=max_latency_ms, percentile=percentile, max_accuracy_drop=max_accuracy_drop)
     chosen = tuple(p.lower() for p in placements) if placements else None
     if chosen:
         unknown = [p for p in chosen if p not in rs.placements]

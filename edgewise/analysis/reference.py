@@ -15,6 +15,7 @@ import numpy as np
 
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.errors import DataError
+from edgewise.vocabulary import CLOUD, IMAGE_CLASSIFICATION, PAPER, TEXT_CLASSIFICATION
 
 Flavour = Literal["whitebox", "blackbox"]
 
@@ -28,7 +29,7 @@ _BLACKBOX_CHAINS = {"": "identity", "Quantize": "sptq", "EarlyExit": "early-exit
 _WHITEBOX_ACCURACY_OPERATOR = {"identity": "Identity", "sptq": "SPTQ", "qat": "QAT", "prune": "Pruned",
                                "distill": "Distilled", "distill+sptq": "DSPTQ",
                                "partition": "Identity", "sptq+partition": "SPTQ"}
-_PRIMARY_METRIC = {"top1": "image-classification", "f1": "text-classification", "miou": "semantic-segmentation"}
+_PRIMARY_METRIC = {"top1": IMAGE_CLASSIFICATION, "f1": TEXT_CLASSIFICATION, "miou": "semantic-segmentation"}
 _METRIC_ORDER = ("top1", "f1", "miou", "top5")
 
 
@@ -136,7 +137,7 @@ def load_reference(path: Path) -> ResultSet:
         if wb_acc is not None:
             op = _WHITEBOX_ACCURACY_OPERATOR.get(chain)
             cpu, gpu = wb_acc.get((subject, op, "cpu"), {}), wb_acc.get((subject, op, "gpu"), {})
-            accuracy = dict(gpu if placement == "cloud" else cpu)
+            accuracy = dict(gpu if placement == CLOUD else cpu)
             meta["reference_accuracy"] = {"cpu": cpu, "gpu": gpu}
         elif bb_acc is not None:
             accuracy = dict(bb_acc.get(model.strip()) or {})
@@ -148,7 +149,7 @@ def load_reference(path: Path) -> ResultSet:
         cells.append(CellResult(subject=subject, chain=chain, placement=placement,
                                 latency_s=np.asarray(latencies, dtype=float), task=_PRIMARY_METRIC.get(metric or ""),
                                 metric=metric, accuracy=accuracy, artifact={"meta": meta}))
-    study = {"name": f"reference {flavour} ({path.name})", "profile": "paper", "source": str(path),
+    study = {"name": f"reference {flavour} ({path.name})", "profile": PAPER, "source": str(path),
              "reference": flavour, "notes": notes,
              "measure": {"inputs": 100, "passes": 6, "warmup_passes": 1, "cold_start": True},
              "testbed": {"kind": "docker", "preset": "reference", "modelled": False}}

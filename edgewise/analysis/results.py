@@ -1,6 +1,7 @@
 """Measured results of a study in memory: one CellResult per cell, grouped in a ResultSet.
 
-The in-memory shape mirrors results.json ("edgewise-results/1"); importers of other formats
+The in-memory shape mirrors results.json, whose format this module owns (read_results reads it,
+edgewise.results writes it from a study's store); importers of other formats
 (the reference study's CSVs, a generic CSV) build the same objects.
 """
 
@@ -10,16 +11,17 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from edgewise.errors import DataError
+from edgewise.vocabulary import OK, TIER_ORDER, CellStatus
 
 RESULTS_FORMAT = "edgewise-results/1"
-CellStatus = Literal["ok", "does-not-fit", "failed"]
+RESULTS_FILE = "results.json"
 # Single tiers first, in the order a request travels; partitions after them.
-PLACEMENT_ORDER = ("mobile", "edge", "cloud", "mobile-edge", "edge-cloud", "mobile-cloud")
+PLACEMENT_ORDER = (*TIER_ORDER, "mobile-edge", "edge-cloud", "mobile-cloud")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class CellResult:
     chain: str
     placement: str
     latency_s: np.ndarray
-    status: CellStatus = "ok"
+    status: CellStatus = OK
     error: str | None = None
     task: str | None = None
     metric: str | None = None
@@ -76,7 +78,7 @@ class CellResult:
             return cls(
                 subject=d["subject"], chain=d["chain"], placement=d["placement"],
                 latency_s=np.asarray(d.get("latency_s") or [], dtype=float),
-                status=d.get("status", "ok"), error=d.get("error"), task=d.get("task"), metric=d.get("metric"),
+                status=d.get("status", OK), error=d.get("error"), task=d.get("task"), metric=d.get("metric"),
                 accuracy={k: float(v) for k, v in (d.get("accuracy") or {}).items() if v is not None},
                 correct=None if correct is None else np.asarray(correct, dtype=bool),
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
@@ -140,7 +142,7 @@ class ResultSet:
         subj, chs, pls = (set(x) if x is not None else None for x in (subjects, chains, placements))
         kept = [c for c in self.cells
                 if (subj is None or c.subject in subj) and (chs is None or c.chain in chs)
-                and (pls is None or c.placement in pls) and (not ok_only or c.status == "ok")]
+                and (pls is None or c.placement in pls) and (not ok_only or c.status == OK)]
         return ResultSet(kept, self.study, self.environment, self.emulation)
 
     @property
@@ -165,16 +167,32 @@ class ResultSet:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ResultSet":
-        if d.get("format") != RESULTS_FORMAT:
-            raise DataError(f"results format is {d.get('format')!r}, expected {RESULTS_FORMAT!r}",
-                            "pass --format reference or csv for other files")
+        check_format(d)
         return cls([CellResult.from_dict(c) for c in d.get("cells", [])],
                    d.get("study") or {}, d.get("environment") or {}, d.get("emulation") or {})
 
 
-def read_results_json(path: Path) -> ResultSet:
+def results_path(source: str | Path) -> Path:
+    """A study's folder stands for its results.json; any other path is taken as given."""
+    path = Path(source)
+    return path / RESULTS_FILE if path.is_dir() else path
+
+
+def check_format(data: Any) -> None:
+    found = data.get("format") if isinstance(data, dict) else None
+    if found != RESULTS_FORMAT:
+        raise DataError(f"results format is {found!r}, expected {RESULTS_FORMAT!r}",
+                        "is it a results.json written by edgewise? (a CSV: pass --format reference or csv)")
+
+
+def read_results(source: str | Path) -> dict[str, Any]:
+    """The one reader of results.json, as written: a study's folder or the file itself, its format checked."""
+    path = results_path(source)
+    if not path.is_file():
+        raise DataError(f"no results at {path}", "give a study's folder (the --out of `edgewise run`) or its results.json")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON: {exc}", "is it a results.json written by edgewise?") from exc
-    return ResultSet.from_dict(data)
+    check_format(data)
+    return data

@@ -14,6 +14,7 @@ from edgewise.analysis.bootstrap import Interval, interval, median_rows, replica
 from edgewise.analysis.results import ResultSet
 from edgewise.errors import EdgewiseError
 from edgewise.operators.chain import Chain
+from edgewise.vocabulary import OK
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def setting_sweeps(rs: ResultSet, seed: int = 0) -> list[Sweep]:
     """Every operator swept over two or more settings, per subject and placement, in the results."""
     groups: dict[tuple, list[tuple[str, object]]] = {}
     for cell in rs.cells:
-        if cell.status != "ok" or len(cell.latency_s) == 0:
+        if cell.status != OK or len(cell.latency_s) == 0:
             continue
         try:
             chain = Chain.parse(cell.chain)

@@ -19,9 +19,10 @@ import numpy as np
 from scipy.stats import binom
 
 from edgewise.analysis.bootstrap import Interval, interval, percentile_rows, replicates
+from edgewise.sla import PERCENTILES
 
 EARLY_STOPPING_CONFIDENCE = 0.99  # MLPerf LoadGen's, for every latency scenario
-SUPPORTED_PERCENTILES = (50, 90, 95, 99)
+SUPPORTED_PERCENTILES = PERCENTILES  # the ones an SLA may state
 
 
 def overlatency_counts(n: int, percentile: float, confidence: float = EARLY_STOPPING_CONFIDENCE) -> int:

@@ -13,11 +13,12 @@ from edgewise.commands.run import EXECUTOR_HELP, _device
 from edgewise.config import load_study
 from edgewise.measure.conditions import build_cells, links_of
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+from edgewise.vocabulary import QUICK
 
 
 def build(
     study: Path = typer.Argument(..., help="study file (YAML)"),
-    profile: str = typer.Option("quick", help="quick or paper training schedules"),
+    profile: str = typer.Option(QUICK, help="quick or paper training schedules"),
     cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
     executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),

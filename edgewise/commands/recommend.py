@@ -11,13 +11,14 @@ from edgewise.analysis import load_results, recommend
 from edgewise.analysis.loading import FORMATS
 from edgewise.analysis.render import to_json
 from edgewise.analysis.slices import by_condition
+from edgewise.sla import DEFAULT_SLA
 
 
 def recommend_command(
     results: Path = typer.Argument(..., help="study directory, results.json, reference latency CSV or generic CSV"),
     max_latency_ms: float = typer.Option(..., "--max-latency-ms", help="latency bound at the percentile (ms)"),
-    percentile: int = typer.Option(95, "--percentile", help="50, 90, 95 or 99"),
-    max_accuracy_drop: float = typer.Option(1.0, "--max-accuracy-drop",
+    percentile: int = typer.Option(DEFAULT_SLA.percentile, "--percentile", help="50, 90, 95 or 99"),
+    max_accuracy_drop: float = typer.Option(DEFAULT_SLA.max_accuracy_drop, "--max-accuracy-drop",
                                             help="accepted drop of the primary metric, in points"),
     placements: str | None = typer.Option(None, "--placements", help="only these placements, comma-separated"),
     format: str = typer.Option("auto", "--format", help=f"one of {', '.join(FORMATS)}"),

@@ -25,11 +25,12 @@ def report(
 
     Example: edgewise report runs/default --out runs/default/report.html -r reference/whitebox-2411.00907-latency.csv
     """
+    from edgewise.analysis import load_results  # lazy: keeps `edgewise --help` light
     from edgewise.report import write_report  # lazy: keeps `edgewise --help` light
-    from edgewise.report.source import Sla, load_results  # lazy: keeps `edgewise --help` light
+    from edgewise.sla import Sla
 
     loaded = load_results(results)
-    sla = Sla.of(loaded, max_latency_ms, percentile, max_accuracy_drop)
+    sla = Sla.of(loaded.study, max_latency_ms, percentile, max_accuracy_drop)
     html = write_report(results, out, reference=list(reference) or None, sla=sla, condition=condition)
     typer.echo(f"wrote {html} and {html.parent / 'summary.md'}")
 

@@ -11,6 +11,7 @@ from edgewise.commands.load import load
 from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+from edgewise.vocabulary import QUICK
 
 EXECUTOR_HELP = "where builds and measurements run: local, ray or ray=ADDRESS (default: the study file's executor, else local)"
 
@@ -18,7 +19,7 @@ EXECUTOR_HELP = "where builds and measurements run: local, ray or ray=ADDRESS (d
 def run(
     study: Path = typer.Argument(..., help="study file (YAML)"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for study.sqlite, results.json, summary.md, report.html"),
-    profile: str = typer.Option("quick", help="quick (trimmed inputs, passes and training) or paper (the reference protocol)"),
+    profile: str = typer.Option(QUICK, help="quick (trimmed inputs, passes and training) or paper (the reference protocol)"),
     cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
     fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),

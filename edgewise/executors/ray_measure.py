@@ -27,6 +27,7 @@ from edgewise.runtime import ArtifactRunner
 from edgewise.testbeds import make_testbed
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import direct_links, route_for
+from edgewise.vocabulary import BUILT, DOES_NOT_FIT, FAILED, MEASURED, UNMEASURABLE
 
 
 def fan_out(executor, study, store, built) -> None:
@@ -36,9 +37,9 @@ def fan_out(executor, study, store, built) -> None:
     expected = m.inputs * m.passes
     cells = {c["cell"]: c for c in store.cells()}
     for b in built:  # a driver killed between a cell's last sample and its status: the samples say it is done
-        if cells[b.cell.name]["status"] == "built" and store.sample_count(b.cell.name) >= expected:
-            store.set_cell(b.cell.name, "measured")
-    todo = deque(b for b in built if cells[b.cell.name]["status"] not in ("does-not-fit", "failed")
+        if cells[b.cell.name]["status"] == BUILT and store.sample_count(b.cell.name) >= expected:
+            store.set_cell(b.cell.name, MEASURED)
+    todo = deque(b for b in built if cells[b.cell.name]["status"] not in UNMEASURABLE
                  and store.sample_count(b.cell.name) < expected)
     study._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
     if not todo:
@@ -86,13 +87,13 @@ def fan_out(executor, study, store, built) -> None:
             except Exception as exc:  # noqa: BLE001 - a lost host fails its cell; the other testbeds carry on
                 reason = failure_reason(exc)
                 store.event("testbed-lost", f"testbed {name}: {reason}", b.cell.name)
-                store.set_cell(b.cell.name, "failed", f"testbed {name} lost while measuring: {reason}")
+                store.set_cell(b.cell.name, FAILED, f"testbed {name} lost while measuring: {reason}")
                 executor.log(f"[red]testbed {name} lost: {reason}[/red]")
                 continue
             _record(store, study, name, b.cell.name, result)
             idle.append(name)
         for b in todo:  # every testbed was lost
-            store.set_cell(b.cell.name, "failed", "no testbed of the cluster is left to measure it")
+            store.set_cell(b.cell.name, FAILED, "no testbed of the cluster is left to measure it")
         if todo:
             raise TestbedError("every testbed of the cluster was lost", "see the events; start the hosts and run again")
     finally:
@@ -136,7 +137,7 @@ def _record(store, study, testbed: str, cell: str, result: dict[str, Any]) -> No
     if result["status"]:
         store.set_cell(cell, result["status"], result["error"])
     else:
-        store.set_cell(cell, "measured")
+        store.set_cell(cell, MEASURED)
         store.event("measured-on", f"testbed {testbed}", cell)
 
 
@@ -210,9 +211,9 @@ class TestbedWorker:
                             recover, job["seed"])
         except DoesNotFit as exc:
             record.event("does-not-fit", str(exc))
-            record.set_cell(job["cell"], "does-not-fit", f"does not fit on {exc.tier}")
+            record.set_cell(job["cell"], DOES_NOT_FIT, f"does not fit on {exc.tier}")
         except (EdgewiseError, TierDown) as exc:  # a tier that stays down fails this cell, not the study
-            record.set_cell(job["cell"], "failed", f"testbed {self.name}: {exc}")
+            record.set_cell(job["cell"], FAILED, f"testbed {self.name}: {exc}")
         finally:
             deployment.unload_all()
         return record.result()

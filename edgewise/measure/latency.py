@@ -16,6 +16,7 @@ import numpy as np
 from edgewise.store import Store
 from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route
+from edgewise.vocabulary import DOES_NOT_FIT, FAILED
 
 
 @dataclass
@@ -65,14 +66,14 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
                     except DoesNotFit as exc:
                         job.failed = f"does not fit on {exc.tier}"
                         store.event("does-not-fit", str(exc), job.name)
-                        store.set_cell(job.name, "does-not-fit", job.failed)
+                        store.set_cell(job.name, DOES_NOT_FIT, job.failed)
                         break
                     except TierDown as exc:
                         attempts += 1
                         store.event("tier-down", f"{exc} (attempt {attempts})", job.name)
                         if attempts > protocol.retries:
                             job.failed = f"tier {exc.tier} kept failing: {exc}"
-                            store.set_cell(job.name, "failed", job.failed)
+                            store.set_cell(job.name, FAILED, job.failed)
                             break
                         try:
                             recover(exc.tier)

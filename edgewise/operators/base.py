@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from edgewise.artifacts import Artifact
 from edgewise.errors import ConfigError, PlanError
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec
+from edgewise.vocabulary import FLOAT, ONNX, TORCH
 
 OPERATORS: dict[str, type["Operator"]] = {}
 
@@ -65,8 +66,8 @@ class Operator(ABC):
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "black"  # white (trains) | black (no training)
     display_order: ClassVar[int] = 1000  # where the report lists its chains (lower first; chains sort by their operators')
-    requires: ClassVar[frozenset[str]] = frozenset({"onnx"})
-    produces: ClassVar[frozenset[str]] = frozenset({"onnx", "float"})
+    requires: ClassVar[frozenset[str]] = frozenset({ONNX})
+    produces: ClassVar[frozenset[str]] = frozenset({ONNX, FLOAT})
     keeps: ClassVar[frozenset[str]] = frozenset()  # input capabilities passed through unchanged
     placement_dependent: ClassVar[bool] = False  # output depends on the tiers/links it will run on
     tolerance: ClassVar[float] = 0.02  # accuracy drop (fraction) the conformance suite allows on tiny models
@@ -99,9 +100,9 @@ class Operator(ABC):
         if not missing:
             return None
         words = {
-            "torch": "a trainable PyTorch model",
-            "onnx": "an unpartitioned ONNX model",
-            "float": "a floating-point model (it is already int8)",
+            TORCH: "a trainable PyTorch model",
+            ONNX: "an unpartitioned ONNX model",
+            FLOAT: "a floating-point model (it is already int8)",
         }
         return f"{self.name} needs {' and '.join(words.get(m, m) for m in sorted(missing))}"
 

@@ -11,9 +11,10 @@ from edgewise.errors import ConfigError, PlanError
 from edgewise.export import export_onnx
 from edgewise.operators.base import OPERATORS, BuildContext, Operator, get_operator, load_builtin_operators
 from edgewise.operators.settings import Settings, format_link, parse_link, split_links
+from edgewise.vocabulary import FLOAT, ONNX, SPLIT, TORCH
 
-TORCH_START = frozenset({"torch", "onnx", "float"})
-ONNX_START = frozenset({"onnx", "float"})
+TORCH_START = frozenset({TORCH, ONNX, FLOAT})
+ONNX_START = frozenset({ONNX, FLOAT})
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Chain:
     @property
     def splits(self) -> bool:
         load_builtin_operators()
-        return any(n in OPERATORS and "split" in OPERATORS[n].produces for n in self.names)
+        return any(n in OPERATORS and SPLIT in OPERATORS[n].produces for n in self.names)
 
     def facts(self) -> dict[str, Any]:
         """What a report needs to know of this chain, read from its operators' declarations (results.json
@@ -59,7 +60,7 @@ class Chain:
         for cls in classes:
             caps = cls.produces | (caps & cls.keeps)
         return {"kind": "white" if any(c.kind == "white" for c in classes) else "black",
-                "order": [c.display_order for c in classes], "int8": "float" not in caps, "split": "split" in caps}
+                "order": [c.display_order for c in classes], "int8": FLOAT not in caps, "split": SPLIT in caps}
 
     def __str__(self) -> str:
         return self.name

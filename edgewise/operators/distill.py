@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.training import fit, seed_everything
+from edgewise.vocabulary import FLOAT, IMAGE_CLASSIFICATION, ONNX, TEXT_CLASSIFICATION, TORCH
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
 from edgewise.whitebox.measure import parameter_count
 from edgewise.whitebox.output import example_input, write_artifact
@@ -27,7 +28,7 @@ _SCHEDULES = {
     ("paper", "transformer"): dict(epochs=30, iterations=100, batch_size=32, lr=1e-3),
 }
 # Reference settings: images mix labels and soft targets at T=1; text learns from soft targets only, T=2.
-_LOSS_DEFAULTS = {"image-classification": (0.5, 1.0), "text-classification": (0.0, 2.0)}
+_LOSS_DEFAULTS = {IMAGE_CLASSIFICATION: (0.5, 1.0), TEXT_CLASSIFICATION: (0.0, 2.0)}
 
 
 class DistillParams(BaseModel):
@@ -51,8 +52,8 @@ class Distill(Operator):
     name = "distill"
     kind = "white"
     display_order = 40
-    requires = frozenset({"torch"})
-    produces = frozenset({"torch", "onnx", "float"})
+    requires = frozenset({TORCH})
+    produces = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.05
     description = "knowledge distillation into the subject's student, or one derived from the teacher"
     meta_keys = frozenset({"student_parameters", "teacher_parameters", "alpha", "temperature", "epochs"})

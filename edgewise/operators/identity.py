@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.vocabulary import FLOAT, ONNX, TORCH
 
 
 class Identity(Operator):
@@ -12,7 +13,7 @@ class Identity(Operator):
     display_order = 0
     requires = frozenset()
     produces = frozenset()
-    keeps = frozenset({"torch", "onnx", "float"})
+    keeps = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.0
     description = "the unmodified model"
 

@@ -24,6 +24,7 @@ from edgewise.onnxgraph.graph import name_nodes
 from edgewise.onnxgraph.tensors import tensor_infos
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.tiers.spec import TierSpec, direct_links, route_for
+from edgewise.vocabulary import FLOAT, ONNX, SPLIT
 
 FLOAT_TOLERANCE = 1e-5  # max abs difference between split and unsplit fp32 outputs (scaled by the output's range)
 
@@ -60,9 +61,9 @@ class Partition(Operator):
     name = "partition"
     kind = "black"
     display_order = 80
-    requires = frozenset({"onnx"})
-    produces = frozenset({"split"})
-    keeps = frozenset({"float"})
+    requires = frozenset({ONNX})
+    produces = frozenset({SPLIT})
+    keeps = frozenset({FLOAT})
     placement_dependent = True
     tolerance = 0.0
     description = "split into a head and a tail on two tiers, at a cut chosen for the placement"
@@ -94,7 +95,7 @@ class Partition(Operator):
         wire = {"compress": p.compress, "float_bytes": best.cut_bytes}
         if p.compress == "int8":
             head, tail, wire = _compress(head, tail, best.cut, infos, values)
-        exact = "float" in artifact.capabilities and p.compress == "none"
+        exact = FLOAT in artifact.capabilities and p.compress == "none"
         verification = _verify(model, head, tail, feeds, exact)
         head_path, tail_path = ctx.workdir / "head.onnx", ctx.workdir / "tail.onnx"
         onnx.save(head, str(head_path))

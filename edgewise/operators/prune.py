@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.training import fit
+from edgewise.vocabulary import FLOAT, ONNX, TORCH, TRANSFORMER
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
 from edgewise.whitebox.measure import latency_ms, macs_and_parameters
 from edgewise.whitebox.output import example_input, write_artifact
@@ -44,8 +45,8 @@ class Prune(Operator):
     name = "prune"
     kind = "white"
     display_order = 30
-    requires = frozenset({"torch"})
-    produces = frozenset({"torch", "onnx", "float"})
+    requires = frozenset({TORCH})
+    produces = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.05
     description = "structured pruning of channels / attention heads / FFN neurons with self-distilled fine-tuning"
     meta_keys = frozenset({"mode", "ratio", "macs_before", "macs_after", "parameters_before", "parameters_after",
@@ -111,7 +112,7 @@ class Prune(Operator):
             unstructured.mask_smallest(model, p.ratio, p.importance)
             return {"pruned": "Conv/Linear weights, global magnitude ranking" if p.importance != "random" else "Conv/Linear weights, random"}
         feeds = {k: torch.from_numpy(v) for k, v in example.items()}
-        if ctx.subject.family == "transformer":
+        if ctx.subject.family == TRANSFORMER:
             left = structured.prune_transformer(model, p.ratio, p.importance, p.scope == "global", ctx.seed, feeds,
                                                 ctx.subject.num_classes)
             return {"pruned": "attention heads and FFN neurons (Torch-Pruning dependency graph)", **left}

@@ -10,6 +10,7 @@ from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.training import fit
+from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.output import example_input, write_artifact
 from edgewise.whitebox.schedule import resolve, table_fingerprint
@@ -41,8 +42,8 @@ class Qat(Operator):
     name = "qat"
     kind = "white"
     display_order = 20
-    requires = frozenset({"torch"})
-    produces = frozenset({"onnx"})
+    requires = frozenset({TORCH})
+    produces = frozenset({ONNX})
     tolerance = 0.03
     description = "quantization-aware fine-tuning to int8 (fake-quantized training, integer kernels in ONNX Runtime)"
     meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule"})
@@ -58,7 +59,7 @@ class Qat(Operator):
         p = self.params
         family = ctx.subject.family
         schedule = resolve(_SCHEDULES, self.name, ctx, p)
-        freeze_obs, freeze_bn = _FREEZE["paper" if ctx.profile == "paper" else "quick"]
+        freeze_obs, freeze_bn = _FREEZE[normalise_profile(ctx.profile)]
         freeze_obs = freeze_obs if p.freeze_observers_after is None else p.freeze_observers_after
         freeze_bn = freeze_bn if p.freeze_bn_after is None else p.freeze_bn_after
 

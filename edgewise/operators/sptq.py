@@ -26,6 +26,7 @@ from edgewise.data.split import Split
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, interleaved_latency, search, why_it_won
 from edgewise.subjects import score
+from edgewise.vocabulary import CNN, FLOAT, ONNX, TRANSFORMER
 
 QUANT_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -75,8 +76,8 @@ class Sptq(Operator):
     name = "sptq"
     kind = "black"
     display_order = 10
-    requires = frozenset({"onnx", "float"})
-    produces = frozenset({"onnx"})
+    requires = frozenset({ONNX, FLOAT})
+    produces = frozenset({ONNX})
     tolerance = 0.03
     description = "static post-training int8 quantization (ONNX Runtime), the fastest accurate variant measured"
     meta_keys = frozenset({"quantized_nodes", "float_nodes", "calibration", "latency", "warnings", "candidates", "choice"})
@@ -90,7 +91,7 @@ class Sptq(Operator):
         p: SptqParams = self.params
         subject = ctx.subject
         calibration = subject.splits().calibration.take(p.calibration_size)
-        is_transformer = getattr(subject, "family", "cnn") == "transformer"
+        is_transformer = getattr(subject, "family", CNN) == TRANSFORMER
         space = candidate_space(is_transformer, calibration=p.calibration, per_channel=p.per_channel, op_types=p.op_types,
                                 requantize=p.requantize_outputs, quant_format=p.quant_format, fuse=p.fuse, search=p.search)
         feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(len(calibration), 8))]

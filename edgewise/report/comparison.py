@@ -7,6 +7,7 @@ from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.sections import speedup_charts
 from edgewise.report.source import chain_facts, is_blackbox_chain
 from edgewise.report.tables import ReportContext, Reference, speedup_rows
+from edgewise.vocabulary import CLOUD
 
 _AGREE_BAND = 0.10  # within ±10% of 1× counts as "no speed-up" on both sides
 
@@ -24,7 +25,7 @@ def _reason(chain: str, placement: str, ours: ResultSet) -> str:
     """The testbed differences most likely to explain a disagreement, most specific first."""
     reasons = []
     cold_here = bool((ours.study.get("measure") or {}).get("cold_start"))
-    if "cloud" in placement:
+    if CLOUD in placement:
         reasons.append("the reference cloud tier had an A100 GPU, this one is a CPU share")
     if "-" in placement:
         reasons.append("the reference sent tensors as base64 JSON over HTTP through a 1 Mbit/s link to cloud")

@@ -8,13 +8,14 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from edgewise.analysis import ResultSet, default_analyses
+from edgewise.analysis import ResultSet, default_analyses, load_results
 from edgewise.report import dimensions, sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
-from edgewise.report.source import Sla, analyse, default_reference, load_results, relevant_part
+from edgewise.report.source import analyse, default_reference, relevant_part
 from edgewise.report.tables import Reference, ReportContext
+from edgewise.sla import Sla
 
 _SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accuracy vs latency"),
              ("breakdown", "Where the time goes"), ("speedups", "Speed-ups"), ("significance", "Significance"),
@@ -35,7 +36,7 @@ def write_report(results_source: str | Path | ResultSet, out: str | Path,
     html_path = out if out.suffix.lower() in (".html", ".htm") else out / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     ctx = build_context(results, default_reference(results) if reference is None else reference,
-                        sla or Sla.of(results))
+                        sla or Sla.of(results.study))
     ctx.across = dimensions.across(everything)
     if ctx.across is not None:
         ctx.findings[:0] = ctx.across.findings()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from edgewise.analysis.load import LoadCell, read_load, recommend_at_rate
 from edgewise.report.svg import Canvas, Scale, fmt
+from edgewise.sla import Sla
+from edgewise.vocabulary import OK
 
 _LINES = (("p50_s", "p50", "#0072B2", None), ("p90_s", "p90", "#E69F00", None), ("p95_s", "p95", "#D55E00", None),
           ("p99_s", "p99", "#CC79A7", "4 3"))
@@ -55,7 +57,7 @@ def rate_chart(cell: LoadCell, max_latency_ms: float, percentile: int) -> str:
 def _cell_rows(cells: list[LoadCell], percentile: int) -> list[list[str]]:
     rows = []
     for cell in cells:
-        if cell.status != "ok":
+        if cell.status != OK:
             rows.append([cell.name, cell.status, "–", "–", "–", "–", cell.error or ""])
             continue
         bound = cell.bound_at_max
@@ -83,28 +85,28 @@ def _answer_rows(cells: list[LoadCell], rate: float) -> list[list[str]]:
 
 
 def load_markdown(study: dict, cells: list[LoadCell]) -> str:
-    sla = study["sla"]
-    p, limit = sla["percentile"], sla["max_latency_ms"]
+    sla = Sla.of(study)
+    p, limit = sla.percentile, sla.max_latency_ms
     lines = [f"# edgewise load: {study['name']}", "",
              f"SLA: p{p} latency ≤ {limit:g} ms"
-             + (f" at {sla['rate_per_s']:g} requests/s" if sla.get("rate_per_s") else "")
+             + (f" at {sla.rate_per_s:g} requests/s" if sla.rate_per_s else "")
              + ", judged on MLPerf's early-stopping upper bound (99% confidence; busy replies count as unserved); "
              f"{study['requests_per_step']} Poisson requests per offered rate.", ""]
-    if sla.get("rate_per_s"):
-        lines += [f"## Which cell holds p{p} at {sla['rate_per_s']:g}/s", "",
+    if sla.rate_per_s:
+        lines += [f"## Which cell holds p{p} at {sla.rate_per_s:g}/s", "",
                   "| subject | best cell | cells | evidence |", "|---|---|---|---|",
-                  *["| " + " | ".join(r) + " |" for r in _answer_rows(cells, sla["rate_per_s"])], ""]
+                  *["| " + " | ".join(r) + " |" for r in _answer_rows(cells, sla.rate_per_s)], ""]
     lines += ["## Largest sustainable rate per cell", "", "| " + " | ".join(_HEADERS) + " |",
               "|" + "---|" * len(_HEADERS), *["| " + " | ".join(r) + " |" for r in _cell_rows(cells, p)], ""]
     return "\n".join(lines)
 
 
 def load_html(study: dict, cells: list[LoadCell]) -> str:
-    sla = study["sla"]
+    sla = Sla.of(study)
     body = [f"<h1>edgewise load: {escape(study['name'])}</h1>"]
     md_table = load_markdown(study, cells).split("\n")
     body.append("<pre>" + escape("\n".join(md_table)) + "</pre>")
-    body += [rate_chart(c, sla["max_latency_ms"], sla["percentile"]) for c in cells if c.status == "ok"]
+    body += [rate_chart(c, sla.max_latency_ms, sla.percentile) for c in cells if c.status == OK]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>edgewise load</title></head><body>"
             + "".join(body) + "</body></html>")
 

@@ -14,6 +14,7 @@ from edgewise.report.source import Analysed
 from edgewise.report.svg import fmt
 from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
                                     speedup_rows, testbed_words, verdict_rows)
+from edgewise.vocabulary import OK
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light
 
@@ -54,7 +55,7 @@ def _finding_list(items: list[str], shown: int = 8) -> str:
 def findings(data: Analysed) -> list[str]:
     """The analysis package's findings, then the cells that could not be measured."""
     results, out = data.results, list(data.findings)
-    failed = [c for c in results.cells if c.status != "ok"]
+    failed = [c for c in results.cells if c.status != OK]
     if failed:
         out.append(f"{len(failed)} cell(s) not measured: " + "; ".join(f"{c.name} ({c.status})" for c in failed[:4])
                    + ("; …" if len(failed) > 4 else ""))
@@ -115,7 +116,7 @@ def latency(ctx: ReportContext) -> str:
         boxes = []
         for placement in ctx.results.placements:
             cells = [c for c in ctx.results.cells if c.subject == subject and c.placement == placement
-                     and c.status == "ok" and len(c.latency_s)]
+                     and c.status == OK and len(c.latency_s)]
             for c in sorted(cells, key=lambda c: plots.chain_order_key(c.chain, ctx.results)):
                 boxes.append(_box(c, ctx.colours[c.chain], ctx))
         if boxes:

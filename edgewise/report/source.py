@@ -1,4 +1,4 @@
-"""The report's one door to the data: loading results, the SLA, and the analyses every section reads.
+"""The report's one door to the data: the analyses every section reads, run once.
 
 The statistics themselves live in edgewise.analysis; this module runs them once per report
 (`analyse`) and picks the reference files a study is set beside by default.
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewise.analysis import Analyses, CellVerdict, Recommendation, ResultSet, default_analyses, findings, recommend
-from edgewise.analysis import load_results as _load_results
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
+from edgewise.sla import Sla
 
 # A chain's kind, order, int8 and split come from its operators, kept in results.json (study.chains).
 # Only results without them (an older run, a reference CSV) fall back to these known names.
@@ -30,31 +30,6 @@ def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
     return {"kind": "black" if set(names) <= BLACKBOX_OPERATORS else "white",
             "order": [_KNOWN_DISPLAY_ORDER.get(n, 1000) for n in names],
             "int8": "sptq" in names or "qat" in names, "split": "partition" in names}
-
-
-def load_results(source: str | Path | ResultSet) -> ResultSet:
-    """A study's folder or results.json, a reference CSV, a generic CSV, or an already loaded ResultSet."""
-    return source if isinstance(source, ResultSet) else _load_results(source)
-
-
-@dataclass(frozen=True)
-class Sla:
-    max_latency_ms: float = 50.0
-    percentile: int = 95
-    max_accuracy_drop: float = 1.0  # points of the primary metric
-
-    @classmethod
-    def of(cls, results: ResultSet, max_latency_ms: float | None = None, percentile: int | None = None,
-           max_accuracy_drop: float | None = None) -> "Sla":
-        """The study's SLA (results.study.sla), each bound overridden where one is given."""
-        sla = results.study.get("sla") or {}
-        return cls(float(max_latency_ms if max_latency_ms is not None else sla.get("max_latency_ms", 50.0)),
-                   int(percentile if percentile is not None else sla.get("percentile", 95)),
-                   float(max_accuracy_drop if max_accuracy_drop is not None else sla.get("max_accuracy_drop", 1.0)))
-
-    def describe(self) -> str:
-        return (f"p{self.percentile} latency ≤ {self.max_latency_ms:g} ms and accuracy drop ≤ "
-                f"{self.max_accuracy_drop:g} points against identity")
 
 
 @dataclass(frozen=True)

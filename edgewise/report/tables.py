@@ -9,7 +9,9 @@ import numpy as np
 
 from edgewise.analysis import Analyses, CellVerdict, Interval, ResultSet
 from edgewise.report.plots import chain_order_key
-from edgewise.report.source import Analysed, Sla
+from edgewise.report.source import Analysed
+from edgewise.sla import Sla
+from edgewise.vocabulary import OK
 
 Rows = tuple[list[str], list[list[object]]]
 
@@ -97,7 +99,7 @@ def latency_rows(ctx: ReportContext) -> Rows:
         cells.sort(key=lambda c: (ctx.results.placements.index(c.placement),
                                   float(np.median(c.latency_s)) if len(c.latency_s) else float("inf")))
         for c in cells:
-            if c.status != "ok" or not len(c.latency_s):
+            if c.status != OK or not len(c.latency_s):
                 rows.append([subject, c.chain, c.placement, c.status, None, None, None, None, 0, _accuracy_text(c)])
                 continue
             ci = ctx.analyses.median_ci(c.name)
@@ -120,7 +122,7 @@ def speedup_rows(results: ResultSet, analyses: Analyses) -> Rows:
 
 def measured_rows(ctx: ReportContext) -> Rows:
     r = ctx.results
-    ok = [c for c in r.cells if c.status == "ok"]
+    ok = [c for c in r.cells if c.status == OK]
     measure = r.study.get("measure") or {}
     samples = sum(len(c.latency_s) for c in r.cells)
     warm = sum(len(c.warmup_latency_s) for c in r.cells)
@@ -138,7 +140,7 @@ def measured_rows(ctx: ReportContext) -> Rows:
 
 def failed_rows(ctx: ReportContext) -> Rows:
     """The cells that were not measured, each with its reason (a failed build, a model too big for its tier)."""
-    rows = [[c.name, c.status, c.error or "–"] for c in ctx.results.cells if c.status != "ok"]
+    rows = [[c.name, c.status, c.error or "–"] for c in ctx.results.cells if c.status != OK]
     return ["cell", "status", "reason"], rows
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from edgewise.config import SubjectConfig
+from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, TRANSFORMER
 
 
 def model_family(config: SubjectConfig) -> str:
@@ -17,5 +18,5 @@ def model_family(config: SubjectConfig) -> str:
         except (OSError, ValueError):
             hf_config = {}
         if any(k in hf_config for k in ("num_attention_heads", "num_heads", "n_head")):
-            return "transformer"
-    return "cnn" if config.task == "image-classification" else "transformer"
+            return TRANSFORMER
+    return CNN if config.task == IMAGE_CLASSIFICATION else TRANSFORMER

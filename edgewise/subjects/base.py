@@ -17,6 +17,7 @@ import numpy as np
 
 from edgewise.data.split import Splits
 from edgewise.errors import PlanError
+from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, QUICK
 
 SUBJECTS: dict[str, type["Subject"]] = {}
 
@@ -27,7 +28,7 @@ class SubjectContext:
 
     cache_dir: Path
     seed: int = 0
-    profile: str = "quick"  # quick | paper
+    profile: str = QUICK  # quick | paper
     device: str = "cpu"
     log: Any = field(default=print)
 
@@ -36,8 +37,8 @@ class Subject(ABC):
     """A model family + task. Subclasses set the class attributes and implement the methods."""
 
     name: ClassVar[str] = ""
-    task: ClassVar[str] = "image-classification"  # or text-classification
-    family: ClassVar[str] = "cnn"  # cnn | transformer (decides transformer-specific operator paths)
+    task: ClassVar[str] = IMAGE_CLASSIFICATION  # or text-classification
+    family: ClassVar[str] = CNN  # cnn | transformer (decides transformer-specific operator paths)
     input_names: ClassVar[tuple[str, ...]] = ("pixel_values",)
     output_name: ClassVar[str] = "logits"
     has_torch: ClassVar[bool] = True  # False for ONNX-only subjects: white-box operators refuse them
@@ -70,7 +71,7 @@ class Subject(ABC):
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return ("top1", "top5") if self.task == "image-classification" else ("accuracy", "macro_f1")
+        return ("top1", "top5") if self.task == IMAGE_CLASSIFICATION else ("accuracy", "macro_f1")
 
     # --- models -----------------------------------------------------------------------------
     def teacher(self):

@@ -18,14 +18,15 @@ from edgewise.data.text import stratified_indices, word_windows
 from edgewise.subjects.base import Subject
 from edgewise.subjects.teachers import cached_teacher, teacher_record
 from edgewise.training import fit
+from edgewise.vocabulary import QUICK, TEXT_CLASSIFICATION, TRANSFORMER, normalise_profile
 
 MAX_LENGTH = 128
 FRACTIONS = (0.6, 0.1, 0.3)
 
 
 class BBCNewsSubject(Subject):
-    task = "text-classification"
-    family = "transformer"
+    task = TEXT_CLASSIFICATION
+    family = TRANSFORMER
     trains_teacher = True
     input_names = ("input_ids", "attention_mask")
     pad_token = "[PAD]"
@@ -45,7 +46,7 @@ class BBCNewsSubject(Subject):
         raise NotImplementedError
 
     def _hyper(self) -> dict[str, float]:
-        return self.train_hyper.get(self.ctx.profile, self.train_hyper["quick"])
+        return self.train_hyper.get(normalise_profile(self.ctx.profile), self.train_hyper[QUICK])
 
     def _texts(self) -> dict[str, tuple[list[str], np.ndarray]]:
         """Raw article texts and labels of each split."""

@@ -17,6 +17,7 @@ from edgewise.data.split import Split, Splits, disjoint_indices
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.teachers import cached_teacher, teacher_record
 from edgewise.training import fit
+from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, QUICK, normalise_profile
 
 RESOLUTION = 28
 # Sizes of the splits per profile. Quick: as many training images as one pass of both teachers can
@@ -28,8 +29,8 @@ PROFILE_SIZES = {
 
 
 class FashionMNISTSubject(Subject):
-    task = "image-classification"
-    family = "cnn"
+    task = IMAGE_CLASSIFICATION
+    family = CNN
     trains_teacher = True
     input_names = ("pixel_values",)
     # Subclasses set the architectures' keyword arguments and the training hyper-parameters.
@@ -46,10 +47,10 @@ class FashionMNISTSubject(Subject):
         raise NotImplementedError
 
     def _sizes(self) -> dict[str, int]:
-        return PROFILE_SIZES.get(self.ctx.profile, PROFILE_SIZES["quick"])
+        return PROFILE_SIZES.get(normalise_profile(self.ctx.profile), PROFILE_SIZES[QUICK])
 
     def _hyper(self) -> dict[str, float]:
-        return self.train_hyper.get(self.ctx.profile, self.train_hyper["quick"])
+        return self.train_hyper.get(normalise_profile(self.ctx.profile), self.train_hyper[QUICK])
 
     def preprocessing(self) -> dict[str, Any]:
         return {"kind": "image", "size": [RESOLUTION, RESOLUTION], "channels": 1, "mean": [MEAN], "std": [STD],

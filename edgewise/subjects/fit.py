@@ -16,21 +16,20 @@ import numpy as np
 
 from edgewise.data.preprocess import TEXT_INPUTS
 from edgewise.errors import DataError
-
-IMAGE = "image-classification"
+from edgewise.vocabulary import IMAGE_CLASSIFICATION
 
 
 def read_input_names(subject: Any) -> tuple[str, ...]:
     """The names under which the subject's data is fed to its model."""
     spec = subject.config.input
-    if subject.task == IMAGE and spec.get("name"):
+    if subject.task == IMAGE_CLASSIFICATION and spec.get("name"):
         return (str(spec["name"]),)
-    if subject.task != IMAGE and spec.get("inputs"):
+    if subject.task != IMAGE_CLASSIFICATION and spec.get("inputs"):
         return tuple(str(n) for n in spec["inputs"])
     if subject.config.onnx:
         return _onnx_input_names(subject)
     module = subject.teacher()
-    if subject.task == IMAGE:
+    if subject.task == IMAGE_CLASSIFICATION:
         return (_image_input_name(module),)
     return _text_input_names(module, subject.name)
 
@@ -57,7 +56,7 @@ def _onnx_inputs(subject: Any) -> list[GraphInput]:
 
 def _onnx_input_names(subject: Any) -> tuple[str, ...]:
     names = tuple(i.name for i in _onnx_inputs(subject))
-    if subject.task == IMAGE:
+    if subject.task == IMAGE_CLASSIFICATION:
         if len(names) != 1:
             raise DataError(f"subject {subject.name!r}: the ONNX graph has {len(names)} inputs {list(names)}, "
                             "an image model is fed one", "set input.name to the one that takes the image")
@@ -123,13 +122,13 @@ def check_onnx_fit(subject: Any, inputs: dict[str, np.ndarray]) -> None:
 
 
 def _rank_hint(subject: Any) -> str:
-    if subject.task == IMAGE:
+    if subject.task == IMAGE_CLASSIFICATION:
         return "edgewise feeds images as [N, channels, H, W]: export the model channels-first"
     return "edgewise feeds text as [N, max_length] token ids"
 
 
 def _axis_hint(subject: Any, declared: list, axis: int) -> str:
-    if subject.task != IMAGE:
+    if subject.task != IMAGE_CLASSIFICATION:
         return f"set input.max_length: {declared[axis]}"
     if axis == 1:
         if declared[3] in (1, 3) and declared[1] not in (1, 3):
@@ -142,7 +141,7 @@ def mismatch_hint(subject: Any, exc: Exception) -> str:
     """The study-file keys that fix a model that rejects its data, with their current values."""
     spec = subject.config.input
     text = str(exc)
-    if subject.task == IMAGE:
+    if subject.task == IMAGE_CLASSIFICATION:
         argument = re.search(r"unexpected keyword argument '([^']+)'", text)
         if argument:
             takes = [p.name for p in _forward_parameters(subject.teacher())]
@@ -164,7 +163,7 @@ def check_hf_fit(subject: Any, inputs: dict[str, np.ndarray]) -> None:
     if config is None:
         return
     problem = None
-    if subject.task == IMAGE:
+    if subject.task == IMAGE_CLASSIFICATION:
         given = inputs[subject.input_names[0]].shape
         size, channels = getattr(config, "image_size", None), getattr(config, "num_channels", None)
         size = [size, size] if isinstance(size, int) else (list(size) if size else None)

@@ -17,6 +17,7 @@ from edgewise.subjects.base import Subject
 from edgewise.subjects.modules import LogitsOnly, TinyConvNet
 from edgewise.subjects.teachers import cached_teacher
 from edgewise.training import fit
+from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION, TRANSFORMER
 
 _IMAGE = 16  # working resolution of tiny-cnn
 _CLASSES = 4
@@ -54,8 +55,8 @@ class _TinySubject(Subject):
 
 class TinyCNN(_TinySubject):
     name = "tiny-cnn"
-    task = "image-classification"
-    family = "cnn"
+    task = IMAGE_CLASSIFICATION
+    family = CNN
     input_names = ("pixel_values",)
     student_arch = {"width": 8}
     teacher_recipe = {"sizes": [16], "epochs": 3, "lr": 3e-3}
@@ -119,8 +120,8 @@ def _tiny_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
 
 class TinyTransformer(_TinySubject):
     name = "tiny-bert"
-    task = "text-classification"
-    family = "transformer"
+    task = TEXT_CLASSIFICATION
+    family = TRANSFORMER
     input_names = ("input_ids", "attention_mask")
     max_length = 16
     # Half the teacher's depth. A 16-wide student learned this task in a sudden jump that some

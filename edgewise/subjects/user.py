@@ -26,6 +26,7 @@ from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
 from edgewise.training import predict
+from edgewise.vocabulary import IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
 
@@ -92,7 +93,7 @@ class UserSubject(Subject):
     # --- preprocessing ----------------------------------------------------------------------
     def preprocessing(self) -> dict[str, Any]:
         spec = self.config.input
-        if self.task == "image-classification":
+        if self.task == IMAGE_CLASSIFICATION:
             if "size" not in spec:
                 raise DataError(f"subject {self.name!r} needs input.size", "set input: {size: [H, W], mean, std, channels}")
             size = spec["size"]
@@ -119,7 +120,7 @@ class UserSubject(Subject):
         """Every sample as a client would send it, and the labels when the data has them."""
         if not hasattr(self, "_raw"):
             path = Path(self.config.data)  # type: ignore[arg-type]
-            if self.task == "image-classification":
+            if self.task == IMAGE_CLASSIFICATION:
                 files, labels, _ = read_image_folder(path)
                 payloads = [f.read_bytes() for f in files]
             else:
@@ -234,7 +235,7 @@ def _load_hf(path: Path, task: str):
 
     from edgewise.subjects.modules import LogitsOnly  # lazy: pulls torch
 
-    auto = AutoModelForSequenceClassification if task == "text-classification" else AutoModelForImageClassification
+    auto = AutoModelForSequenceClassification if task == TEXT_CLASSIFICATION else AutoModelForImageClassification
     return LogitsOnly(auto.from_pretrained(path, local_files_only=True))
 
 

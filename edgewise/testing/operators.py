@@ -23,6 +23,7 @@ from edgewise.operators.base import OPERATORS, BuildContext, Operator, load_buil
 from edgewise.operators.chain import build_step, root_artifact
 from edgewise.subjects import score
 from edgewise.tiers.spec import Placement
+from edgewise.vocabulary import QUICK, SPLIT
 
 
 def operator_names() -> list[str]:
@@ -36,7 +37,7 @@ def make_ctx_factory(subject, placement: str | None = "mobile-edge", preset: str
     testbed = TestbedConfig(preset=preset)
 
     def make(workdir: Path | None) -> BuildContext:
-        return BuildContext(subject=subject, workdir=workdir or Path("."), seed=0, profile="quick",
+        return BuildContext(subject=subject, workdir=workdir or Path("."), seed=0, profile=QUICK,
                             placement=Placement.parse(placement) if placement else None,
                             tiers=testbed.tier_specs(), links=testbed.link_specs(), log=lambda m: None)
 
@@ -114,7 +115,7 @@ def check_metadata_is_complete(build: OperatorBuild) -> None:
     expected_chain = root.chain if op.name == "identity" else (*root.chain, op.name)
     assert art.chain == expected_chain, f"chain {art.chain} != {expected_chain}"
     assert art.capabilities == op.output_capabilities(root.capabilities), "capabilities differ from the declared"
-    assert art.is_split == ("split" in art.capabilities), "two parts if and only if the artifact declares 'split'"
+    assert art.is_split == (SPLIT in art.capabilities), "two parts if and only if the artifact declares 'split'"
     assert op.meta_keys <= set(art.meta), f"missing meta keys {sorted(op.meta_keys - set(art.meta))}"
     assert op.kind in ("white", "black"), f"kind {op.kind!r} is neither white nor black"
     assert isinstance(op.display_order, int), "display_order orders the report's chains: an int"

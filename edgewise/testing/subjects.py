@@ -25,9 +25,8 @@ import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.subjects.base import SUBJECTS, Subject, _load_builtins, score
+from edgewise.vocabulary import FAMILIES, TASKS
 
-TASKS = ("image-classification", "text-classification")
-FAMILIES = ("cnn", "transformer")
 KNOWN_METRICS = ("top1", "top5", "accuracy", "macro_f1", "agreement")
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from edgewise.errors import PlanError
 from edgewise.tiers.speed import check_speed
+from edgewise.vocabulary import TIER_ORDER
 
-TIER_ORDER = ("mobile", "edge", "cloud")
 CLIENT = "client"
 
 

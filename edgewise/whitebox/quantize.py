@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
 from edgewise.errors import PlanError
+from edgewise.vocabulary import CNN
 
 
 class QatBackend(ABC):
@@ -119,5 +120,5 @@ BACKENDS: dict[str, type[QatBackend]] = {b.name: b for b in (FxBackend, LinearBa
 def backend_for(choice: str, family: str) -> QatBackend:
     """`auto` picks fx for CNNs and linear for transformers."""
     if choice == "auto":
-        choice = "fx" if family == "cnn" else "linear"
+        choice = "fx" if family == CNN else "linear"
     return BACKENDS[choice]()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgewise.data.split import Split
+from edgewise.vocabulary import normalise_profile
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Schedule:
 def resolve(table: dict[tuple[str, str], dict[str, Any]], operator: str, ctx, params) -> Schedule:
     """The schedule an operator trains with: its table's default for the profile and family, then
     what the subject suggests for this operator, then the study's own parameters."""
-    profile = "paper" if ctx.profile == "paper" else "quick"
+    profile = normalise_profile(ctx.profile)
     suggested = ctx.subject.operator_defaults(operator).get(profile, {})
     stated = {k: getattr(params, k, None) for k in ("epochs", "iterations", "batch_size", "lr", "optimizer")}
     return Schedule(**table[(profile, ctx.subject.family)]).with_overrides(**suggested).with_overrides(**stated)

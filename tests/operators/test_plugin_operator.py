@@ -85,13 +85,15 @@ def test_plugin_chain_is_planned_built_and_measured(study_run):
 
 
 def test_report_shows_the_plugin_chain_by_its_declared_kind_order_and_colour(study_run):
+    from edgewise.analysis import load_results
     from edgewise.report.html import build_context
     from edgewise.report.plots import chain_order_key
-    from edgewise.report.source import Sla, chain_facts, default_reference, load_results
+    from edgewise.report.source import chain_facts, default_reference
     from edgewise.report.tables import speedup_rows
+    from edgewise.sla import Sla
 
     results = load_results(study_run)
-    ctx = build_context(results, [], Sla.of(results))
+    ctx = build_context(results, [], Sla.of(results.study))
     order = sorted(results.chains, key=lambda c: chain_order_key(c, results))
     assert order == ["identity", "toy-dynq", "sptq"]  # display_order 5 sorts before sptq (10), not by name
     assert len(set(ctx.colours.values())) == len(ctx.colours), "every chain has a colour of its own"
