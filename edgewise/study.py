@@ -54,6 +54,7 @@ class RunOptions:
     log: Callable[[str], None] = print
     progress: Any = None  # a StudyProgress (cli) or None
     executor: str | None = None  # --executor: local, ray or ray=ADDRESS over the study file's section
+    lanes: int | None = None  # --lanes: local builds side by side; default one per core
 
 
 @dataclass

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgewise.commands.progress import StudyProgress
-from edgewise.commands.run import EXECUTOR_HELP, _device
+from edgewise.commands.run import EXECUTOR_HELP, LANES_HELP, _device
 from edgewise.config import load_study
 from edgewise.measure.conditions import build_cells, links_of
 from edgewise.study import DEFAULT_CACHE, RunOptions, Study
@@ -22,6 +22,7 @@ def build(
     cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
     executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    lanes: int | None = typer.Option(None, "--lanes", min=1, help=LANES_HELP),
 ) -> None:
     """Build (or find in the cache) every artifact the study needs.
 
@@ -30,7 +31,8 @@ def build(
     config = load_study(study)
     with StudyProgress() as progress:
         s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
-                                          log=progress.log, progress=progress, executor=executor))
+                                          log=progress.log, progress=progress, executor=executor,
+                                          lanes=lanes))
         cells = s.plan()
         with s.executor() as runner:
             built = runner.build(s, build_cells(cells, links_of(s.config)))  # an artifact once, whatever the conditions

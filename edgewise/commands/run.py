@@ -14,6 +14,7 @@ from edgewise.study import DEFAULT_CACHE, RunOptions, Study
 from edgewise.vocabulary import QUICK
 
 EXECUTOR_HELP = "where builds and measurements run: local, ray or ray=ADDRESS (default: the study file's executor, else local)"
+LANES_HELP = "local builds side by side (default: one per core; 1: one after the other in this process)"
 
 
 def run(
@@ -24,6 +25,7 @@ def run(
     fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
     device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
     executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
+    lanes: int | None = typer.Option(None, "--lanes", min=1, help=LANES_HELP),
 ) -> None:
     """Plan, build, deploy, measure, analyse and report a study. Run it again to resume.
 
@@ -35,7 +37,7 @@ def run(
         return load(study, out, profile, cache, None)
     with StudyProgress() as progress:
         options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
-                             log=progress.log, progress=progress, executor=executor)
+                             log=progress.log, progress=progress, executor=executor, lanes=lanes)
         results = Study.open(config, options).run()
     typer.echo(f"results: {results}")
     for name in ("summary.md", "report.html"):

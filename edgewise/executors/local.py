@@ -24,7 +24,7 @@ class LocalExecutor(Executor):
     kind = "local"
 
     def build(self, study, cells):
-        build_in_lanes(study, cells)
+        build_in_lanes(study, cells, study.options.lanes)
         study._start_stage("build", len(cells))
         return study.build(cells)
 
@@ -35,8 +35,9 @@ class LocalExecutor(Executor):
 def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]:
     """Train the missing teachers and build the missing steps of `cells` side by side into the cache.
 
-    Nothing to gain on one core, on a GPU (one device, trained in-process) or with fewer than two
-    tasks: then the in-process build does it all. Returns each lane task's outcome.
+    Nothing to gain with one lane (one core, or `--lanes 1`), on a GPU (one device, trained
+    in-process) or with fewer than two tasks: then the in-process build does it all. Returns each
+    lane task's outcome.
     """
     lanes = lanes or cpu_cores()
     tasks = lane_tasks(study, cells)
