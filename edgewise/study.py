@@ -19,7 +19,7 @@ from edgewise.artifacts import ArtifactCache, content_key
 from edgewise.config import StudyConfig, apply_profile
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
-from edgewise.errors import ConfigError, DataError, EdgewiseError, TestbedError, build_failure
+from edgewise.errors import ConfigError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
@@ -33,7 +33,7 @@ from edgewise.results import write_results
 from edgewise.runtime import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
-from edgewise.subjects.user import make_subject as make
+from edgewise.subjects.user import make_subject
 from edgewise.testbeds import Testbed, make_testbed
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
                                         route_links, route_tiers, topology)
@@ -349,17 +349,3 @@ class Study:
         if self.options.progress is not None:
             self.options.progress.advance(stage)
 
-
-
-def make_subject(entry, ctx: SubjectContext) -> Subject:
-    """A built-in subject by name, or a user's model from its study-file mapping."""
-    if isinstance(entry, str):
-        return make(entry, ctx)
-    try:
-        return make(entry, ctx)
-    except EdgewiseError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a user's model file can fail to load in any library's way
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-        raise DataError(f"subject {entry.name!r}: cannot load its model: {detail}",
-                        "give a valid model file (onnx:, torch: or hf:) in the study file") from None

@@ -20,7 +20,7 @@ from edgewise.data.images import read_image_folder
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.data.split import Split, Splits, disjoint_indices
 from edgewise.data.text import read_text_file
-from edgewise.errors import DataError, PlanError
+from edgewise.errors import DataError, EdgewiseError, PlanError
 from edgewise.subjects.architecture import model_family
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
@@ -32,12 +32,19 @@ DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)
 
 
 def make_subject(entry: str | SubjectConfig | dict, ctx: SubjectContext) -> Subject:
-    """A built-in subject by name, or a UserSubject from a study file's mapping."""
+    """The one subject factory: a built-in subject by name, or a UserSubject from a study file's mapping."""
     if isinstance(entry, str):
         return get_subject(entry, ctx)
     if isinstance(entry, dict):
         entry = SubjectConfig(**entry)
-    return UserSubject(entry, ctx)
+    try:
+        return UserSubject(entry, ctx)
+    except EdgewiseError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a user's model file can fail to load in any library's way
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise DataError(f"subject {entry.name!r}: cannot load its model: {detail}",
+                        "give a valid model file (onnx:, torch: or hf:) in the study file") from None
 
 
 class UserSubject(Subject):
