@@ -8,21 +8,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.commands import options
 from edgewise.commands.progress import StudyProgress
-from edgewise.commands.run import EXECUTOR_HELP, LANES_HELP, _device
+from edgewise.commands.run import _device
 from edgewise.config import load_study
 from edgewise.measure.conditions import build_cells, links_of
-from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+from edgewise.study import RunOptions, Study
 from edgewise.vocabulary import QUICK
 
 
 def build(
     study: Path = typer.Argument(..., help="study file (YAML)"),
     profile: str = typer.Option(QUICK, help="quick or paper training schedules"),
-    cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
-    device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
-    executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
-    lanes: int | None = typer.Option(None, "--lanes", min=1, help=LANES_HELP),
+    cache: Path = options.CACHE,
+    device: str = options.DEVICE,
+    executor: str | None = options.EXECUTOR,
+    lanes: int | None = options.LANES,
 ) -> None:
     """Build (or find in the cache) every artifact the study needs.
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
+from edgewise.commands import options
 from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
-from edgewise.study import DEFAULT_CACHE, RunOptions
+from edgewise.study import RunOptions
 from edgewise.vocabulary import QUICK
 
 
@@ -16,7 +17,7 @@ def load(
     study: Path = typer.Argument(..., help="study file (YAML); measure.load and sla.rate_per_s apply"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for load.json, load.md, load.html"),
     profile: str = typer.Option(QUICK, help="quick or paper (training of the artifacts' teachers)"),
-    cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
+    cache: Path = options.CACHE,
     rate: float = typer.Option(None, "--rate", help="answer the SLA at this many requests/s (sla.rate_per_s)"),
 ) -> None:
     """Offer Poisson load to every cell and find the largest rate whose SLA percentile holds.

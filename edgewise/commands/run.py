@@ -7,25 +7,24 @@ from pathlib import Path
 
 import typer
 
+from edgewise.commands import options
 from edgewise.commands.load import load
 from edgewise.commands.progress import StudyProgress
 from edgewise.config import load_study
-from edgewise.study import DEFAULT_CACHE, RunOptions, Study
+from edgewise.study import RunOptions, Study
 from edgewise.vocabulary import QUICK
 
-EXECUTOR_HELP = "where builds and measurements run: local, ray or ray=ADDRESS (default: the study file's executor, else local)"
-LANES_HELP = "local builds side by side (default: one per core; 1: one after the other in this process)"
 
 
 def run(
     study: Path = typer.Argument(..., help="study file (YAML)"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for study.sqlite, results.json, summary.md, report.html"),
     profile: str = typer.Option(QUICK, help="quick (trimmed inputs, passes and training) or paper (the reference protocol)"),
-    cache: Path = typer.Option(DEFAULT_CACHE, help="where trained teachers and built artifacts are kept"),
+    cache: Path = options.CACHE,
     fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
-    device: str = typer.Option("auto", help="training device: auto, cpu or cuda"),
-    executor: str | None = typer.Option(None, "--executor", help=EXECUTOR_HELP),
-    lanes: int | None = typer.Option(None, "--lanes", min=1, help=LANES_HELP),
+    device: str = options.DEVICE,
+    executor: str | None = options.EXECUTOR,
+    lanes: int | None = options.LANES,
 ) -> None:
     """Plan, build, deploy, measure, analyse and report a study. Run it again to resume.
 

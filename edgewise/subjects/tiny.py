@@ -106,15 +106,16 @@ class TinyCNN(_TinySubject):
 _VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + [f"w{i}" for i in range(60)]
 
 
-def _tiny_texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Class c draws most words from its own band of the vocabulary."""
+def banded_texts(n: int, seed: int, classes: int = _CLASSES, own: float = 0.7,
+                 words: tuple[int, int] = (6, 14)) -> tuple[list[str], np.ndarray]:
+    """Class c draws a share `own` of its words from its own band of the vocabulary (15 words each)."""
     rng = np.random.default_rng(seed)
-    y = rng.integers(0, _CLASSES, n)
+    y = rng.integers(0, classes, n)
     texts = []
     for c in y:
-        words = [f"w{int(c) * 15 + int(rng.integers(0, 15))}" if rng.random() < 0.7 else f"w{int(rng.integers(0, 60))}"
-                 for _ in range(int(rng.integers(6, 14)))]
-        texts.append(" ".join(words))
+        drawn = [f"w{int(c) * 15 + int(rng.integers(0, 15))}" if rng.random() < own else f"w{int(rng.integers(0, 60))}"
+                 for _ in range(int(rng.integers(*words)))]
+        texts.append(" ".join(drawn))
     return texts, y.astype(np.int64)
 
 
@@ -154,7 +155,7 @@ class TinyTransformer(_TinySubject):
 
     def _texts(self):
         if not hasattr(self, "_data"):
-            self._data = _tiny_texts(1400, self.ctx.seed)
+            self._data = banded_texts(1400, self.ctx.seed)
         return self._data
 
     def splits(self) -> Splits:

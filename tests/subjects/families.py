@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from edgewise.subjects.tiny import banded_texts
+
 CLASSES = 4
 IMAGE = 16
 MAX_LENGTH = 16
@@ -33,14 +35,7 @@ class Family:
 # --- data --------------------------------------------------------------------------------------
 def texts(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     """Class c draws most of its words from its own band of the vocabulary."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, CLASSES, n)
-    out = []
-    for c in y:
-        words = [f"w{int(c) * 15 + int(rng.integers(0, 15))}" if rng.random() < 0.75 else f"w{int(rng.integers(0, 60))}"
-                 for _ in range(int(rng.integers(5, 12)))]
-        out.append(" ".join(words))
-    return out, y.astype(np.int64)
+    return banded_texts(n, seed, CLASSES, own=0.75, words=(5, 12))
 
 
 def images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
