@@ -67,7 +67,7 @@ def test_what_the_study_file_states_wins_over_the_profile():
 def test_server_scenario_and_an_sla_rate_are_part_of_the_study_file():
     study = load_study("examples/load.yaml")
     assert study.measure.scenario == "server" and study.sla.rate_per_s == 40 and study.sla.percentile == 95
-    assert study.measure.load.precision == 0.05 and study.measure.load.requests_per_step is None
+    assert study.measure.load.precision == 0.05 and study.measure.load.requests_per_step == 1000
     with pytest.raises(ConfigError, match="rate_per_s"):
         parse_study({**MINIMAL, "sla": {"rate_per_s": 0}})
     with pytest.raises(ConfigError, match="scenario"):
