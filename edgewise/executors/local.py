@@ -50,8 +50,10 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
     study._start_stage("lanes", len(tasks))
     study._progress("lanes", ", ".join(t.label for t in tasks[:2]))
 
+    labels = {t.name: t.label for t in tasks}
+
     def done(name: str, outcome: Outcome) -> None:
-        label = next(t.label for t in tasks if t.name == name)
+        label = labels[name]
         if outcome.error:
             log(f"[red]{label}: failed in its lane ({outcome.error}); the build tries it again[/red]")
         else:
