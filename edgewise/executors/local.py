@@ -40,8 +40,10 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
     lane task's outcome.
     """
     lanes = lanes or cpu_cores()
+    if lanes < 2 or study.options.device != "cpu":
+        return {}  # decided before planning: the graph costs every cell's build context
     tasks = lane_tasks(study, cells)
-    if len(tasks) < 2 or lanes < 2 or study.options.device != "cpu":
+    if len(tasks) < 2:
         return {}
     log = study.options.log
     teachers = [t.name for t in tasks if t.name.startswith("teacher:")]
