@@ -50,7 +50,7 @@ def test_malformed_yaml_is_one_line_error(tmp_path):
 
 def test_quick_profile_trims_measurement():
     study = apply_profile(load_study("examples/paper.yaml"), "quick")
-    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (20, 8, 1)
+    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (9, 16, 1)
     measured = study.measure.inputs * (study.measure.passes - study.measure.warmup_passes)
     assert measured >= min_samples(study.sla.percentile) + 5  # the SLA's percentile is judged, with margin
     paper = apply_profile(load_study("examples/paper.yaml"), "paper").measure
