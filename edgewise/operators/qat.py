@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import BuildContext, Operator
-from edgewise.training import fit
+from edgewise.training import FP32, fit
 from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.output import example_input, write_artifact
@@ -74,7 +74,8 @@ class Qat(Operator):
                 backend.freeze_observers(model)
 
         ctx.log(f"qat ({backend.name}): {schedule.epochs} epochs x {schedule.iterations} iterations")
-        fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device, on_epoch=on_epoch)
+        # Fake quantization simulates int8 on fp32 values: bf16 autocast would round them again.
+        fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device, on_epoch=on_epoch, precision=FP32)
         quantized = backend.convert(model)
         out = write_artifact(quantized, ctx, artifact, {}, capabilities=self.produces, keep_torch=False)
         ops = optimized_op_counts(out.onnx)

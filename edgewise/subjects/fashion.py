@@ -89,14 +89,10 @@ class FashionMNISTSubject(Subject):
                 "train": self._hyper()}
 
     def teacher(self):
-        import torch
-
         hyper = self._hyper()
 
         def train():
-            # channels-last convolutions train faster on CPU (cached_teacher stores plain NCHW).
-            module = self._arch(**self.teacher_arch).to(memory_format=torch.channels_last)
-            return fit(module, self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
+            return fit(self._arch(**self.teacher_arch), self.splits().train, epochs=hyper["epochs"], lr=hyper["lr"],
                        batch_size=int(hyper["batch_size"]), weight_decay=hyper.get("weight_decay", 0.0),
                        seed=self.ctx.seed, device=self.ctx.device, log=self.ctx.log)
 

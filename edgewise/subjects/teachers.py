@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from edgewise.artifacts import content_key
 from edgewise.subjects.base import Subject, score
-from edgewise.training import predict, seed_everything
+from edgewise.training import predict, seed_everything, training_precision
 
 
 def teacher_path(subject: Subject) -> Path:
@@ -46,12 +46,9 @@ def cached_teacher(subject: Subject, train: Callable[[], Any]):
     seconds = time.time() - start
     for p in module.parameters():  # operators fine-tune the teacher: leave nothing frozen
         p.requires_grad_(True)
-    # Convolutions evaluate ~1.6x faster channels-last on CPU (2,000 images: 13 s instead of 21 s
-    # on one core); the stored module is in the plain layout, which is all 2-D and 1-D models have.
-    module = module.cpu().eval().to(memory_format=torch.channels_last)
+    module = module.cpu().eval()
     evaluation = subject.splits().evaluation
     quality, _ = score(subject.metrics, predict(module, evaluation), evaluation.labels)
-    module = module.to(memory_format=torch.contiguous_format)
     subject.ctx.log(f"{subject.name}: teacher trained in {seconds:.0f} s, "
                     + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +56,6 @@ def cached_teacher(subject: Subject, train: Callable[[], Any]):
     torch.save(module, tmp)
     tmp.replace(path)
     record = {"fingerprint": subject.fingerprint(), "quality": quality, "train_seconds": round(seconds, 1),
-              "train_started": round(start, 1)}
+              "train_started": round(start, 1), "precision": training_precision(subject.ctx.device)}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
     return module

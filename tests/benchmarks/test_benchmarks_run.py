@@ -77,3 +77,12 @@ def test_families_quick(tmp_path):
     assert electra["parameters"]["pruned"] < electra["parameters"]["teacher"]
     assert all(r["teacher_ms"] > 0 and r["prune_speedup"] > 0 and r["distill_speedup"] > 0 for r in rows.values())
     assert set(electra["meets_target"]) == {"prune", "distill"}
+
+
+def test_training_layout(tmp_path):
+    rows = {r["what"]: r for r in run_bench("bench_training.py", tmp_path / "tr.json")["rows"]}
+    assert set(rows) == {"predict per image", "teacher train step", "student train step", "teacher train step, precision",
+                         "MiniLM train step, precision", "AdamW step (MiniLM size)"}
+    for r in rows.values():
+        assert r["before_ms"] > 0 and r["after_ms"] > 0
+        assert r["speedup"]["min"] <= r["speedup"]["median"] <= r["speedup"]["max"]
