@@ -1,20 +1,23 @@
-"""Admission to a tier's compute: a bounded FIFO queue in front of a single compute worker.
+"""Admission to a tier's compute: one request computes at a time, the others wait in a bounded FIFO.
 
 A device runs one inference at a time on its thread budget; requests that arrive meanwhile wait.
-The tier server hands every request's compute (preprocessing and the model run) to this worker, so
-a 1-thread tier serves one request at a time however many connections are open, reports how long
-each request waited apart from how long it computed, and answers "busy" when the queue is full
-instead of holding an unbounded backlog in memory.
+Every request's compute (preprocessing and the model run) passes through here, so a 1-thread tier
+serves one request at a time however many connections are open, reports how long each request
+waited apart from how long it computed, and answers "busy" when the queue is full instead of
+holding an unbounded backlog in memory.
+
+The compute runs on the request's own thread: a request that finds the tier idle starts at once,
+with no hand-off to another thread and back (two wake-ups, tens of microseconds each), and a
+finishing request hands the tier to the first waiter directly.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from collections import deque
+from typing import Callable, TypeVar
 
 from edgewise.errors import ServerError
 from edgewise.tiers.host import proc_field_mb
@@ -32,65 +35,48 @@ class Busy(ServerError):
                          "offer fewer requests per second, or give the tier a deeper queue (--queue-depth)")
 
 
-@dataclass
-class _Job:
-    work: Callable[[], Any]
-    enqueued: float
-    done: threading.Event = field(default_factory=threading.Event)
-    queued_s: float = 0.0
-    result: Any = None
-    error: BaseException | None = None
-
-
 class Admission:
-    """One worker thread runs the jobs of a bounded queue in arrival order."""
+    """One compute at a time, in arrival order, with at most `depth` requests waiting."""
 
     def __init__(self, tier: str, depth: int = DEFAULT_QUEUE_DEPTH):
         if depth < 1:
             raise ServerError(f"queue depth {depth} must be at least 1", "pass --queue-depth 1 or more")
         self.tier, self.depth = tier, depth
         self.busy_replies = 0
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=depth)
-        self._worker = threading.Thread(target=self._work, name=f"compute-{tier}", daemon=True)
-        self._worker.start()
+        self._lock = threading.Lock()
+        self._computing = False
+        self._waiting: deque[threading.Event] = deque()  # each waiter's turn, in arrival order
 
     def run(self, work: Callable[[], T]) -> tuple[T, float]:
-        """Run `work` on the worker; returns its result and the seconds it waited in the queue.
+        """Run `work` once the tier is free; returns its result and the seconds it waited.
 
         Raises Busy at once when the queue is full; re-raises what `work` raised."""
-        job = _Job(work, time.perf_counter())
+        arrived = time.perf_counter()
+        turn = None
+        with self._lock:
+            if not self._computing:
+                self._computing = True
+            elif len(self._waiting) >= self.depth:
+                self.busy_replies += 1
+                raise Busy(self.tier, self.depth)
+            else:
+                turn = threading.Event()
+                self._waiting.append(turn)
+        if turn is not None:
+            turn.wait()  # set by the request before it, which hands the tier over still marked computing
+        queued_s = time.perf_counter() - arrived if turn is not None else 0.0
         try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            self.busy_replies += 1
-            raise Busy(self.tier, self.depth) from None
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result, job.queued_s
+            return work(), queued_s
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting.popleft().set()
+                else:
+                    self._computing = False
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
-
-    def stop(self) -> None:
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass  # daemon worker: it ends with the process
-
-    def _work(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            job.queued_s = time.perf_counter() - job.enqueued
-            try:
-                job.result = job.work()
-            except BaseException as exc:  # noqa: BLE001 - handed back to the request's own thread
-                job.error = exc
-            finally:
-                job.done.set()
+        return len(self._waiting)
 
 
 def peak_rss_mb() -> float:

@@ -196,8 +196,8 @@ def breakdown(route: Route, hops: list[dict[str, Any]], encode_s: float, wait_s:
             parts[f"preprocess:{tier}"] = hop["preprocess_s"]
         if hop["role"] != "relay":
             parts[f"compute:{tier}"] = hop["compute_s"]
-        if hop.get("queue_s"):
-            parts[f"queue:{tier}"] = hop["queue_s"]  # waiting for the tier's compute worker
+        if "queue_s" in hop:  # 0 when the tier was idle; present for every compute hop, so the keys line up
+            parts[f"queue:{tier}"] = hop["queue_s"]  # waiting for the tier to finish earlier requests
         downstream = hop.get("wait_s", 0.0)
         parts[f"overhead:{tier}"] = (hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0)
                                      - hop.get("queue_s", 0.0) - downstream)

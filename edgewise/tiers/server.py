@@ -75,7 +75,7 @@ class ServerConfig:
     # sockets cannot hold the connection slots for long; clients reconnect transparently (peers.py).
     idle_timeout_s: float = 60.0
     max_connections: int = 256
-    queue_depth: int = DEFAULT_QUEUE_DEPTH  # requests waiting for the compute worker before "busy"
+    queue_depth: int = DEFAULT_QUEUE_DEPTH  # requests waiting for the tier's compute before "busy"
     providers: list[str] | None = None
     workdir: Path | None = None
     memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
@@ -125,7 +125,7 @@ class TierServer:
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
         self._peers: dict[str, PeerPool] = {}
-        self.admission = Admission(config.tier, config.queue_depth)  # one compute worker, bounded queue
+        self.admission = Admission(config.tier, config.queue_depth)  # one compute at a time, bounded queue
         # Model bytes received over the wire are written here; a directory of our own is made on
         # first use and removed on stop, so servers leave nothing behind in /tmp.
         self._workdir: Path | None = Path(config.workdir) if config.workdir else None
@@ -178,7 +178,6 @@ class TierServer:
                 pass
         for pool in self._peers.values():
             pool.close()
-        self.admission.stop()
         if self._owns_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -333,7 +332,7 @@ class TierServer:
         work_s = request.meta.get("work_s")
         if work_s is None:
             return Frame("OK", {}, {"payload": np.zeros(n, np.uint8)} if n else {})
-        # A synthetic request of known service time (load tests): it holds the compute worker work_s.
+        # A synthetic request of known service time (load tests): it holds the tier's compute work_s.
         if not isinstance(work_s, (int, float)) or not 0 <= work_s <= 1.0:
             raise ServerError(f"ECHO work_s {work_s!r} out of range", "ask for 0 to 1 s of work")
         compute_s, queued_s = self.admission.run(lambda: _hold(work_s))
@@ -391,7 +390,7 @@ class TierServer:
         return reply
 
     def _compute(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Preprocessing and the model run: the work the tier's compute worker does for a request."""
+        """Preprocessing and the model run: what a request computes on the tier, one request at a time."""
         feeds = self._feeds(request, loaded, record)
         t0 = time.perf_counter()
         outputs = self.pace.run(lambda: self._run(loaded, feeds))  # compute:TIER includes the stretch
@@ -474,7 +473,7 @@ def error_frame(exc: BaseException, close: bool = False) -> Frame:
 
 
 def _hold(seconds: float) -> float:
-    """Occupy the compute worker for `seconds` without using the host's CPU; returns the time held."""
+    """Occupy the tier's compute for `seconds` without using the host's CPU; returns the time held."""
     t0 = time.perf_counter()
     time.sleep(seconds)
     return time.perf_counter() - t0
@@ -528,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--read-timeout-s", type=float, default=10.0)
     parser.add_argument("--cpu-only", action="store_true")
     parser.add_argument("--queue-depth", type=int, default=DEFAULT_QUEUE_DEPTH,
-                        help="requests that may wait for the compute worker; more get a busy reply")
+                        help="requests that may wait for the tier's compute; more get a busy reply")
     parser.add_argument("--workdir", type=Path, help="where received models are written (default: a temporary "
                         "directory removed on exit)")
     args = parser.parse_args(argv)

@@ -43,7 +43,6 @@ def test_one_worker_serves_in_arrival_order_and_refuses_beyond_its_depth():
     assert results["first"][0] == "first" and order == [0, 1]
     assert results[0][1] >= 0.05 and results[1][1] >= 0.05  # queued while the first ran
     assert admission.busy_replies == 1
-    admission.stop()
 
 
 def test_worker_hands_errors_back():
@@ -51,7 +50,6 @@ def test_worker_hands_errors_back():
     with pytest.raises(ZeroDivisionError):
         admission.run(lambda: 1 / 0)
     assert admission.run(lambda: 7)[0] == 7
-    admission.stop()
 
 
 def test_concurrent_requests_queue_behind_one_compute_and_the_breakdown_says_so(tiny_cnn, cnn_artifact):
