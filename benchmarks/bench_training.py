@@ -30,7 +30,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    rounds, repeats = (2, 1) if args.quick else (5, 3)
+    rounds, repeats = (2, 1) if args.quick else (5, 1)
     images = 128 if args.quick else 512
     x = torch.randn(images, 1, 28, 28)
     y = torch.randint(0, 10, (32,))

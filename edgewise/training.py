@@ -52,9 +52,9 @@ PRECISION_ENV = "EDGEWISE_TRAINING_PRECISION"  # auto (default), fp32 or bf16
 
 def training_precision(device: str) -> str:
     """The precision `fit` trains in: bf16 mixed precision on a CPU that computes bf16 natively
-    (AVX-512 BF16 or AMX: 1.9x faster CNN and 1.6x faster transformer steps on one core,
-    benchmarks/results/bench_training.json), fp32 everywhere else. EDGEWISE_TRAINING_PRECISION
-    overrides it; the teacher record and the build log say which was used."""
+    (AVX-512 BF16 or AMX, where it is much faster: benchmarks/results/bench_training.json), fp32
+    everywhere else. EDGEWISE_TRAINING_PRECISION overrides it; the teacher record and the build log
+    say which was used."""
     import torch
 
     wanted = os.environ.get(PRECISION_ENV, "auto").strip().lower()
@@ -107,7 +107,7 @@ def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: f
     else:
         autocast = contextlib.nullcontext()
     params = [p for p in module.parameters() if p.requires_grad]
-    # One fused kernel per step instead of a loop over tensors: ~2x faster updates on CPU.
+    # One fused kernel per step instead of a loop over tensors (bench_training.json).
     fused = torch.device(device).type in ("cpu", "cuda")
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, fused=fused)
@@ -157,8 +157,8 @@ def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: f
 def predict(module, data: Split, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
     """Logits of `module` on every sample of `data`.
 
-    Batches of 64 keep a convolution's activations in cache: 1.3-1.6x faster per sample than 256 on
-    one core (benchmarks/results/bench_training.json)."""
+    Batches of 64 keep a convolution's activations in cache: faster per sample than 256 on one core
+    (benchmarks/results/bench_training.json)."""
     import torch
 
     module.to(device).eval()
