@@ -75,7 +75,7 @@ def conv_layout(module, device: str) -> None:
     """
     import torch
 
-    if device == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in module.modules()):
+    if torch.device(device).type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in module.modules()):
         module.to(memory_format=torch.channels_last)
 
 
