@@ -101,14 +101,12 @@ def fit(module, data: Split, *, epochs: float = 1.0, batch_size: int = 64, lr: f
     seed_everything(seed)
     module.to(device).train()
     conv_layout(module, device)
+    kind = torch.device(device).type
     precision = precision or training_precision(device)
-    if precision == BF16:
-        autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    else:
-        autocast = contextlib.nullcontext()
+    autocast = torch.autocast(kind, dtype=torch.bfloat16) if precision == BF16 else contextlib.nullcontext()
     params = [p for p in module.parameters() if p.requires_grad]
     # One fused kernel per step instead of a loop over tensors (bench_training.json).
-    fused = torch.device(device).type in ("cpu", "cuda")
+    fused = kind in ("cpu", "cuda")
     if optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, fused=fused)
     else:

@@ -15,7 +15,6 @@ from edgewise.study import RunOptions, Study
 from edgewise.vocabulary import QUICK
 
 
-
 def run(
     study: Path = typer.Argument(..., help="study file (YAML)"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for study.sqlite, results.json, summary.md, report.html"),
