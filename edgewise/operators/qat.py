@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import BuildContext, Operator
-from edgewise.training import FP32, fit
+from edgewise.training import fit
 from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.output import example_input, write_artifact
@@ -46,7 +46,7 @@ class Qat(Operator):
     produces = frozenset({ONNX})
     tolerance = 0.03
     description = "quantization-aware fine-tuning to int8 (fake-quantized training, integer kernels in ONNX Runtime)"
-    meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule"})
+    meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule", "precision"})
     Params = QatParams
 
     def cache_params(self) -> dict:
@@ -73,9 +73,10 @@ class Qat(Operator):
             if done + 1 >= freeze_obs:
                 backend.freeze_observers(model)
 
-        ctx.log(f"qat ({backend.name}): {schedule.epochs} epochs x {schedule.iterations} iterations")
-        # Fake quantization simulates int8 on fp32 values: bf16 autocast would round them again.
-        fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device, on_epoch=on_epoch, precision=FP32)
+        precision = backend.precision(ctx.device)
+        ctx.log(f"qat ({backend.name}): {schedule.epochs} epochs x {schedule.iterations} iterations, {precision}")
+        fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device, on_epoch=on_epoch,
+            precision=precision)
         quantized = backend.convert(model)
         out = write_artifact(quantized, ctx, artifact, {}, capabilities=self.produces, keep_torch=False)
         ops = optimized_op_counts(out.onnx)
@@ -86,6 +87,7 @@ class Qat(Operator):
             "backend": backend.name,
             "quantized": backend.quantizes,
             "schedule": schedule.describe(),
+            "precision": precision,
             "freeze_observers_after": freeze_obs,
             "freeze_bn_after": freeze_bn,
             "integer_kernels": integer_kernels(ops),

@@ -11,6 +11,7 @@ from edgewise.artifacts import ArtifactCache
 from edgewise.errors import ConfigError
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
+from edgewise.training import BF16, FP32, PRECISION_ENV, training_precision
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.quantize import FakeQuantLinear
 from tests.operators.helpers import evaluate, make_ctx_factory
@@ -32,6 +33,7 @@ def test_int8_graph_runs_on_integer_kernels_within_one_point(subject_fixture, ba
     subject = request.getfixturevalue(subject_fixture)
     root, art = _build(subject, cache)
     assert art.meta["backend"] == backend
+    assert art.meta["precision"] == (FP32 if backend == "fx" else training_precision("cpu"))
     kernels = integer_kernels(optimized_op_counts(art.onnx))
     assert kernels.get(kernel, 0) >= 1 and kernels == art.meta["integer_kernels"]
     assert _int8_tensors(art.onnx), "weights are stored as int8"
@@ -80,3 +82,15 @@ def test_quick_schedule_is_recorded_and_overridable(tiny_cnn, tmp_path):
     from edgewise.runtime import make_session
 
     assert np.isfinite(make_session(art.onnx).run(None, feeds)[0]).all()
+
+
+@pytest.mark.parametrize("subject_fixture, precision", [("tiny_bert", BF16), ("tiny_cnn", FP32)])
+def test_bf16_training_where_the_fake_quantization_takes_it(subject_fixture, precision, tmp_path, monkeypatch, request):
+    """The linear backend trains in bf16 when training does; FX's fused fake-quantize kernels take
+    fp32 only, so the fx backend stays fp32 (in bf16 it fails: expected Float, found BFloat16)."""
+    monkeypatch.setenv(PRECISION_ENV, BF16)
+    subject = request.getfixturevalue(subject_fixture)
+    root = root_artifact(subject, ArtifactCache(tmp_path / "cache"), log=lambda m: None)
+    art = get_operator("qat", {"epochs": 1, "iterations": 3}).apply(root, make_ctx_factory(subject)(tmp_path))
+    assert art.meta["precision"] == precision
+    assert integer_kernels(optimized_op_counts(art.onnx)), art.meta
