@@ -188,18 +188,27 @@ class Study:
             store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
-        """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it."""
+        """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it.
+        An artifact verified at build to compute its source's function (a partition's head then tail)
+        takes its source's figures instead of being evaluated again."""
         cap = self.config.measure.evaluation_samples
-        for b in built:
+        for b in sorted(built, key=lambda b: b.artifact is not None and "reproduces" in b.artifact.meta):
             self._progress("accuracy", b.cell.name)
             if b.artifact is not None and store.accuracy(b.artifact.key) is None:
-                subject = self.subject(b.cell.subject)
-                evaluation = subject.splits().evaluation
-                if cap is not None:
-                    evaluation = evaluation.take(cap)
-                metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
+                source = b.artifact.meta.get("reproduces")
+                found = store.accuracy(source) if source else None
+                if found is not None:
+                    metrics, correct = found
+                    how = f" (as {source}: head then tail reproduce it)"
+                else:
+                    subject = self.subject(b.cell.subject)
+                    evaluation = subject.splits().evaluation
+                    if cap is not None:
+                        evaluation = evaluation.take(cap)
+                    metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
+                    how = ""
                 store.add_accuracy(b.artifact.key, metrics, correct)
-                self.options.log(f"accuracy {b.cell.name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                self.options.log(f"accuracy {b.cell.name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + how)
             self._advance("accuracy")
 
     def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:

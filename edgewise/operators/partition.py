@@ -107,6 +107,8 @@ class Partition(Operator):
                 "candidates": [e.as_dict() for e in ranked[:5]], "candidates_enumerated": len(candidates),
                 "candidates_timed": len(ranked), "wire": wire, "verification": verification,
                 "placement": ctx.placement.name, "links": [f"{a}->{b}" for a, b in links]}
+        if p.compress == "none" and verification["max_rel_diff"] <= FLOAT_TOLERANCE and artifact.key:
+            meta["reproduces"] = artifact.key  # same function: the study takes its source's accuracy
         return Artifact(artifact.subject, artifact.chain, (head_path, tail_path), None, frozenset(), meta)
 
 

@@ -45,7 +45,7 @@ def _counts(out: Path) -> dict[str, int]:
 
 def test_study_runs_end_to_end(tmp_path, cache_dir):
     study, out = _study(tmp_path), tmp_path / "run"
-    proc = _run(study, out, cache_dir)
+    proc = _run(study, out, cache_dir, env={**os.environ, "COLUMNS": "300"})  # log lines unwrapped
     log, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, log
     results = json.loads((out / "results.json").read_text())
@@ -58,6 +58,12 @@ def test_study_runs_end_to_end(tmp_path, cache_dir):
         assert all(len(v) == 8 for v in cell["breakdown_s"].values())
     split = next(c for c in results["cells"] if c["placement"] == "mobile-edge")
     assert {"compute:mobile", "compute:edge"} <= set(split["breakdown_s"])
+    for split in (c for c in results["cells"] if c["chain"] == "partition"):
+        # Verified at build to compute the model's function, a split takes the model's accuracy.
+        whole = next(c for c in results["cells"] if c["subject"] == split["subject"] and c["chain"] == "identity")
+        assert split["accuracy"] == whole["accuracy"] and split["correct"] == whole["correct"]
+        line = next(x for x in log.splitlines() if f"accuracy {split['cell']}: " in x)
+        assert "head then tail reproduce it" in line, line
     assert results["emulation"], "the testbed's verified figures are stored"
 
 
