@@ -281,13 +281,20 @@ class Study:
         return direct_links(self.config.testbed.links)
 
     # --- verification ----------------------------------------------------------------------
+    @property
+    def quick_verification(self) -> bool:
+        """The quick profile verifies the testbed with fewer requests and shorter transfers."""
+        return normalise_profile(self.options.profile) == QUICK
+
     def _verify(self, store: Store, testbed) -> None:
         if not self.config.testbed.verify:
             return
         if store.emulation() is not None:
             return  # verified at the first start of this study; a resume keeps those figures
-        self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap)")
-        report = testbed.verify()
+        quick = self.quick_verification
+        self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
+                         + (", quick)" if quick else ")"))
+        report = testbed.verify(quick=quick)
         store.set_emulation(report.to_dict())
         failures = report.failures(self.config.testbed.tolerance)
         if failures:

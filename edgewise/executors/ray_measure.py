@@ -58,7 +58,7 @@ def fan_out(executor, study, store, built) -> None:
         actors[tb.name] = worker.options(num_cpus=1, resources=tb.resources or None, max_restarts=0).remote(
             tb.name, testbed.model_dump(mode="json"), tiers, links, m.timeout_s, worker_cache_dir())
     try:
-        _start(ray, actors, store, config.testbed)
+        _start(ray, actors, store, config.testbed, study.quick_verification)
         payloads = {s: ray.put(study.subject(s).latency_inputs(m.inputs)) for s in dict.fromkeys(b.cell.subject for b in todo)}
 
         def job(b) -> dict[str, Any]:
@@ -105,10 +105,10 @@ def fan_out(executor, study, store, built) -> None:
             ray.kill(actor)
 
 
-def _start(ray, actors: dict[str, Any], store, testbed_config) -> None:
+def _start(ray, actors: dict[str, Any], store, testbed_config, quick: bool) -> None:
     """Start every testbed; verify each once per study (a resume keeps the figures)."""
     verify = testbed_config.verify and store.emulation() is None
-    starts = {name: a.start.remote(verify) for name, a in actors.items()}
+    starts = {name: a.start.remote(verify, quick) for name, a in actors.items()}
     reports = {}
     for name, ref in starts.items():
         try:
@@ -180,12 +180,12 @@ class TestbedWorker:
         self.client = None
         self.worker_cache = Path(worker_cache)
 
-    def start(self, verify: bool) -> tuple[dict[str, Any], list[str]] | None:
+    def start(self, verify: bool, quick: bool = False) -> tuple[dict[str, Any], list[str]] | None:
         self.testbed.start(self.tiers, self.links)
         self.client = self.testbed.client(timeout_s=self.timeout_s)
         if not verify:
             return None
-        report = self.testbed.verify()
+        report = self.testbed.verify(quick=quick)
         return report.to_dict(), report.failures(self.config.tolerance)
 
     def measure(self, job: dict[str, Any], payloads: list[bytes]) -> dict[str, Any]:

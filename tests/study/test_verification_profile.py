@@ -1,0 +1,34 @@
+"""A study verifies its testbed once, as thoroughly as its profile asks: the quick profile sends
+fewer requests per speed workload and shorter transfers."""
+
+from __future__ import annotations
+
+import yaml
+
+from edgewise.config import load_study
+from edgewise.store import Store
+from edgewise.study import RunOptions, Study
+from edgewise.testbeds import make_testbed
+from edgewise.testbeds.verify import SPEED_REQUESTS
+
+
+def test_the_quick_profile_verifies_with_fewer_requests(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "verify", "subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["cloud"]}],
+        "testbed": {"kind": "local", "tiers": {"cloud": {"cpus": 1.0, "memory_mb": 1024, "threads": 1}},
+                    "links": {}, "tolerance": 0.9},
+        "seed": 0}))
+    config = load_study(path)
+    assert not Study(config, RunOptions(out=tmp_path / "run", profile="paper")).quick_verification
+    study = Study(config, RunOptions(out=tmp_path / "run", profile="quick"))
+    testbed, store = make_testbed(config.testbed), Store(tmp_path / "study.sqlite")
+    try:
+        testbed.start(config.testbed.tier_specs(), config.testbed.link_specs())
+        study._verify(store, testbed)
+        figures = {f["name"]: f for f in store.emulation()["figures"]}
+    finally:
+        testbed.stop()
+        store.close()
+    for name, counts in SPEED_REQUESTS.items():
+        assert counts[1] < counts[0] and f"over {counts[1]} requests" in figures[f"speed:cloud:{name}"]["note"], figures
