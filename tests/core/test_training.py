@@ -52,9 +52,11 @@ def test_predict_matches_the_plain_layout_and_leaves_it():
     model = SmallConvNet().eval()
     with torch.no_grad():
         expected = model(torch.from_numpy(data.inputs["pixel_values"])).numpy()
-    logits = predict(model, data, batch_size=16)
+    logits = predict(model, data, batch_size=16, precision=FP32)
     assert np.allclose(logits, expected, atol=1e-5)
     assert plain_layout(model)
+    low = predict(model, data, batch_size=16, precision=BF16)  # what a bf16 machine computes by default
+    assert low.dtype == np.float32 and np.abs(low - expected).max() <= 0.02 * np.abs(expected).max()
 
 
 def test_fit_with_sgd_and_frozen_parameters():
