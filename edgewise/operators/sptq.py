@@ -152,9 +152,18 @@ class _Prepared:
             self._paths[graph] = _prepare(self.src, self.tmp / graph, graph == "fused", self.sample)
         return self._paths[graph]
 
+    def ranges(self, c: Candidate) -> Path:
+        """Where the candidate's calibrated tensor ranges are kept: they depend only on the graph, the
+        calibration method and the op types whose tensors are observed, so candidates that differ in
+        format, weight granularity or requantization calibrate once (half of a MiniLM search's time)."""
+        ops = "all" if c.op_types is None else "+".join(c.op_types)
+        path = self.tmp / "ranges" / f"{c.graph}-{c.calibration}-{ops}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
 
 def _build_candidate(prepared: _Prepared, calibration: Split, activation_type: str, candidate: Candidate, out: Path) -> None:
-    _quantize(prepared.path(candidate.graph), out, calibration, candidate, activation_type)
+    _quantize(prepared.path(candidate.graph), out, calibration, candidate, activation_type, prepared.ranges(candidate))
 
 
 def _prepare(src: Path, tmp: Path, fuse: bool, sample: dict[str, np.ndarray] | None) -> Path:
@@ -197,7 +206,7 @@ def _annotate_types(path: Path, sample: dict[str, np.ndarray]) -> None:
     onnx.save(model, str(path))
 
 
-def _quantize(src: Path, out: Path, calibration: Split, c: Candidate, activation_type: str) -> None:
+def _quantize(src: Path, out: Path, calibration: Split, c: Candidate, activation_type: str, ranges: Path) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -213,7 +222,16 @@ def _quantize(src: Path, out: Path, calibration: Split, c: Candidate, activation
                     quant_format=QuantFormat.QDQ if c.format == "qdq" else QuantFormat.QOperator,
                     op_types_to_quantize=list(c.op_types) if c.op_types else None, per_channel=c.per_channel,
                     activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=methods[c.calibration], extra_options=extra)
+                    weight_type=QuantType.QInt8, calibrate_method=methods[c.calibration], extra_options=extra,
+                    **_ranges_cache(quantize_static, ranges))
+
+
+def _ranges_cache(quantize_static, ranges: Path) -> dict:
+    """onnxruntime >= 1.32 reads calibrated ranges from this file when it exists and writes them when
+    it does not; older versions calibrate every time."""
+    import inspect
+
+    return {"calibration_cache_path": ranges} if "calibration_cache_path" in inspect.signature(quantize_static).parameters else {}
 
 
 def _census(model) -> dict:
