@@ -213,8 +213,8 @@ class Study:
 
     def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:
         m = self.config.measure
-        protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
-        expected = m.inputs * m.passes
+        protocol = Protocol.of(m)
+        expected = protocol.samples
         status = {c["cell"]: c["status"] for c in store.cells()}
         todo = [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
                 and store.sample_count(b.cell.name) < expected]

@@ -33,8 +33,8 @@ from edgewise.vocabulary import BUILT, DOES_NOT_FIT, FAILED, MEASURED, UNMEASURA
 def fan_out(executor, study, store, built) -> None:
     ray, config = executor.ray, study.config
     m = config.measure
-    protocol = Protocol(m.inputs, m.passes, m.warmup_passes, m.retries)
-    expected = m.inputs * m.passes
+    protocol = Protocol.of(m)
+    expected = protocol.samples
     cells = {c["cell"]: c for c in store.cells()}
     for b in built:  # a driver killed between a cell's last sample and its status: the samples say it is done
         if cells[b.cell.name]["status"] == BUILT and store.sample_count(b.cell.name) >= expected:

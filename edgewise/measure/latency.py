@@ -36,6 +36,21 @@ class Protocol:
     passes: int
     warmup_passes: int
     retries: int = 2
+    warmup_inputs: int | None = None  # inputs sent in a warm-up pass; None: all of them
+
+    @classmethod
+    def of(cls, measure) -> "Protocol":
+        """The protocol a study's `measure` section states."""
+        return cls(measure.inputs, measure.passes, measure.warmup_passes, measure.retries, measure.warmup_inputs)
+
+    def inputs_in(self, pass_: int) -> int:
+        """How many inputs pass `pass_` sends."""
+        return (self.warmup_inputs or self.inputs) if pass_ < self.warmup_passes else self.inputs
+
+    @property
+    def samples(self) -> int:
+        """Requests per cell, warm-up included: what a finished cell holds."""
+        return sum(self.inputs_in(p) for p in range(self.passes))
 
 
 def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protocol, store: Store, infer,
@@ -54,7 +69,7 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
             if job.failed:
                 continue
             done = store.done_inputs(job.name, p)
-            for i in range(protocol.inputs):
+            for i in range(protocol.inputs_in(p)):
                 if i in done:
                     continue
                 payload = payloads[i % len(payloads)]
@@ -78,7 +93,7 @@ def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protoc
                         try:
                             recover(exc.tier)
                         except TierLost as lost:  # a real host: the cells needing it wait for a later run
-                            _tier_lost(jobs, lost, store, protocol.inputs * protocol.passes)
+                            _tier_lost(jobs, lost, store, protocol.samples)
                             job.failed = job.failed or tier_down_reason(lost)
                             break
                 if job.failed:

@@ -3,6 +3,7 @@ import pytest
 from edgewise.analysis.tails import min_samples
 from edgewise.config import apply_profile, load_study, parse_study
 from edgewise.errors import ConfigError
+from edgewise.measure.latency import Protocol
 
 MINIMAL = {"subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["edge"]}]}
 
@@ -24,6 +25,7 @@ def test_paper_example_loads_with_presets():
         ({"sla": {"percentile": 97}}, "sla.percentile", "examples/paper.yaml"),
         ({"colour": "red"}, "colour", "remove the field"),
         ({"measure": {"passes": 2, "warmup_passes": 2}}, "measure", "examples/paper.yaml"),
+        ({"measure": {"inputs": 3, "warmup_inputs": 4}}, "measure", "examples/paper.yaml"),
     ],
 )
 def test_errors_name_field_value_and_fix(patch, field, fix):
@@ -50,11 +52,14 @@ def test_malformed_yaml_is_one_line_error(tmp_path):
 
 def test_quick_profile_trims_measurement():
     study = apply_profile(load_study("examples/paper.yaml"), "quick")
-    assert (study.measure.inputs, study.measure.passes, study.measure.warmup_passes) == (9, 16, 1)
-    measured = study.measure.inputs * (study.measure.passes - study.measure.warmup_passes)
+    m = study.measure
+    assert (m.inputs, m.passes, m.warmup_passes, m.warmup_inputs) == (9, 16, 1, 1)
+    measured = m.inputs * (m.passes - m.warmup_passes)
     assert measured >= min_samples(study.sla.percentile) + 5  # the SLA's percentile is judged, with margin
+    assert Protocol.of(m).samples == measured + 1  # one warm-up request per cell
     paper = apply_profile(load_study("examples/paper.yaml"), "paper").measure
-    assert (paper.inputs, paper.passes, paper.warmup_passes) == (100, 6, 1)
+    assert (paper.inputs, paper.passes, paper.warmup_passes, paper.warmup_inputs) == (100, 6, 1, None)
+    assert Protocol.of(paper).samples == 600  # the reference's warm-up pass is a whole pass
 
 
 def test_what_the_study_file_states_wins_over_the_profile():

@@ -69,8 +69,8 @@ def test_study_runs_end_to_end(tmp_path, cache_dir):
 
 def test_sigkill_at_several_points_then_resume(tmp_path, cache_dir):
     """Killing the run anywhere and starting it again ends with exactly the protocol's samples."""
-    study, out = _study(tmp_path, inputs=6), tmp_path / "run"
-    expected = 6 * 3
+    study, out = _study(tmp_path, inputs=6, warmup_inputs=2), tmp_path / "run"
+    expected = 2 + 6 * 2  # a warm-up pass of 2 inputs, then two passes of 6
     kills = 0
     for delay in (3.0, 6.0, 9.0, 12.0):
         proc = _run(study, out, cache_dir, start_new_session=True)
@@ -86,6 +86,8 @@ def test_sigkill_at_several_points_then_resume(tmp_path, cache_dir):
     assert kills >= 2, "the study finished before it could be killed twice: make it longer"
     counts = _counts(out)
     assert len(counts) == 10 and set(counts.values()) == {expected}, counts
+    results = json.loads((out / "results.json").read_text())
+    assert {(len(c["warmup_latency_s"]), len(c["latency_s"])) for c in results["cells"]} == {(2, 12)}
 
 
 def test_a_cell_whose_artifact_changed_is_measured_again(tmp_path, cache_dir):
