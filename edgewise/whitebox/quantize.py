@@ -35,8 +35,7 @@ class QatBackend(ABC):
         """A trainable copy of `module` with fake quantization inserted."""
 
     def precision(self, device: str) -> str:
-        """What `fit` trains the fake-quantized module in: fp32 unless the backend's fake quantization
-        takes bf16."""
+        """What `fit` trains the fake-quantized module in: fp32 unless the backend says otherwise."""
         return FP32
 
     def freeze_observers(self, module: nn.Module) -> None:
@@ -59,9 +58,18 @@ class FxBackend(QatBackend):
 
         args = tuple(torch.from_numpy(v) for v in example.values())
         try:
-            return quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
+            prepared = quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
         except Exception as exc:  # symbolic tracing raises whatever the model's Python does with a Proxy
             raise untraceable(module, exc) from None
+        for m in prepared.modules():
+            if isinstance(m, torch.ao.quantization.FakeQuantizeBase):
+                m.register_forward_pre_hook(_fp32_input)
+        return prepared
+
+    def precision(self, device):
+        # Convolutions and matmuls compute in bf16 under autocast; fake quantization runs in fp32 on
+        # their outputs (_fp32_input), as its fused kernels require.
+        return training_precision(device)
 
     def freeze_batchnorm(self, module):
         module.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats)
@@ -70,6 +78,12 @@ class FxBackend(QatBackend):
         from torch.ao.quantization import quantize_fx
 
         return quantize_fx.convert_fx(module.cpu().eval())
+
+
+def _fp32_input(module, args):
+    """A forward pre-hook: fake quantization's fused kernels take fp32 only, while a layer under bf16
+    autocast may hand them bf16."""
+    return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
 
 
 class FakeQuantLinear(nn.Module):

@@ -33,7 +33,7 @@ def test_int8_graph_runs_on_integer_kernels_within_one_point(subject_fixture, ba
     subject = request.getfixturevalue(subject_fixture)
     root, art = _build(subject, cache)
     assert art.meta["backend"] == backend
-    assert art.meta["precision"] == (FP32 if backend == "fx" else training_precision("cpu"))
+    assert art.meta["precision"] == training_precision("cpu")
     kernels = integer_kernels(optimized_op_counts(art.onnx))
     assert kernels.get(kernel, 0) >= 1 and kernels == art.meta["integer_kernels"]
     assert _int8_tensors(art.onnx), "weights are stored as int8"
@@ -84,11 +84,12 @@ def test_quick_schedule_is_recorded_and_overridable(tiny_cnn, tmp_path):
     assert np.isfinite(make_session(art.onnx).run(None, feeds)[0]).all()
 
 
-@pytest.mark.parametrize("subject_fixture, precision", [("tiny_bert", BF16), ("tiny_cnn", FP32)])
-def test_bf16_training_where_the_fake_quantization_takes_it(subject_fixture, precision, tmp_path, monkeypatch, request):
-    """The linear backend trains in bf16 when training does; FX's fused fake-quantize kernels take
-    fp32 only, so the fx backend stays fp32 (in bf16 it fails: expected Float, found BFloat16)."""
-    monkeypatch.setenv(PRECISION_ENV, BF16)
+@pytest.mark.parametrize("subject_fixture", ["tiny_bert", "tiny_cnn"])
+@pytest.mark.parametrize("precision", [BF16, FP32])
+def test_both_backends_train_in_the_training_precision(subject_fixture, precision, tmp_path, monkeypatch, request):
+    """In bf16 the layers compute under autocast and fake quantization stays fp32 (FX's fused
+    fake-quantize kernels refuse bf16: expected Float, found BFloat16)."""
+    monkeypatch.setenv(PRECISION_ENV, precision)
     subject = request.getfixturevalue(subject_fixture)
     root = root_artifact(subject, ArtifactCache(tmp_path / "cache"), log=lambda m: None)
     art = get_operator("qat", {"epochs": 1, "iterations": 3}).apply(root, make_ctx_factory(subject)(tmp_path))
