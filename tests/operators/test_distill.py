@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from edgewise.artifacts import ArtifactCache
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
+from edgewise.training import FP32, training_precision
 from edgewise.whitebox.distillation import TeacherLogits, kd_loss
 from edgewise.whitebox.measure import latency_ms
 from tests.operators.helpers import evaluate, make_ctx_factory
@@ -53,7 +54,9 @@ def test_teacher_logits_are_computed_once_then_read_from_disk(tiny_cnn, tmp_path
     assert len(list((tmp_path / "teacher-logits").glob("*.npy"))) == 1
     with torch.no_grad():
         expected = teacher(pixel_values=torch.from_numpy(data.inputs["pixel_values"])).numpy()
-    assert np.allclose(first, expected, atol=1e-5)
+    # Computed in the training precision: exact in fp32, to bf16's 8 bits where that is the default.
+    tolerance = 1e-5 if training_precision("cpu") == FP32 else 0.02 * float(np.abs(expected).max())
+    assert np.abs(first - expected).max() <= tolerance
 
 
 @pytest.mark.parametrize("subject_fixture", ["tiny_cnn", "tiny_bert"])
