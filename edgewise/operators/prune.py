@@ -21,7 +21,7 @@ from edgewise.whitebox.schedule import resolve, table_fingerprint
 _SCHEDULES = {
     ("quick", "cnn"): dict(epochs=4, iterations=80, batch_size=32, lr=1e-3),
     ("paper", "cnn"): dict(epochs=10, iterations=100, batch_size=32, lr=1e-3),
-    ("quick", "transformer"): dict(epochs=4, iterations=25, batch_size=16, lr=1e-4),
+    ("quick", "transformer"): dict(epochs=3, iterations=25, batch_size=16, lr=1e-4),
     ("paper", "transformer"): dict(epochs=10, iterations=100, batch_size=16, lr=5e-5),
 }
 _TAYLOR_BATCHES = 4  # mini-batches whose gradients estimate taylor importance
@@ -35,7 +35,7 @@ class PruneParams(BaseModel):
     importance: Literal["l1", "l2", "taylor", "random"] = "l1"
     alpha: float = Field(0.5, ge=0, le=1, description="weight of the label loss against distillation from the unpruned model")
     temperature: float = Field(2.0, gt=0)
-    epochs: int | None = Field(None, ge=0, description="fine-tuning epochs (default: 4 quick, 10 paper); 0 skips fine-tuning")
+    epochs: int | None = Field(None, ge=0, description="fine-tuning epochs (default: 4 quick, 3 for transformers, 10 paper); 0 skips fine-tuning")
     iterations: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)
