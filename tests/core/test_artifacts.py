@@ -41,3 +41,17 @@ def test_staging_left_by_a_dead_builder_is_swept(tmp_path):
     live = cache.staging()  # this process's own staging survives a second sweep
     ArtifactCache(tmp_path)
     assert not orphan.exists() and live.exists()
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    import edgewise.artifacts as artifacts
+
+    cache = ArtifactCache(tmp_path)
+    art = _put(cache, "k3")
+    hashed = []
+    real = artifacts.file_sha256
+    monkeypatch.setattr(artifacts, "file_sha256", lambda path: hashed.append(path) or real(path))
+    assert cache.get("k3") is not None and cache.get("k3") is not None
+    assert len(hashed) == 1  # the second read trusts the unchanged file
+    art.onnx.write_bytes(b"corrupted onnx")  # changed since: hashed again, and refused
+    assert cache.get("k3") is None and len(hashed) == 2
