@@ -155,7 +155,8 @@ class _Prepared:
     def ranges(self, c: Candidate) -> Path:
         """Where the candidate's calibrated tensor ranges are kept: they depend only on the graph, the
         calibration method and the op types whose tensors are observed, so candidates that differ in
-        format, weight granularity or requantization calibrate once (half of a MiniLM search's time)."""
+        format, weight granularity or requantization calibrate once (calibrating took half of a MiniLM
+        search's time)."""
         ops = "all" if c.op_types is None else "+".join(c.op_types)
         path = self.tmp / "ranges" / f"{c.graph}-{c.calibration}-{ops}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +232,8 @@ def _ranges_cache(quantize_static, ranges: Path) -> dict:
     it does not; older versions calibrate every time."""
     import inspect
 
-    return {"calibration_cache_path": ranges} if "calibration_cache_path" in inspect.signature(quantize_static).parameters else {}
+    known = inspect.signature(quantize_static).parameters
+    return {"calibration_cache_path": ranges} if "calibration_cache_path" in known else {}
 
 
 def _census(model) -> dict:
