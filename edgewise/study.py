@@ -208,7 +208,8 @@ class Study:
                     metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
                     how = ""
                 store.add_accuracy(b.artifact.key, metrics, correct)
-                self.options.log(f"accuracy {b.cell.name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + how)
+                figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                self.options.log(f"accuracy {b.cell.name}: {figures}{how}")
             self._advance("accuracy")
 
     def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:

@@ -35,7 +35,8 @@ class PruneParams(BaseModel):
     importance: Literal["l1", "l2", "taylor", "random"] = "l1"
     alpha: float = Field(0.5, ge=0, le=1, description="weight of the label loss against distillation from the unpruned model")
     temperature: float = Field(2.0, gt=0)
-    epochs: int | None = Field(None, ge=0, description="fine-tuning epochs (default: 4 quick, 3 for transformers, 10 paper); 0 skips fine-tuning")
+    epochs: int | None = Field(None, ge=0, description="fine-tuning epochs (default: 4 quick, 3 for transformers, "
+                                                       "10 paper); 0 skips fine-tuning")
     iterations: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)

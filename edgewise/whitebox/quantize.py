@@ -58,7 +58,8 @@ class FxBackend(QatBackend):
 
         args = tuple(torch.from_numpy(v) for v in example.values())
         try:
-            prepared = quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"), example_inputs=args)
+            prepared = quantize_fx.prepare_qat_fx(module.train(), get_default_qat_qconfig_mapping("x86"),
+                                                  example_inputs=args)
         except Exception as exc:  # symbolic tracing raises whatever the model's Python does with a Proxy
             raise untraceable(module, exc) from None
         for m in prepared.modules():

@@ -81,7 +81,8 @@ def test_cells_fan_out_over_two_testbeds_and_resume_after_the_driver_is_killed(r
                   {"chains": ["partition"], "placements": ["mobile-edge"]}],
         "testbed": {"kind": "remote", "endpoints": a, "verify": False},
         # A session per request: a cell lasts long enough for the driver to be killed between cells.
-        "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1, "warmup_inputs": INPUTS, "cold_start": True},
+        "measure": {"inputs": INPUTS, "passes": PASSES, "warmup_passes": 1, "warmup_inputs": INPUTS,
+                    "cold_start": True},
         # No shared cache: the actors get the artifacts' files from the driver, as on hosts of their own.
         "executor": {"kind": "ray", "shared_cache": False, "testbeds": [{"name": "a", "resources": {"host-a": 1}, "endpoints": a},
                                                  {"name": "b", "resources": {"host-b": 1}, "endpoints": b}]}}))
