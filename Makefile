@@ -2,6 +2,11 @@
 # Each sets up what it needs first (scripts/setup.sh: OS packages as root, .venv, torch CPU, edgewise).
 .PHONY: setup study test test-all bench clean
 
+# Set-up installs without byte-compiling (scripts/setup.sh): each module is compiled at its first
+# import and cached, which an inherited PYTHONDONTWRITEBYTECODE would stop (every process would
+# compile torch again).
+unexport PYTHONDONTWRITEBYTECODE
+
 VENV := .venv
 EW := $(VENV)/bin/edgewise
 PYTEST := $(VENV)/bin/pytest

@@ -35,7 +35,8 @@ if [ -x "$VENV/bin/python" ] && [ -f "$STAMP_DIR/venv-$key" ]; then
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 # --no-compile: Python compiles a module's bytecode at its first import instead, so only what runs is
-# compiled (most of torch never is); that halves the install time.
+# compiled (most of torch never is); that halves the install time. The Makefile lets Python cache
+# what it compiles (it unexports PYTHONDONTWRITEBYTECODE).
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
 echo "setup: installing torch 2.13.0 (CPU wheel) into $VENV"
 "${PIP[@]}" "torch==2.13.0"
