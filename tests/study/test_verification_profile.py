@@ -32,3 +32,24 @@ def test_the_quick_profile_verifies_with_fewer_requests(tmp_path):
         store.close()
     for name, counts in SPEED_REQUESTS.items():
         assert counts[1] < counts[0] and f"over {counts[1]} requests" in figures[f"speed:cloud:{name}"]["note"], figures
+
+
+def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkeypatch):
+    """A short series is easily disturbed: its retries take the full request counts."""
+    from edgewise.testbeds import verify
+    from edgewise.testbeds.emulation import EmulationReport, Figure
+    from edgewise.tiers.spec import TierSpec
+
+    asked = []
+
+    def figure(client, tier, spec, route, name, quick, real_hosts):
+        asked.append(quick)
+        achieved = 1.5 if len(asked) == 1 else 1.0  # the first (quick) series disturbed, the retry not
+        return Figure(f"speed:{tier}:{name}", 1.0, achieved, "x slower", tolerance_min=verify.SPEED_TOLERANCE)
+
+    monkeypatch.setattr(verify, "_speed_figure", figure)
+    monkeypatch.setattr(verify, "SPEED_WORKLOADS", ["3ms"])
+    report = EmulationReport("local", True)
+    verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, [], report, quick=True)
+    assert asked == [True, False]
+    assert report.figures[0].achieved == 1.0 and "closest of 2 series" in report.figures[0].note
