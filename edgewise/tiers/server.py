@@ -422,7 +422,7 @@ class TierServer:
         return dict(zip(names, session.run(names, feeds)))
 
     def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
-        route, links = request.meta["route"], request.meta["links"]
+        route = request.meta["route"]
         if hop + 1 >= len(route):
             raise ServerError(f"tier {self.config.tier} ({route[hop][1]}) is the last hop but must forward",
                               "end a route with a full or tail hop")

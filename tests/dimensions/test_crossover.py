@@ -53,7 +53,7 @@ def test_each_stated_crossover_lies_where_the_measured_medians_cross(seed, paylo
     assert x.interval_mbit[0] <= true <= x.interval_mbit[1]
     assert (x.low_winner, x.high_winner) == ("identity@edge", "identity@cloud")
     assert x.supported
-    assert x.text.startswith(f"below ~") and "keep bert on edge; above, cloud is faster" in x.text
+    assert x.text.startswith("below ~") and "keep bert on edge; above, cloud is faster" in x.text
 
 
 def test_latency_against_bandwidth_and_the_tests_across_conditions():

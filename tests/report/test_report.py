@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
-import pytest
 import typer
 from typer.testing import CliRunner
 

@@ -2,9 +2,7 @@
 
 import subprocess
 import sys
-import time
 
-import pytest
 
 from edgewise.tiers.client import TierClient
 
