@@ -30,8 +30,11 @@ def test_the_quick_profile_verifies_with_fewer_requests(tmp_path):
     finally:
         testbed.stop()
         store.close()
-    for name, counts in SPEED_REQUESTS.items():
-        assert counts[1] < counts[0] and f"over {counts[1]} requests" in figures[f"speed:cloud:{name}"]["note"], figures
+    for name, (full, quick) in SPEED_REQUESTS.items():
+        note = figures[f"speed:cloud:{name}"]["note"]
+        # A series disturbed by the host is measured again in full, and the closest one is kept.
+        assert quick < full and (f"over {quick} requests" in note
+                                 or ("closest of" in note and f"over {full} requests" in note)), note
 
 
 def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkeypatch):
