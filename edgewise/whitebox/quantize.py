@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
 from edgewise.errors import PlanError
-from edgewise.training import FP32, training_precision
+from edgewise.training import training_precision
 from edgewise.vocabulary import CNN
 
 
@@ -35,8 +35,10 @@ class QatBackend(ABC):
         """A trainable copy of `module` with fake quantization inserted."""
 
     def precision(self, device: str) -> str:
-        """What `fit` trains the fake-quantized module in: fp32 unless the backend says otherwise."""
-        return FP32
+        """What `fit` trains the fake-quantized module in: the training precision. Under bf16 autocast
+        the layers compute in bf16 and each backend keeps its fake quantization exact (fx hands it
+        fp32, linear's takes bf16); the exported graph is int8 either way, and the study measures it."""
+        return training_precision(device)
 
     def freeze_observers(self, module: nn.Module) -> None:
         module.apply(torch.ao.quantization.disable_observer)
@@ -67,11 +69,6 @@ class FxBackend(QatBackend):
                 m.register_forward_pre_hook(_fp32_input)
         return prepared
 
-    def precision(self, device):
-        # Convolutions and matmuls compute in bf16 under autocast; fake quantization runs in fp32 on
-        # their outputs (_fp32_input), as its fused kernels require.
-        return training_precision(device)
-
     def freeze_batchnorm(self, module):
         module.apply(torch.ao.nn.intrinsic.qat.freeze_bn_stats)
 
@@ -88,7 +85,10 @@ def _fp32_input(module, args):
 
 
 class FakeQuantLinear(nn.Module):
-    """nn.Linear with uint8 per-tensor input and int8 per-channel weight fake quantization."""
+    """nn.Linear with uint8 per-tensor input and int8 per-channel weight fake quantization.
+
+    Under bf16 autocast the matmul rounds the fake-quantized operands to bf16: an error of at most a
+    quarter of an int8 step on the largest values."""
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
@@ -108,12 +108,6 @@ class LinearBackend(QatBackend):
 
     def prepare(self, module, example):
         return _wrap_linears(module).train()
-
-    def precision(self, device):
-        # Its fake quantization takes bf16, and under autocast the matmul rounds the fake-quantized
-        # operands to bf16: an error of at most a quarter of an int8 step on the largest values. The
-        # exported graph is exact int8 either way, and the study measures its accuracy.
-        return training_precision(device)
 
     def convert(self, module):
         # Observers off: the export then sees fixed scales and writes them as initializers.
