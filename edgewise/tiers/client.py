@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,6 +60,20 @@ class InferResult:
     breakdown: dict[str, float]  # client_encode, link:a-b, preprocess:t, compute:t, overhead:t, decode
 
 
+@dataclass
+class _Stream:
+    """What every request of one artifact along one route shares, built at its first request."""
+
+    tier: str  # the first hop's
+    pool: PeerPool
+    meta: dict[str, Any]  # the INFER metadata, the same for each request
+    names: tuple  # the breakdown's keys (part_names)
+    reuse: int = field(default_factory=lambda: next(_STREAM_IDS))  # names its header (wire.Frame.reuse)
+
+
+_STREAM_IDS = itertools.count()
+
+
 # Called when a tier stops answering; returns the exception that explains it (TierDown or DoesNotFit).
 Diagnose = Callable[[str, str], ServerError]
 
@@ -85,6 +100,7 @@ class TierClient:
         self._data = {t: PeerPool(a, shapes.get(t, wire.NO_SHAPE), timeout_s, make_socket) for t, a in endpoints.items()}
         self._control = {t: PeerPool(a, wire.NO_SHAPE, timeout_s, make_socket)
                          for t, a in (control or endpoints).items()}
+        self._streams: dict[tuple[str, Route], _Stream] = {}
 
     # --- control -----------------------------------------------------------------------------
     def load(self, tier: str, artifact_id: str, onnx_path: Path, role: str, preprocess: dict | None,
@@ -159,19 +175,24 @@ class TierClient:
     def infer(self, route: Route, artifact_id: str, payload: bytes | dict[str, np.ndarray]) -> InferResult:
         """One request: raw input bytes for the first compute tier to preprocess, or its input tensors."""
         t0 = time.perf_counter()
-        first = route.hops[0][0]
+        stream = self._streams.get((artifact_id, route))
+        if stream is None:
+            stream = self._streams[(artifact_id, route)] = self._stream(artifact_id, route)
         blobs = dict(payload) if isinstance(payload, dict) else {"payload": payload}
-        frame = Frame("INFER", {"token": self.token, "artifact": artifact_id, "hop": 0,
-                                "route": [list(h) for h in route.hops], "links": [list(link) for link in route.links]},
-                      blobs)
-        pool = self._pool(self._data, first)
+        frame = Frame("INFER", stream.meta, blobs, reuse=stream.reuse)
         t1 = time.perf_counter()
-        reply = self._exchange(pool, first, frame)
+        reply = self._exchange(stream.pool, stream.tier, frame)
         t2 = time.perf_counter()
-        logits = np.array(reply.blobs["logits"])  # own the memory: the frame's body is released
-        hops = reply.meta.get("hops", [])
+        logits = reply.blobs["logits"]  # a view of the reply's body, which no one else holds
+        hops = wire.hop_records(reply.blobs["hops"]) if "hops" in reply.blobs else []
         t3 = time.perf_counter()
-        return InferResult(logits, t3 - t0, breakdown(route, hops, encode_s=t1 - t0, wait_s=t2 - t1, decode_s=t3 - t2))
+        return InferResult(logits, t3 - t0, breakdown(stream.names, hops, encode_s=t1 - t0, wait_s=t2 - t1,
+                                                      decode_s=t3 - t2))
+
+    def _stream(self, artifact_id: str, route: Route) -> "_Stream":
+        meta = {"token": self.token, "artifact": artifact_id, "hop": 0, "route": [list(h) for h in route.hops],
+                "links": [list(link) for link in route.links]}
+        return _Stream(route.hops[0][0], self._pool(self._data, route.hops[0][0]), meta, part_names(route))
 
     def close(self) -> None:
         for pool in (*self._data.values(), *self._control.values()):
@@ -184,22 +205,33 @@ class TierClient:
         self.close()
 
 
-def breakdown(route: Route, hops: list[dict[str, Any]], encode_s: float, wait_s: float, decode_s: float) -> dict[str, float]:
-    """Per-request parts: a link's transfer is the sender's wait minus the receiver's service time."""
+def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait_s: float,
+              decode_s: float) -> dict[str, float]:
+    """Per-request parts: a link's transfer is the sender's wait minus the receiver's service time.
+
+    `names` are the route's keys (part_names); `hops` the reply's hop records (wire.HOP_FIELDS)."""
     parts = {"client_encode": encode_s}
-    waits = [wait_s] + [h.get("wait_s", 0.0) for h in hops]
-    for i, hop in enumerate(hops):
-        src, dst = route.links[i]
-        tier = hop["tier"]
-        parts[f"link:{src}-{dst}"] = waits[i] - hop["service_s"]
-        if hop.get("preprocess_s"):
-            parts[f"preprocess:{tier}"] = hop["preprocess_s"]
-        if hop["role"] != "relay":
-            parts[f"compute:{tier}"] = hop["compute_s"]
-        if "queue_s" in hop:  # 0 when the tier was idle; present for every compute hop, so the keys line up
-            parts[f"queue:{tier}"] = hop["queue_s"]  # waiting for the tier to finish earlier requests
-        downstream = hop.get("wait_s", 0.0)
-        parts[f"overhead:{tier}"] = (hop["service_s"] - hop.get("preprocess_s", 0.0) - hop.get("compute_s", 0.0)
-                                     - hop.get("queue_s", 0.0) - downstream)
+    sent_wait = wait_s  # how long the sender of each hop's request waited for its reply
+    for (service, preprocess, compute, downstream, queue), (link, pre, comp, queued, overhead) in zip(hops, names):
+        parts[link] = sent_wait - service
+        if preprocess:
+            parts[pre] = preprocess
+        if comp is None:  # a relay computes nothing
+            queue = 0.0
+        else:
+            parts[comp] = compute
+            parts[queued] = queue  # 0 when the tier was idle; present on every compute hop, so the keys line up
+        parts[overhead] = service - preprocess - compute - queue - downstream
+        sent_wait = downstream
     parts["decode"] = decode_s
     return parts
+
+
+def part_names(route: Route) -> tuple[tuple[str, str, str | None, str | None, str], ...]:
+    """Per hop, the breakdown's keys: link, preprocess, compute and queue (None on a relay), overhead."""
+    names = []
+    for (tier, role), (src, dst) in zip(route.hops, route.links):
+        compute = role != "relay"
+        names.append((f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
+                      f"queue:{tier}" if compute else None, f"overhead:{tier}"))
+    return tuple(names)

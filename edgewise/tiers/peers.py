@@ -6,7 +6,8 @@ import socket
 import threading
 from typing import Callable
 
-from edgewise.tiers import wire
+from edgewise.tiers import watchdog, wire
+from edgewise.tiers.watchdog import Guard
 from edgewise.tiers.wire import Frame, LinkShape
 
 SocketFactory = Callable[[int], socket.socket]  # family -> a new unconnected socket
@@ -30,43 +31,44 @@ class PeerPool:
         self.timeout_s = timeout_s
         self.make_socket = make_socket
         self.max_frame = max_frame
-        self._idle: list[socket.socket] = []
+        self._idle: list[tuple[socket.socket, Guard]] = []  # each connection with its watchdog guard
         self._lock = threading.Lock()
 
     def exchange(self, frame: Frame) -> Frame:
         """Send one request and return the reply; a stale pooled connection is retried once fresh."""
         buffers = wire.encode(frame)
-        sock, reused = self._take()
+        conn, reused = self._take()
         try:
-            reply = self._roundtrip(sock, buffers)
+            reply = self._roundtrip(conn, buffers)
         except (OSError, wire.WireError) as exc:
-            sock.close()
+            conn[0].close()
             if not reused:
                 raise PeerLost(f"{self.address}: {exc}") from None
-            sock = self._connect()  # the peer restarted since this connection was pooled
+            conn = self._connect()  # the peer restarted since this connection was pooled
             try:
-                reply = self._roundtrip(sock, buffers)
+                reply = self._roundtrip(conn, buffers)
             except (OSError, wire.WireError) as exc2:
-                sock.close()
+                conn[0].close()
                 raise PeerLost(f"{self.address}: {exc2}") from None
-        self._give_back(sock, reply)
+        self._give_back(conn, reply)
         return reply
 
-    def _roundtrip(self, sock: socket.socket, buffers: list) -> Frame:
-        wire.send_buffers(sock, buffers, self.shape)
+    def _roundtrip(self, conn: tuple[socket.socket, Guard], buffers: list) -> Frame:
+        sock, guard = conn
+        wire.send_buffers(sock, buffers, self.shape, timeout_s=self.timeout_s, guard=guard)
         reply = wire.read_frame(sock, self.max_frame, timeout_s=self.timeout_s, idle_timeout_s=self.timeout_s,
-                                min_rate=1.0)
+                                min_rate=1.0, guard=guard)
         if reply is None:
             raise PeerLost("connection closed before a reply")
         return reply
 
-    def _take(self) -> tuple[socket.socket, bool]:
+    def _take(self) -> tuple[tuple[socket.socket, Guard], bool]:
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
         return self._connect(), False
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> tuple[socket.socket, Guard]:
         family, addr = wire.parse_address(self.address)
         sock = self.make_socket(family)
         sock.settimeout(min(self.timeout_s, 10.0))
@@ -75,17 +77,18 @@ class PeerPool:
         except OSError as exc:
             sock.close()
             raise PeerLost(f"cannot reach {self.address}: {exc}") from None
-        return wire.configure(sock)
+        sock.settimeout(None)  # blocking from here on: the watchdog keeps the deadlines (watchdog.py)
+        return wire.configure(sock), watchdog.guard(sock)
 
-    def _give_back(self, sock: socket.socket, reply: Frame) -> None:
+    def _give_back(self, conn: tuple[socket.socket, Guard], reply: Frame) -> None:
         if reply.meta.get("close"):
-            sock.close()  # the server ends the connection after this reply
+            conn[0].close()  # the server ends the connection after this reply
             return
         with self._lock:
-            self._idle.append(sock)
+            self._idle.append(conn)
 
     def close(self) -> None:
         with self._lock:
-            for sock in self._idle:
+            for sock, _ in self._idle:
                 sock.close()
             self._idle.clear()

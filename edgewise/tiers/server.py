@@ -43,8 +43,8 @@ import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.runtime import make_session
-from edgewise.tiers import wire
+from edgewise.runtime import make_session, unchecked_run
+from edgewise.tiers import watchdog, wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
 from edgewise.tiers.peers import PeerLost, PeerPool
@@ -97,6 +97,22 @@ class Loaded:
     session: Any | None  # None in cold-start mode: a new session per request
     preprocess: Callable[[bytes], dict[str, np.ndarray]] | None
     outputs: list[str] = field(default_factory=list)  # the model's output names, read once at LOAD
+    run: Callable | None = None  # the warm session's run, unchecked: check_feeds checks every request
+
+
+@dataclass(frozen=True)
+class InferPlan:
+    """What an INFER header asks of this tier, checked once: the requests of one cell share a
+    header, so the token, the route and the artifact are looked up for the first one only."""
+
+    route: list[list[str]]
+    hop: int
+    role: str
+    loaded: Loaded | None  # None on a relay hop
+    shape: LinkShape  # of the link the reply goes back on
+
+
+_MAX_PLANS = 256
 
 
 def _is_loopback(host: str) -> bool:
@@ -120,6 +136,8 @@ class TierServer:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
         self.artifacts: dict[str, Loaded] = {}
+        self._plans: dict[bytes, InferPlan] = {}  # by request header; emptied whenever what they name changes
+        self._generation = 0  # counts those changes, so a plan checked meanwhile is not kept
         self.pace = Pace(config.speed, config.threads)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_connections)
@@ -205,29 +223,30 @@ class TierServer:
     # --- one connection ----------------------------------------------------------------------
     def _serve_connection(self, conn: socket.socket) -> None:
         wire.configure(conn)
+        guard = watchdog.guard(conn)
         try:
             while not self._stop.is_set():
                 try:
                     request = wire.read_frame(conn, self.config.max_frame, timeout_s=self.config.read_timeout_s,
-                                              idle_timeout_s=self.config.idle_timeout_s)
+                                              idle_timeout_s=self.config.idle_timeout_s, guard=guard)
                 except (wire.WireError, OSError) as exc:
-                    self._reply_error(conn, exc, close=True)
+                    self._reply_error(conn, exc, guard, close=True)
                     return
                 if request is None:
                     return
                 received = time.perf_counter()
                 reply, shape = self._answer(request, received)
                 try:
-                    wire.send_frame(conn, reply, shape)
+                    wire.send_frame(conn, reply, shape, timeout_s=self.config.read_timeout_s, guard=guard)
                 except OSError:
                     return
         finally:
             conn.close()
             self._slots.release()
 
-    def _reply_error(self, conn: socket.socket, exc: BaseException, close: bool = False) -> None:
+    def _reply_error(self, conn: socket.socket, exc: BaseException, guard: watchdog.Guard, close: bool = False) -> None:
         try:
-            wire.send_frame(conn, error_frame(exc, close=close))
+            wire.send_frame(conn, error_frame(exc, close=close), timeout_s=self.config.read_timeout_s, guard=guard)
         except OSError:
             pass
 
@@ -235,10 +254,13 @@ class TierServer:
         """The reply to one request and the shaping of the link it goes back on."""
         shape = wire.NO_SHAPE
         try:
-            self._authorise(request)
             if request.type == "INFER":
-                shape = self._reply_shape(request)
-                return self._infer(request, received), shape
+                plan = self._plans.get(request.header) if request.header is not None else None
+                if plan is None:
+                    plan = self._plan(request)
+                shape = plan.shape
+                return self._infer(request, received, plan), shape
+            self._authorise(request)
             handler = {"PING": self._ping, "LOAD": self._load, "UNLOAD": self._unload,
                        "ECHO": self._echo, "PROBE": self._probe, "SHAPE": self._shape}.get(request.type)
             if handler is None:
@@ -251,6 +273,27 @@ class TierServer:
             return error_frame(exc), shape
         except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
             return error_frame(ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")), shape
+
+    def _plan(self, request: Frame) -> InferPlan:
+        """Check an INFER's token, route and artifact; the plan is kept for later requests of its header."""
+        generation = self._generation
+        self._authorise(request)
+        route, links, hop = self._route(request)
+        role = route[hop][1]
+        loaded = None if role == "relay" else self._artifact(request.meta.get("artifact"), role)
+        plan = InferPlan(route, hop, role, loaded, self.config.shapes.get(links[hop][0], wire.NO_SHAPE))
+        if request.header is not None:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._plans) >= _MAX_PLANS:
+                        self._plans.clear()
+                    self._plans[request.header] = plan
+        return plan
+
+    def _changed(self) -> None:
+        """Artifacts or link shapes changed (call with the lock held): plans checked before are void."""
+        self._generation += 1
+        self._plans.clear()
 
     def _authorise(self, request: Frame) -> None:
         if not self.config.token:
@@ -287,7 +330,9 @@ class TierServer:
         cold = bool(meta.get("cold_start", False))
         with self._lock:
             self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess,
-                                                             [o.name for o in session.get_outputs()])
+                                                             [o.name for o in session.get_outputs()],
+                                                             None if cold else unchecked_run(session))
+            self._changed()
         return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in inputs]})
 
     def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
@@ -315,6 +360,7 @@ class TierServer:
             reshape_in_place(self.config.shapes, parse_shapes(request.meta.get("shapes")))
             for tier, pool in self._peers.items():
                 pool.shape = self.config.shapes.get(tier, wire.NO_SHAPE)
+            self._changed()
             return Frame("OK", {"shapes": as_meta(self.config.shapes)})
 
     def _unload(self, request: Frame) -> Frame:
@@ -323,6 +369,7 @@ class TierServer:
             gone = [k for k in self.artifacts if k.split("/")[0] == art_id]
             for k in gone:
                 del self.artifacts[k]
+            self._changed()
         return Frame("OK", {"unloaded": gone})
 
     def _echo(self, request: Frame) -> Frame:
@@ -363,30 +410,20 @@ class TierServer:
                               "send the request to the tier its route names")
         return route, links, hop
 
-    def _reply_shape(self, request: Frame) -> LinkShape:
-        try:
-            _, links, hop = self._route(request)
-        except ServerError:
-            return wire.NO_SHAPE
-        return self.config.shapes.get(links[hop][0], wire.NO_SHAPE)
-
-    def _infer(self, request: Frame, received: float) -> Frame:
-        route, links, hop = self._route(request)
-        role = route[hop][1]
-        record = {"tier": self.config.tier, "role": role, "preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 0.0}
-        if role == "relay":
-            reply = self._forward(request, dict(request.blobs), hop, record)
+    def _infer(self, request: Frame, received: float, plan: InferPlan) -> Frame:
+        record = {"preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 0.0}
+        loaded = plan.loaded
+        if loaded is None:
+            reply = self._forward(request, dict(request.blobs), plan, record)
         else:
-            loaded = self._artifact(request.meta.get("artifact"), role)
             outputs, record["queue_s"] = self.admission.run(lambda: self._compute(request, loaded, record))
-            if role == "head":
-                reply = self._forward(request, outputs, hop, record)
+            if plan.role == "head":
+                reply = self._forward(request, outputs, plan, record)
             else:
-                logits = next(iter(outputs.values()))
-                reply = Frame("RESULT", {"hops": []}, {"logits": logits})
+                reply = Frame("RESULT", {}, {"logits": next(iter(outputs.values()))})
         if reply.type == "RESULT":
             record["service_s"] = time.perf_counter() - received
-            reply.meta["hops"] = [record, *reply.meta.get("hops", [])]
+            reply.blobs["hops"] = wire.prepend_hop(record, reply.blobs.get("hops"))
         return reply
 
     def _compute(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -417,17 +454,18 @@ class TierServer:
         return feeds
 
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = loaded.session or self._session(loaded.path)  # cold start: a new session per request
+        run = loaded.run or unchecked_run(self._session(loaded.path))  # cold start: a new session per request
         names = loaded.outputs
-        return dict(zip(names, session.run(names, feeds)))
+        return dict(zip(names, run(names, feeds, None)))
 
-    def _forward(self, request: Frame, blobs: dict[str, Any], hop: int, record: dict[str, Any]) -> Frame:
-        route = request.meta["route"]
+    def _forward(self, request: Frame, blobs: dict[str, Any], plan: InferPlan, record: dict[str, Any]) -> Frame:
+        route, hop = plan.route, plan.hop
         if hop + 1 >= len(route):
             raise ServerError(f"tier {self.config.tier} ({route[hop][1]}) is the last hop but must forward",
                               "end a route with a full or tail hop")
         target = route[hop + 1][0]
-        onward = Frame("INFER", {**request.meta, "hop": hop + 1, "token": self.config.token}, blobs)
+        onward = Frame("INFER", {**request.meta, "hop": hop + 1, "token": self.config.token}, blobs,
+                       reuse=None if request.header is None else (request.header, hop + 1))
         t0 = time.perf_counter()
         try:
             reply = self._peer(target).exchange(onward)

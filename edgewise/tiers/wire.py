@@ -7,7 +7,8 @@ A frame is a fixed 16-byte prefix, a compact JSON metadata header and a body of 
     body    = the blobs' bytes back to back (tensors in C order; a payload as dtype "bytes")
 
 Tensors travel as their raw bytes with dtype and shape in the header, never as JSON or base64;
-an image travels as its encoded file and a text as UTF-8 (dtype "bytes").
+an image travels as its encoded file and a text as UTF-8 (dtype "bytes"). The requests of one
+stream repeat their header, so each side serializes and parses a distinct header once.
 
 Links are shaped here at the message level where the kernel cannot do it: the sender of a frame
 on a link with a one-way delay waits that delay before sending (this kernel has no netem), and
@@ -23,14 +24,15 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Hashable
 
 import numpy as np
 
 from edgewise.errors import ServerError
+from edgewise.tiers import watchdog
 
 MAGIC = b"EW"
-VERSION = 1
+VERSION = 2  # 2: an INFER reply's hop records travel as a blob (HOP_RECORD)
 PREFIX = struct.Struct("!2sBBIQ")
 MAX_HEADER = 64 * 1024
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
@@ -52,11 +54,19 @@ class WireError(ServerError):
 
 @dataclass
 class Frame:
-    """One message: a type, small metadata and named blobs (tensors or raw bytes)."""
+    """One message: a type, small metadata and named blobs (tensors or raw bytes).
+
+    `reuse` names the type and metadata: frames that share it encode to the same header, which
+    is then serialized once (a stream of requests along one route). `header` is the header a
+    decoded frame arrived with; nested values of a decoded meta are shared with later frames of
+    the same header, so treat them as read-only.
+    """
 
     type: str
     meta: dict[str, Any] = field(default_factory=dict)
     blobs: dict[str, np.ndarray | bytes] = field(default_factory=dict)
+    reuse: Hashable | None = field(default=None, compare=False)
+    header: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def tensors(self) -> dict[str, np.ndarray]:
@@ -68,42 +78,56 @@ class Frame:
         return value if isinstance(value, (bytes, bytearray, memoryview)) else None
 
 
+# Headers seen recently, both ways: a stream of requests repeats a few headers, and JSON costs
+# more than the rest of a frame's handling together. Bounded; cleared whole when full.
+_HEADER_CACHE_SIZE = 512
+_CACHEABLE_HEADER = 2048  # bytes; longer headers (a LOAD's path) are rare
+_ENCODED: dict[Hashable, bytes] = {}
+_DECODED: dict[bytes, tuple[str, dict[str, Any], tuple]] = {}
+
+
+def _remember(cache: dict, key: Any, value: Any) -> None:
+    if len(cache) >= _HEADER_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
 def encode(frame: Frame) -> list[memoryview | bytes]:
     """The frame as buffers ready for sendmsg: prefix + header, then each blob without a copy."""
-    descs, buffers = [], []
+    descs, buffers, body_len = [], [], 0
     for name, value in frame.blobs.items():
         if isinstance(value, np.ndarray):
             arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)  # keeps 0-d arrays 0-d
             dtype = _NAME_OF.get(arr.dtype)
             if dtype is None:
                 raise WireError(f"dtype {arr.dtype} cannot travel on the wire", f"use one of {sorted(_DTYPES)}")
-            descs.append([name, dtype, list(arr.shape), arr.nbytes])
+            descs.append((name, dtype, arr.shape, arr.nbytes))
             buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))
+            body_len += arr.nbytes
         else:
             data = bytes(value) if not isinstance(value, bytes) else value
-            descs.append([name, BYTES, [len(data)], len(data)])
+            descs.append((name, BYTES, (len(data),), len(data)))
             buffers.append(data)
-    header = json.dumps({"type": frame.type, **frame.meta, "blobs": descs}, separators=(",", ":")).encode()
-    body_len = sum(d[3] for d in descs)
+            body_len += len(data)
+    key = (frame.type, frame.reuse, *descs) if frame.reuse is not None or not frame.meta else None
+    header = _ENCODED.get(key) if key is not None else None
+    if header is None:
+        header = json.dumps({"type": frame.type, **frame.meta, "blobs": descs}, separators=(",", ":")).encode()
+        if key is not None and len(header) <= _CACHEABLE_HEADER:
+            _remember(_ENCODED, key, header)
     return [PREFIX.pack(MAGIC, VERSION, 0, len(header), body_len) + header, *buffers]
 
 
 def frame_size(buffers: list[memoryview | bytes]) -> int:
-    return sum(len(b) for b in buffers)
+    return sum(map(len, buffers))
 
 
 def decode(header: bytes, body: memoryview) -> Frame:
     """Parse a header and body that were read whole; every field is checked before use."""
-    try:
-        meta = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise WireError("frame header is not valid JSON", "send frames made by edgewise.tiers.wire.encode") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("type"), str) or not isinstance(meta.get("blobs", []), list):
-        raise WireError("frame header lacks a type or a blob list", "send frames made by edgewise.tiers.wire.encode")
+    kind, meta, descs = _parse_header(header)
     blobs: dict[str, np.ndarray | bytes] = {}
     offset = 0
-    for desc in meta.pop("blobs", []):
-        name, dtype, shape, nbytes = _check_desc(desc)
+    for name, dtype, shape, nbytes in descs:
         if offset + nbytes > len(body):
             raise WireError(f"blob {name!r} runs past the end of the body", "the body length must cover every blob")
         chunk = body[offset : offset + nbytes]
@@ -114,7 +138,25 @@ def decode(header: bytes, body: memoryview) -> Frame:
             blobs[name] = np.frombuffer(chunk, dtype=_DTYPE_OF[dtype]).reshape(shape)
     if offset != len(body):
         raise WireError(f"body has {len(body) - offset} bytes no blob describes", "describe every byte of the body")
-    return Frame(meta.pop("type"), meta, blobs)
+    return Frame(kind, dict(meta), blobs, header=header)
+
+
+def _parse_header(header: bytes) -> tuple[str, dict[str, Any], tuple]:
+    """Type, metadata and checked blob descriptions of a header, parsed once per distinct header."""
+    parsed = _DECODED.get(header)
+    if parsed is not None:
+        return parsed
+    try:
+        meta = json.loads(header)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WireError("frame header is not valid JSON", "send frames made by edgewise.tiers.wire.encode") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("type"), str) or not isinstance(meta.get("blobs", []), list):
+        raise WireError("frame header lacks a type or a blob list", "send frames made by edgewise.tiers.wire.encode")
+    descs = tuple(_check_desc(desc) for desc in meta.pop("blobs", []))
+    parsed = (meta.pop("type"), meta, descs)
+    if len(header) <= _CACHEABLE_HEADER:
+        _remember(_DECODED, header, parsed)
+    return parsed
 
 
 def _check_desc(desc: Any) -> tuple[str, str, tuple[int, ...], int]:
@@ -130,6 +172,31 @@ def _check_desc(desc: Any) -> tuple[str, str, tuple[int, ...], int]:
         raise WireError(f"blob {name!r}: {nbytes} bytes do not hold shape {shape} of {dtype}",
                         "nbytes must equal the product of the shape times the item size")
     return name, dtype, tuple(shape), nbytes
+
+
+# --- hop records --------------------------------------------------------------------------------
+
+# Each hop of an INFER adds one record to the reply's "hops" blob, first hop first: HOP_FIELDS as
+# big-endian doubles. The client knows each hop's tier and role from the route it sent. queue_s is
+# NaN on a relay hop, which computes nothing. Packed with struct, not numpy: a few small numpy calls
+# cost more than the rest of a hop's bookkeeping on a cold cache.
+HOP_FIELDS = ("service_s", "preprocess_s", "compute_s", "wait_s", "queue_s")
+HOP_RECORD = struct.Struct("!5d")
+
+
+def prepend_hop(record: dict[str, float], downstream: bytes | None) -> bytes:
+    """The hops blob of a reply: this hop's record, then those of the hops after it."""
+    own = HOP_RECORD.pack(record["service_s"], record["preprocess_s"], record["compute_s"], record["wait_s"],
+                          record.get("queue_s", math.nan))
+    return own if downstream is None else own + downstream
+
+
+def hop_records(blob: bytes) -> list[tuple[float, ...]]:
+    """The records of a hops blob, in HOP_FIELDS order."""
+    if len(blob) % HOP_RECORD.size:
+        raise WireError(f"hops blob of {len(blob)} bytes is not a whole number of records",
+                        "send replies made by an edgewise tier server")
+    return list(HOP_RECORD.iter_unpack(blob))
 
 
 # --- shaping -----------------------------------------------------------------------------------
@@ -179,25 +246,42 @@ NO_SHAPE = LinkShape()
 _CHUNK = 64 * 1024
 
 
-def send_frame(sock: socket.socket, frame: Frame, shape: LinkShape = NO_SHAPE) -> int:
+def send_frame(sock: socket.socket, frame: Frame, shape: LinkShape = NO_SHAPE, timeout_s: float | None = None,
+               min_rate: float = 32 * 1024, guard: watchdog.Guard | None = None) -> int:
     """Send one frame (after the link's one-way delay); returns the bytes sent."""
-    return send_buffers(sock, encode(frame), shape)
+    return send_buffers(sock, encode(frame), shape, timeout_s, min_rate, guard)
 
 
-def send_buffers(sock: socket.socket, buffers: list[memoryview | bytes], shape: LinkShape = NO_SHAPE) -> int:
+def send_buffers(sock: socket.socket, buffers: list[memoryview | bytes], shape: LinkShape = NO_SHAPE,
+                 timeout_s: float | None = None, min_rate: float = 32 * 1024,
+                 guard: watchdog.Guard | None = None) -> int:
+    """Send prepared buffers; with `timeout_s`, a peer that does not take them within that time plus
+    their size at `min_rate` bytes/s has its connection shut down (watchdog.py) and this raises OSError."""
     if shape.delay_s > 0:
         time.sleep(shape.delay_s)
     total = frame_size(buffers)
-    if shape.bucket is None:
-        _send_all(sock, buffers, total)
+    if timeout_s is None:
+        guard = None
+    elif guard is None:
+        guard = watchdog.guard(sock)
+    try:
+        if shape.bucket is None:
+            if guard is not None:
+                guard.arm(time.monotonic() + timeout_s + total / min_rate, socket.SHUT_RDWR)
+            _send_all(sock, buffers, total)
+            return total
+        for buf in buffers:
+            view = memoryview(buf).cast("B")
+            for start in range(0, len(view), _CHUNK):
+                piece = view[start : start + _CHUNK]
+                shape.bucket.take(len(piece))
+                if guard is not None:
+                    guard.arm(time.monotonic() + timeout_s + len(piece) / min_rate, socket.SHUT_RDWR)
+                sock.sendall(piece)
         return total
-    for buf in buffers:
-        view = memoryview(buf).cast("B")
-        for start in range(0, len(view), _CHUNK):
-            piece = view[start : start + _CHUNK]
-            shape.bucket.take(len(piece))
-            sock.sendall(piece)
-    return total
+    finally:
+        if guard is not None:
+            guard.disarm()
 
 
 def _send_all(sock: socket.socket, buffers: list[memoryview | bytes], total: int) -> None:
@@ -218,75 +302,67 @@ def _send_all(sock: socket.socket, buffers: list[memoryview | bytes], total: int
 # --- reading -----------------------------------------------------------------------------------
 
 def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_s: float | None = None,
-               min_rate: float = 32 * 1024, idle_timeout_s: float | None = None) -> Frame | None:
-    """Read one frame; None when the peer closed cleanly between frames.
+               min_rate: float = 32 * 1024, idle_timeout_s: float | None = None,
+               guard: watchdog.Guard | None = None) -> Frame | None:
+    """Read one frame; None when the peer closed cleanly between frames, or stayed silent too long.
 
     Waiting for a frame to start may take `idle_timeout_s` (persistent connections idle between
     requests); once it started, the whole frame must arrive within `timeout_s` plus the time its
     body takes at `min_rate` bytes/s, so a peer that trickles bytes (slowloris) is cut off.
-    A frame that has arrived whole costs two reads: the prefix, then header and body together.
+    The deadlines are kept by the watchdog (watchdog.py), not by a socket timeout, so the socket
+    may block: a frame that has arrived whole costs two reads and no poll. A caller that reads one
+    socket many times passes its `guard` rather than have it looked up each time.
     """
-    # One socket timeout serves the idle wait and the frame (the shorter of the two; the longer
-    # is counted here), so that a stream of frames changes it, a system call each time, never.
-    waits = [t for t in (idle_timeout_s, timeout_s) if t is not None]
-    _set_timeout(sock, min(waits) if waits else None)
-    idle_until = None if idle_timeout_s is None else time.monotonic() + idle_timeout_s
-    prefix = bytearray(PREFIX.size)
-    while True:
-        try:
-            first = sock.recv_into(prefix)
-            break
-        except TimeoutError:
-            if idle_until is not None and time.monotonic() >= idle_until:
-                return None  # idle too long: the caller closes the connection
-    if not first:
-        return None
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    if first < PREFIX.size:
-        _read_into(sock, memoryview(prefix)[first:], deadline)
-    magic, version, _flags, header_len, body_len = PREFIX.unpack(prefix)
-    if magic != MAGIC:
-        raise WireError("not an edgewise frame (bad magic)", "connect with edgewise's TierClient")
-    if version != VERSION:
-        raise WireError(f"wire version {version} is not supported (this side speaks {VERSION})",
-                        "run the same edgewise version on every tier")
-    if header_len > MAX_HEADER:
-        raise WireError(f"frame header of {header_len} bytes exceeds {MAX_HEADER}", "keep metadata small")
-    if header_len + body_len > max_frame:
-        raise WireError(f"frame of {header_len + body_len} bytes exceeds the limit of {max_frame}",
-                        "send a smaller payload or raise the server's --max-frame-mb")
-    if deadline is not None:
-        deadline += body_len / min_rate
-    rest = memoryview(bytearray(header_len + body_len))
-    _read_into(sock, rest, deadline)
+    if guard is None:
+        guard = watchdog.guard(sock)
+    if idle_timeout_s is not None:
+        guard.arm(time.monotonic() + idle_timeout_s)
+    try:
+        prefix = bytearray(PREFIX.size)
+        first = _recv_into(sock, memoryview(prefix), guard)
+        if not first:
+            return None  # closed, or cut off after idling too long: either way the connection ends
+        if timeout_s is not None:
+            guard.arm(time.monotonic() + timeout_s)
+        if first < PREFIX.size:
+            _read_into(sock, memoryview(prefix)[first:], guard)
+        magic, version, _flags, header_len, body_len = PREFIX.unpack(prefix)
+        if magic != MAGIC:
+            raise WireError("not an edgewise frame (bad magic)", "connect with edgewise's TierClient")
+        if version != VERSION:
+            raise WireError(f"wire version {version} is not supported (this side speaks {VERSION})",
+                            "run the same edgewise version on every tier")
+        if header_len > MAX_HEADER:
+            raise WireError(f"frame header of {header_len} bytes exceeds {MAX_HEADER}", "keep metadata small")
+        if header_len + body_len > max_frame:
+            raise WireError(f"frame of {header_len + body_len} bytes exceeds the limit of {max_frame}",
+                            "send a smaller payload or raise the server's --max-frame-mb")
+        if guard.deadline is not None and body_len > min_rate:
+            guard.arm(guard.deadline + body_len / min_rate)
+        rest = memoryview(bytearray(header_len + body_len))
+        _read_into(sock, rest, guard)
+    finally:
+        guard.disarm()
     return decode(bytes(rest[:header_len]), rest[header_len:])
 
 
-def _set_timeout(sock: socket.socket, timeout: float | None) -> None:
-    # Each settimeout is a system call; most frames find the timeout they need already set.
-    if sock.gettimeout() != timeout:
-        sock.settimeout(timeout)
+def _recv_into(sock: socket.socket, view: memoryview, guard: watchdog.Guard) -> int:
+    """One read; a socket the caller gave a timeout of its own is read again until the guard cuts it."""
+    while True:
+        try:
+            return sock.recv_into(view)
+        except TimeoutError:
+            if guard.expired:
+                return 0
 
 
-def _read_into(sock: socket.socket, view: memoryview, deadline: float | None) -> None:
+def _read_into(sock: socket.socket, view: memoryview, guard: watchdog.Guard) -> None:
     got = 0
     while got < len(view):
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise WireError("frame arrived too slowly", "the peer must send a whole frame without stalling")
-            # A timeout already set and at most a second past the deadline is kept (each change is
-            # a system call); the deadline itself is checked after every read.
-            current = sock.gettimeout()
-            if current is None or current > left + 1.0:
-                sock.settimeout(float(math.ceil(left)) if left >= 1.0 else left)
-        try:
-            n = sock.recv_into(view[got:], len(view) - got)
-        except TimeoutError:
-            if deadline is not None and time.monotonic() < deadline:
-                continue  # the socket's timeout was shorter than what is left of the frame's time
-            raise WireError("frame arrived too slowly", "the peer must send a whole frame without stalling") from None
+        n = _recv_into(sock, view[got:], guard)
         if n == 0:
+            if guard.expired:
+                raise WireError("frame arrived too slowly", "the peer must send a whole frame without stalling")
             raise WireError(f"connection closed mid-frame ({got} of {len(view)} bytes)", "the frame was truncated")
         got += n
 

@@ -233,3 +233,25 @@ def test_dead_next_hop_is_reported_as_tier_down(servers, tiny_cnn, cnn_artifact)
         with pytest.raises(TierDown) as info:
             client.infer(route_for(Placement.parse("cloud")), "gone", tiny_cnn.latency_inputs(1)[0])
     assert info.value.tier == "cloud"
+
+
+def test_a_reloaded_artifact_serves_the_same_stream_at_once(servers, tmp_path):
+    """The server remembers what a stream's header asks for; a LOAD under the same id voids that."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def model(path, scale):
+        weight = numpy_helper.from_array(np.eye(4, dtype=np.float32) * scale, "w")
+        graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "scaled",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])], [weight])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+        return path
+
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    route = route_for(Placement.parse("edge"))
+    with _client(servers) as client:
+        client.load("edge", "m", model(tmp_path / "one.onnx", 1.0), "full", None)
+        np.testing.assert_allclose(client.infer(route, "m", {"x": x}).logits, x)
+        client.load("edge", "m", model(tmp_path / "three.onnx", 3.0), "full", None)
+        np.testing.assert_allclose(client.infer(route, "m", {"x": x}).logits, 3 * x)

@@ -3,7 +3,7 @@ import socket
 import numpy as np
 import pytest
 
-from edgewise.tiers import wire
+from edgewise.tiers import watchdog, wire
 from edgewise.tiers.wire import Frame
 
 
@@ -81,7 +81,7 @@ def test_modelled_rate_paces_bytes():
     assert 0.25 < elapsed < 0.45
 
 
-def test_a_frame_arriving_in_pieces_is_read_whole_and_frames_keep_one_timeout():
+def test_a_frame_arriving_in_pieces_is_read_whole_on_a_blocking_socket():
     frames = [Frame("INFER", {"hop": i}, {"x": np.full((3, 4), i, np.float32), "payload": b"p" * (i + 1)}) for i in range(3)]
     data = b"".join(bytes(b) for f in frames for b in wire.encode(f))
     a, b = socket.socketpair()
@@ -99,8 +99,46 @@ def test_a_frame_arriving_in_pieces_is_read_whole_and_frames_keep_one_timeout():
         got = []
         for _ in frames:
             got.append(wire.read_frame(b, timeout_s=5, idle_timeout_s=30))
-            assert b.gettimeout() == 5  # the shorter of the two, set once for every frame
+            assert b.gettimeout() is None  # deadlines are the watchdog's: the socket keeps blocking
+            assert watchdog.guard(b).deadline is None  # and none is left armed between frames
         sender.join()
     for i, frame in enumerate(got):
         assert frame is not None and frame.meta["hop"] == i and frame.payload == b"p" * (i + 1)
         np.testing.assert_array_equal(frame.blobs["x"], np.full((3, 4), i, np.float32))
+
+
+def test_a_send_the_peer_never_reads_is_cut_off_by_the_watchdog():
+    """Blocking sockets keep no timeout of their own: a stalled send ends at its deadline instead."""
+    import time
+
+    a, b = socket.socketpair()
+    with a, b:
+        t0 = time.monotonic()
+        with pytest.raises(OSError):
+            wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 8_000_000}), timeout_s=0.3, min_rate=1e9)
+        elapsed = time.monotonic() - t0
+        assert watchdog.guard(a).expired
+    assert 0.3 <= elapsed < 0.3 + 4 * watchdog.TICK_S
+
+
+def test_frames_of_one_header_share_its_parse_but_not_their_metadata():
+    frame = Frame("INFER", {"hop": 0, "route": [["mobile", "full"]]}, {"payload": b"abc"}, reuse=("stream", 1))
+    first, second = (wire.encode(frame) for _ in range(2))
+    assert first[0] == second[0]  # the header was serialized once and reused
+    header = first[0][wire.PREFIX.size:]
+    one = wire.decode(header, memoryview(b"abc"))
+    one.meta["hop"] = 5  # a server may change its copy of the metadata ...
+    two = wire.decode(header, memoryview(b"xyz"))
+    assert two.meta["hop"] == 0 and two.payload == b"xyz"  # ... without touching the next frame's
+    assert one.header == two.header == header
+
+
+def test_hop_records_travel_as_packed_doubles_first_hop_first():
+    edge = wire.prepend_hop({"service_s": 2.0, "preprocess_s": 0.0, "compute_s": 1.5, "wait_s": 0.0,
+                             "queue_s": 0.25}, None)
+    relay = wire.prepend_hop({"service_s": 3.0, "preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 2.5}, edge)
+    records = wire.hop_records(relay)
+    assert records[1] == (2.0, 0.0, 1.5, 0.0, 0.25)
+    assert records[0][:4] == (3.0, 0.0, 0.0, 2.5) and records[0][4] != records[0][4]  # NaN: a relay queues nothing
+    with pytest.raises(wire.WireError, match="whole number"):
+        wire.hop_records(relay[:-1])
