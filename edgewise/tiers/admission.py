@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from edgewise.errors import ServerError
 from edgewise.tiers.host import proc_field_mb
@@ -47,8 +47,8 @@ class Admission:
         self._computing = False
         self._waiting: deque[threading.Event] = deque()  # each waiter's turn, in arrival order
 
-    def run(self, work: Callable[[], T]) -> tuple[T, float]:
-        """Run `work` once the tier is free; returns its result and the seconds it waited.
+    def run(self, work: Callable[..., T], *args: Any) -> tuple[T, float]:
+        """Run `work(*args)` once the tier is free; returns its result and the seconds it waited.
 
         Raises Busy at once when the queue is full; re-raises what `work` raised."""
         arrived = time.perf_counter()
@@ -66,7 +66,7 @@ class Admission:
             turn.wait()  # set by the request before it, which hands the tier over still marked computing
         queued_s = time.perf_counter() - arrived if turn is not None else 0.0
         try:
-            return work(), queued_s
+            return work(*args), queued_s
         finally:
             with self._lock:
                 if self._waiting:

@@ -382,7 +382,7 @@ class TierServer:
         # A synthetic request of known service time (load tests): it holds the tier's compute work_s.
         if not isinstance(work_s, (int, float)) or not 0 <= work_s <= 1.0:
             raise ServerError(f"ECHO work_s {work_s!r} out of range", "ask for 0 to 1 s of work")
-        compute_s, queued_s = self.admission.run(lambda: _hold(work_s))
+        compute_s, queued_s = self.admission.run(_hold, work_s)
         payload = {"payload": np.zeros(n, np.uint8)} if n else {}
         return Frame("OK", {"queue_s": queued_s, "compute_s": compute_s}, payload)
 
@@ -416,7 +416,7 @@ class TierServer:
         if loaded is None:
             reply = self._forward(request, dict(request.blobs), plan, record)
         else:
-            outputs, record["queue_s"] = self.admission.run(lambda: self._compute(request, loaded, record))
+            outputs, record["queue_s"] = self.admission.run(self._compute, request, loaded, record)
             if plan.role == "head":
                 reply = self._forward(request, outputs, plan, record)
             else:
@@ -430,7 +430,7 @@ class TierServer:
         """Preprocessing and the model run: what a request computes on the tier, one request at a time."""
         feeds = self._feeds(request, loaded, record)
         t0 = time.perf_counter()
-        outputs = self.pace.run(lambda: self._run(loaded, feeds))  # compute:TIER includes the stretch
+        outputs = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
         record["compute_s"] = time.perf_counter() - t0
         return outputs
 
@@ -446,7 +446,7 @@ class TierServer:
         payload = request.payload
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds = self.pace.run(lambda: loaded.preprocess(payload))  # DataError on an undecodable image or text
+            feeds = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
             record["preprocess_s"] = time.perf_counter() - t0
         else:
             feeds = request.tensors
@@ -489,18 +489,19 @@ class TierServer:
 
 def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str) -> None:
     """Names, dtypes and shapes of `feeds` must match the model's inputs exactly."""
-    expected = {i.name for i in inputs}
-    if set(feeds) != expected:
-        raise DataError(f"tier {tier}: inputs {sorted(feeds)} do not match the model's {sorted(expected)}",
+    if len(feeds) != len(inputs) or any(meta.name not in feeds for meta in inputs):
+        raise DataError(f"tier {tier}: inputs {sorted(feeds)} do not match the model's {sorted(i.name for i in inputs)}",
                         "send exactly the model's inputs")
     for meta in inputs:
         arr = feeds[meta.name]
         if wire.dtype_name(arr.dtype) != meta.dtype:
             raise DataError(f"tier {tier}: input {meta.name!r} is {arr.dtype.name}, the model wants {meta.dtype}",
                             "send the model's dtype")
-        if len(arr.shape) != len(meta.shape) or any(d is not None and d != a for d, a in zip(meta.shape, arr.shape)):
+        shape = arr.shape
+        if shape != meta.shape and (len(shape) != len(meta.shape)
+                                    or any(d is not None and d != a for d, a in zip(meta.shape, shape))):
             shown = ["?" if d is None else d for d in meta.shape]
-            raise DataError(f"tier {tier}: input {meta.name!r} has shape {list(arr.shape)}, the model wants {shown}",
+            raise DataError(f"tier {tier}: input {meta.name!r} has shape {list(shape)}, the model wants {shown}",
                             "send the model's shape")
 
 

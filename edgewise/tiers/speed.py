@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from edgewise.errors import ConfigError
 
@@ -50,11 +50,12 @@ class Pace:
         self.by_thread_time = threads <= 1
         self._holders = threading.local()  # one per serving thread: lateness is a per-thread affair
 
-    def run(self, step: Callable[[], T]) -> T:
+    def run(self, step: Callable[..., T], *args: Any) -> T:
+        """`step(*args)`, held until it has taken its time at this tier's speed."""
         if self.speed >= 1.0:
-            return step()
+            return step(*args)
         start, cpu0 = time.perf_counter(), time.thread_time()
-        out = step()
+        out = step(*args)
         work = time.thread_time() - cpu0 if self.by_thread_time else time.perf_counter() - start
         self._holder().until(start + work / self.speed)
         return out

@@ -52,7 +52,7 @@ class WireError(ServerError):
     """A frame is malformed, truncated, oversized or too slow; the connection is closed after it."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     """One message: a type, small metadata and named blobs (tensors or raw bytes).
 
@@ -102,7 +102,7 @@ def encode(frame: Frame) -> list[memoryview | bytes]:
             if dtype is None:
                 raise WireError(f"dtype {arr.dtype} cannot travel on the wire", f"use one of {sorted(_DTYPES)}")
             descs.append((name, dtype, arr.shape, arr.nbytes))
-            buffers.append(memoryview(arr.reshape(-1).view(np.uint8)))
+            buffers.append(memoryview(arr).cast("B") if arr.nbytes else b"")  # a byte view, no copy
             body_len += arr.nbytes
         else:
             data = bytes(value) if not isinstance(value, bytes) else value

@@ -32,6 +32,10 @@ def test_transport_loopback(tmp_path):
         # JSON + base64 + a session per request costs more than the binary frame, at every size
         assert r["reference_overhead_s"]["median"] > r["edgewise_overhead_s"]["median"] > 0
     assert isinstance(data["overhead_goal_met"], bool)
+    one_core = data["loopback_one_core"]  # the same 4 KB round trips with every process on one core
+    assert [r["payload"] for r in one_core["rows"]] == ["4KB"]
+    assert 0 < one_core["rows"][0]["bare_s"]["median"] < one_core["rows"][0]["edgewise_s"]["median"]
+    assert isinstance(one_core["rows"][0]["fixed_overhead_goal_met"], bool)
     assert data["shaped"] is None
 
 
