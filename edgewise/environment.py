@@ -25,6 +25,15 @@ def fingerprint(testbed_kind: str | None = None) -> dict[str, object]:
     return env
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which a container or taskset may make
+    fewer than the host's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

@@ -12,13 +12,13 @@ stops. The lanes die with the process that started them.
 
 from __future__ import annotations
 
-import os
 import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from edgewise.environment import usable_cores
 from edgewise.testbeds.processes import die_with_parent
 from edgewise.training import share_cpu
 
@@ -39,13 +39,6 @@ class Outcome:
     seconds: float = 0.0
 
 
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def run_in_lanes(tasks: list[LaneTask], log: Callable[[str], None], lanes: int | None = None,
                  on_done: Callable[[str, Outcome], None] | None = None) -> dict[str, Outcome]:
     """Run `tasks` in at most `lanes` processes (default one per core), each after the tasks it names.
@@ -61,7 +54,7 @@ def run_in_lanes(tasks: list[LaneTask], log: Callable[[str], None], lanes: int |
     unknown = {a for t in tasks for a in t.after} - names
     if unknown:
         raise ValueError(f"tasks wait for tasks not given: {sorted(unknown)}")
-    cores = cpu_cores()
+    cores = usable_cores()
     lanes = max(1, min(lanes or cores, len(tasks)))
     spawn = mp.get_context("spawn")  # fork would copy a parent whose torch thread pools may be running
     busy = spawn.Value("i", lanes)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 import typer
 
+from edgewise.environment import usable_cores
 from edgewise.errors import ConfigError
 from edgewise.tiers.spec import TierSpec
 
@@ -37,7 +37,7 @@ def serve(
         raise ConfigError(f"--cpus {cpus} must be positive", "e.g. --cpus 0.5")
     if memory_mb is not None and memory_mb <= 0:
         raise ConfigError(f"--memory-mb {memory_mb} must be positive", "e.g. --memory-mb 2048")
-    spec = TierSpec(tier, cpus or float(os.cpu_count() or 1), memory_mb or 0, threads, speed)
+    spec = TierSpec(tier, cpus or float(usable_cores()), memory_mb or 0, threads, speed)
     cap = apply_memory_cap(tier, memory_mb)
     try:
         config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from edgewise.artifacts import ArtifactCache
 from edgewise.executors.base import Executor
 from edgewise.executors.graph import build_one, plan_steps, study_spec, worker_study
-from edgewise.lanes import LaneTask, Outcome, cpu_cores, run_in_lanes
+from edgewise.environment import usable_cores
+from edgewise.lanes import LaneTask, Outcome, run_in_lanes
 from edgewise.subjects.teachers import teacher_missing, teacher_record
 
 
@@ -39,7 +40,7 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
     in-process) or with fewer than two tasks: then the in-process build does it all. Returns each
     lane task's outcome.
     """
-    lanes = lanes or cpu_cores()
+    lanes = lanes or usable_cores()
     if lanes < 2 or study.options.device != "cpu":
         return {}  # decided before planning: the graph costs every cell's build context
     tasks = lane_tasks(study, cells)

@@ -9,12 +9,12 @@ device uses when the device is faster than one of this host's cores.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgewise.config import PRESETS
+from edgewise.environment import usable_cores
 from edgewise.testbeds.verify import SPEED_REQUESTS, speed_samples
 from edgewise.testbeds.workloads import SPEED_WORKLOADS
 from edgewise.tiers.client import TierClient
@@ -71,7 +71,7 @@ def calibrate(address: str, token: str | None = None, quick: bool = False, timeo
     result = Calibration(tier, address, device_threads, threads=1)
     with TierClient({tier: address}, token, timeout_s, ship_models=True) as client:
         _measure(client, route, result, quick)
-        cores = len(os.sched_getaffinity(0))
+        cores = usable_cores()
         if result.speed >= 1.0 and min(device_threads, cores) > 1:
             # Faster than one core here: compare against as many threads as the device uses.
             result.threads = min(device_threads, cores)

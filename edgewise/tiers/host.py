@@ -12,7 +12,7 @@ import platform
 from typing import Any
 
 import edgewise
-from edgewise.environment import _cpu_model
+from edgewise.environment import _cpu_model, usable_cores
 
 
 def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] |
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "memory_mb": _total_memory_mb(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
