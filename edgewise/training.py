@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from edgewise.data.split import Split
 from edgewise.errors import ConfigError
 
-LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]  # noqa: F821
+if TYPE_CHECKING:  # torch is imported where training runs, not when this module is
+    import torch
+
+LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]
 
 # How many intra-op threads this process may use now, when it shares the CPU with other training
 # processes (see edgewise.lanes); None: torch's own setting stands.
