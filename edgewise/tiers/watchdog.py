@@ -14,6 +14,7 @@ stalled send is shut down both ways. Deadlines are honoured to within `TICK_S`.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -74,9 +75,20 @@ class Watchdog:
             if found is None:
                 found = self._guards[sock] = Guard(sock)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._patrol, name="edgewise-watchdog", daemon=True)
-                self._thread.start()
+                self._start()
         return found
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._patrol, name="edgewise-watchdog", daemon=True)
+        self._thread.start()
+
+    def after_fork(self) -> None:
+        """In a forked child the patrol thread is gone (and the lock may be held by a thread that is
+        gone too): start afresh, so the sockets the child inherited keep their deadlines."""
+        self._lock = threading.Lock()
+        self._thread = None
+        if len(self._guards):
+            self._start()
 
     def _patrol(self) -> None:
         while True:
@@ -89,6 +101,7 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.after_fork)
 
 
 def guard(sock: socket.socket) -> Guard:

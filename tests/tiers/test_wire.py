@@ -142,3 +142,34 @@ def test_hop_records_travel_as_packed_doubles_first_hop_first():
     assert records[0][:4] == (3.0, 0.0, 0.0, 2.5) and records[0][4] != records[0][4]  # NaN: a relay queues nothing
     with pytest.raises(wire.WireError, match="whole number"):
         wire.hop_records(relay[:-1])
+
+
+def test_a_forked_child_keeps_its_deadlines():
+    """The watchdog's thread does not survive fork(): the child starts its own, so a silent peer
+    still ends a read there (exit 0), rather than blocking it for ever."""
+    import os
+    import time
+
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    with a, b, c, d:
+        watchdog.guard(b)
+        wire.read_frame(d, timeout_s=5, idle_timeout_s=0.01)  # the parent's watchdog runs (and cuts d)
+        pid = os.fork()
+        if pid == 0:  # the child: b's peer stays silent
+            code = 1
+            try:
+                code = 0 if wire.read_frame(b, timeout_s=5, idle_timeout_s=0.3) is None else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the child's read was never cut off")
+    assert os.waitstatus_to_exitcode(status) == 0
