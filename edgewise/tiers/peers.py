@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from edgewise.tiers import watchdog, wire
 from edgewise.tiers.watchdog import Guard
 from edgewise.tiers.wire import Frame, LinkShape
 
 SocketFactory = Callable[[int], socket.socket]  # family -> a new unconnected socket
+
+
+class Connection(NamedTuple):
+    """A pooled connection and its watchdog guard (looked up once, not per frame)."""
+
+    sock: socket.socket
+    guard: Guard
 
 
 class PeerLost(ConnectionError):
@@ -31,7 +38,7 @@ class PeerPool:
         self.timeout_s = timeout_s
         self.make_socket = make_socket
         self.max_frame = max_frame
-        self._idle: list[tuple[socket.socket, Guard]] = []  # each connection with its watchdog guard
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
     def exchange(self, frame: Frame) -> Frame:
@@ -41,34 +48,33 @@ class PeerPool:
         try:
             reply = self._roundtrip(conn, buffers)
         except (OSError, wire.WireError) as exc:
-            conn[0].close()
+            conn.sock.close()
             if not reused:
                 raise PeerLost(f"{self.address}: {exc}") from None
             conn = self._connect()  # the peer restarted since this connection was pooled
             try:
                 reply = self._roundtrip(conn, buffers)
             except (OSError, wire.WireError) as exc2:
-                conn[0].close()
+                conn.sock.close()
                 raise PeerLost(f"{self.address}: {exc2}") from None
         self._give_back(conn, reply)
         return reply
 
-    def _roundtrip(self, conn: tuple[socket.socket, Guard], buffers: list) -> Frame:
-        sock, guard = conn
-        wire.send_buffers(sock, buffers, self.shape, timeout_s=self.timeout_s, guard=guard)
-        reply = wire.read_frame(sock, self.max_frame, timeout_s=self.timeout_s, idle_timeout_s=self.timeout_s,
-                                min_rate=1.0, guard=guard)
+    def _roundtrip(self, conn: Connection, buffers: list) -> Frame:
+        wire.send_buffers(conn.sock, buffers, self.shape, timeout_s=self.timeout_s, guard=conn.guard)
+        reply = wire.read_frame(conn.sock, self.max_frame, timeout_s=self.timeout_s, idle_timeout_s=self.timeout_s,
+                                min_rate=1.0, guard=conn.guard)
         if reply is None:
             raise PeerLost("connection closed before a reply")
         return reply
 
-    def _take(self) -> tuple[tuple[socket.socket, Guard], bool]:
+    def _take(self) -> tuple[Connection, bool]:
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
         return self._connect(), False
 
-    def _connect(self) -> tuple[socket.socket, Guard]:
+    def _connect(self) -> Connection:
         family, addr = wire.parse_address(self.address)
         sock = self.make_socket(family)
         sock.settimeout(min(self.timeout_s, 10.0))
@@ -78,17 +84,17 @@ class PeerPool:
             sock.close()
             raise PeerLost(f"cannot reach {self.address}: {exc}") from None
         sock.settimeout(None)  # blocking from here on: the watchdog keeps the deadlines (watchdog.py)
-        return wire.configure(sock), watchdog.guard(sock)
+        return Connection(wire.configure(sock), watchdog.guard(sock))
 
-    def _give_back(self, conn: tuple[socket.socket, Guard], reply: Frame) -> None:
+    def _give_back(self, conn: Connection, reply: Frame) -> None:
         if reply.meta.get("close"):
-            conn[0].close()  # the server ends the connection after this reply
+            conn.sock.close()  # the server ends the connection after this reply
             return
         with self._lock:
             self._idle.append(conn)
 
     def close(self) -> None:
         with self._lock:
-            for sock, _ in self._idle:
-                sock.close()
+            for conn in self._idle:
+                conn.sock.close()
             self._idle.clear()
