@@ -218,9 +218,10 @@ def main() -> None:
             fixed, floor = small["edgewise_overhead_s"]["median"], small["overhead_to_bare"]["median"]
             small["fixed_overhead_goal_met"] = fixed <= FIXED_OVERHEAD_GOAL_S
             small["floor_goal_met"] = floor <= FLOOR_GOAL
+            verdicts = ["met" if small[k] else "missed" for k in ("fixed_overhead_goal_met", "floor_goal_met")]
             print(f"goal ({label}): per-hop overhead at 4KB <= {FIXED_OVERHEAD_GOAL_S * 1e3:.1f} ms: "
-                  f"{fixed * 1e3:.3f} ms, {'met' if small['fixed_overhead_goal_met'] else 'missed'}; within "
-                  f"{FLOOR_GOAL:.0f}x of a bare round trip: {floor:.2f}x, {'met' if small['floor_goal_met'] else 'missed'}")
+                  f"{fixed * 1e3:.3f} ms, {verdicts[0]}; within {FLOOR_GOAL:.0f}x of a bare round trip: "
+                  f"{floor:.2f}x, {verdicts[1]}")
         at_goal = next((r for r in rows if r["payload"] == "600KB"), None)
         if at_goal is not None:
             ratio = at_goal["overhead_ratio"]["median"]

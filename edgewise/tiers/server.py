@@ -490,7 +490,8 @@ class TierServer:
 def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str) -> None:
     """Names, dtypes and shapes of `feeds` must match the model's inputs exactly."""
     if len(feeds) != len(inputs) or any(meta.name not in feeds for meta in inputs):
-        raise DataError(f"tier {tier}: inputs {sorted(feeds)} do not match the model's {sorted(i.name for i in inputs)}",
+        expected = sorted(i.name for i in inputs)
+        raise DataError(f"tier {tier}: inputs {sorted(feeds)} do not match the model's {expected}",
                         "send exactly the model's inputs")
     for meta in inputs:
         arr = feeds[meta.name]
