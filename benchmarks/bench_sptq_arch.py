@@ -77,7 +77,7 @@ def main(kind: str) -> dict:
     from edgewise.artifacts import Artifact
     from edgewise.onnxgraph import make_session
     from edgewise.operators import BuildContext, get_operator
-    from edgewise.operators.sptq_candidates import interleaved_latency
+    from edgewise.session_latency import interleaved_latency
 
     workdir = Path(tempfile.mkdtemp(prefix=f"sptq-arch-{kind}-"))
     data = inputs()

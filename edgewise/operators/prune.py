@@ -97,7 +97,7 @@ class Prune(Operator):
             "parameters_before": params_before, "parameters_after": params_after,
             "latency_ms_before": before_ms, "latency_ms_after": after_ms,
             "speedup": round(before_ms / after_ms, 3) if after_ms else None,
-            "latency_note": "ONNX Runtime, 1 thread, batch 1, medians of interleaved runs",
+            "latency_note": "ONNX Runtime, 1 thread, batch 1, medians of runs in alternating blocks",
         }
         if p.mode == "unstructured":
             out.meta["expectation"] = "no speed-up expected on dense runtimes: zeros are still multiplied"

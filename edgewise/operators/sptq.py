@@ -24,7 +24,8 @@ from edgewise.artifacts import Artifact
 from edgewise.data.batching import fixed_batch, run_batched
 from edgewise.data.split import Split
 from edgewise.operators.base import BuildContext, Operator
-from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, interleaved_latency, search, why_it_won
+from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, search, why_it_won
+from edgewise.session_latency import interleaved_latency
 from edgewise.subjects import score
 from edgewise.vocabulary import CNN, FLOAT, ONNX, TRANSFORMER
 

@@ -19,6 +19,8 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from edgewise.session_latency import interleaved_latency
+
 # A challenger must beat the incumbent by this fraction: timings on a shared CPU wobble, and a
 # change that is not clearly faster should not flip the choice from one build to the next.
 MARGIN = 0.03
@@ -129,21 +131,6 @@ def candidate_space(is_transformer: bool, *, calibration: str | None, per_channe
 
 
 # --- measuring ---------------------------------------------------------------------------------
-
-def interleaved_latency(sessions: list, feeds: list[dict[str, np.ndarray]], runs: int, warmup: int = 2) -> list[float]:
-    """Median seconds per session, the sessions taking turns run by run so that load hits them alike."""
-    named = [[{i.name: f[i.name] for i in s.get_inputs()} for f in feeds] for s in sessions]
-    for s, fs in zip(sessions, named):
-        for i in range(warmup):
-            s.run(None, fs[i % len(fs)])
-    times: list[list[float]] = [[] for _ in sessions]
-    for i in range(runs):
-        for k, (s, fs) in enumerate(zip(sessions, named)):
-            start = time.perf_counter()
-            s.run(None, fs[i % len(fs)])
-            times[k].append(time.perf_counter() - start)
-    return [float(np.median(t)) for t in times]
-
 
 @dataclass
 class Judge:

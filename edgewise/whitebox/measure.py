@@ -1,7 +1,8 @@
 """Figures white-box operators record in an artifact's metadata: size, MACs, ORT latency, int8 ops.
 
 Latency is measured the way the edge tier runs a model: one intra-op thread, spinning off, one
-sample per request; models compared are run interleaved so drift on a shared machine hits both.
+sample per request; models compared take turns (session_latency.py) so drift on a shared machine
+hits both.
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
-from statistics import median
 from typing import Sequence
 
 import numpy as np
 
 from edgewise.runtime import make_session
+from edgewise.session_latency import interleaved_latency
 
 # ONNX Runtime kernels that compute in integers (what a QDQ graph should fuse into).
 INTEGER_OPS = frozenset({"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat",
@@ -44,17 +44,9 @@ def macs_and_parameters(module, example: dict[str, np.ndarray]) -> tuple[int, in
 
 
 def latency_ms(paths: Sequence[Path], feeds: dict[str, np.ndarray], runs: int = 60, warmup: int = 5) -> list[float]:
-    """Median ORT latency (ms, 1 thread) of each model on `feeds`, runs interleaved across models."""
+    """Median ORT latency (ms, 1 thread) of each model on `feeds`, models taking turns in blocks of runs."""
     sessions = [make_session(p, threads=1) for p in paths]
-    inputs = [{i.name: feeds[i.name] for i in s.get_inputs()} for s in sessions]
-    times: list[list[float]] = [[] for _ in sessions]
-    for r in range(warmup + runs):
-        for k, (sess, x) in enumerate(zip(sessions, inputs)):
-            start = time.perf_counter()
-            sess.run(None, x)
-            if r >= warmup:
-                times[k].append((time.perf_counter() - start) * 1e3)
-    return [round(median(t), 4) for t in times]
+    return [round(s * 1e3, 4) for s in interleaved_latency(sessions, [feeds], runs, warmup)]
 
 
 def optimized_op_counts(path: Path) -> dict[str, int]:
