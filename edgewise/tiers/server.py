@@ -27,6 +27,7 @@ import argparse
 import hmac
 import ipaddress
 import json
+import math
 import os
 import shutil
 import signal
@@ -411,28 +412,37 @@ class TierServer:
         return route, links, hop
 
     def _infer(self, request: Frame, received: float, plan: InferPlan) -> Frame:
-        record = {"preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 0.0}
         loaded = plan.loaded
-        if loaded is None:
-            reply = self._forward(request, dict(request.blobs), plan, record)
+        if loaded is None:  # a relay computes nothing
+            reply, wait_s = self._forward(request, dict(request.blobs), plan)
+            preprocess_s = compute_s = 0.0
+            queue_s = math.nan
         else:
-            outputs, record["queue_s"] = self.admission.run(self._compute, request, loaded, record)
+            (outputs, preprocess_s, compute_s), queue_s = self.admission.run(self._compute, request, loaded)
             if plan.role == "head":
-                reply = self._forward(request, outputs, plan, record)
+                reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
             else:
-                reply = Frame("RESULT", {}, {"logits": next(iter(outputs.values()))})
+                reply, wait_s = Frame("RESULT", {}, {"logits": outputs[0]}), 0.0
         if reply.type == "RESULT":
-            record["service_s"] = time.perf_counter() - received
-            reply.blobs["hops"] = wire.prepend_hop(record, reply.blobs.get("hops"))
+            own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
+            downstream = reply.blobs.get("hops")
+            reply.blobs["hops"] = own if downstream is None else own + downstream
         return reply
 
-    def _compute(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Preprocessing and the model run: what a request computes on the tier, one request at a time."""
-        feeds = self._feeds(request, loaded, record)
+    def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float]:
+        """Preprocessing and the model run, what a request computes on the tier (one request at a
+        time): the outputs in the model's order, and the seconds each part took."""
+        payload, preprocess_s = request.payload, 0.0
+        if payload is not None and loaded.preprocess is not None:
+            t0 = time.perf_counter()
+            feeds = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
+            preprocess_s = time.perf_counter() - t0
+        else:
+            feeds = request.tensors
+        check_feeds(feeds, loaded.inputs, self.config.tier)
         t0 = time.perf_counter()
         outputs = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
-        record["compute_s"] = time.perf_counter() - t0
-        return outputs
+        return outputs, preprocess_s, time.perf_counter() - t0
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:
         with self._lock:
@@ -442,23 +452,12 @@ class TierServer:
                               "LOAD it on this tier before INFER")
         return loaded
 
-    def _feeds(self, request: Frame, loaded: Loaded, record: dict[str, Any]) -> dict[str, np.ndarray]:
-        payload = request.payload
-        if payload is not None and loaded.preprocess is not None:
-            t0 = time.perf_counter()
-            feeds = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
-            record["preprocess_s"] = time.perf_counter() - t0
-        else:
-            feeds = request.tensors
-        check_feeds(feeds, loaded.inputs, self.config.tier)
-        return feeds
-
-    def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         run = loaded.run or unchecked_run(self._session(loaded.path))  # cold start: a new session per request
-        names = loaded.outputs
-        return dict(zip(names, run(names, feeds, None)))
+        return run(loaded.outputs, feeds, None)
 
-    def _forward(self, request: Frame, blobs: dict[str, Any], plan: InferPlan, record: dict[str, Any]) -> Frame:
+    def _forward(self, request: Frame, blobs: dict[str, Any], plan: InferPlan) -> tuple[Frame, float]:
+        """The next hop's reply to the request carrying `blobs`, and the seconds spent waiting for it."""
         route, hop = plan.route, plan.hop
         if hop + 1 >= len(route):
             raise ServerError(f"tier {self.config.tier} ({route[hop][1]}) is the last hop but must forward",
@@ -470,9 +469,8 @@ class TierServer:
         try:
             reply = self._peer(target).exchange(onward)
         except PeerLost as exc:
-            return Frame("ERROR", {"error": "TierDown", "tier": target, "message": str(exc)})
-        record["wait_s"] = time.perf_counter() - t0
-        return reply
+            return Frame("ERROR", {"error": "TierDown", "tier": target, "message": str(exc)}), 0.0
+        return reply, time.perf_counter() - t0
 
     def _peer(self, tier: Any) -> PeerPool:
         with self._lock:

@@ -83,7 +83,7 @@ class Frame:
 _HEADER_CACHE_SIZE = 512
 _CACHEABLE_HEADER = 2048  # bytes; longer headers (a LOAD's path) are rare
 _ENCODED: dict[Hashable, bytes] = {}
-_DECODED: dict[bytes, tuple[str, dict[str, Any], tuple]] = {}
+_DECODED: dict[bytes, tuple[str, dict[str, Any], tuple, int]] = {}
 
 
 def _remember(cache: dict, key: Any, value: Any) -> None:
@@ -94,28 +94,30 @@ def _remember(cache: dict, key: Any, value: Any) -> None:
 
 def encode(frame: Frame) -> list[memoryview | bytes]:
     """The frame as buffers ready for sendmsg: prefix + header, then each blob without a copy."""
-    descs, buffers, body_len = [], [], 0
+    descs, buffers, body_len = [], [b""], 0
     for name, value in frame.blobs.items():
         if isinstance(value, np.ndarray):
             arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)  # keeps 0-d arrays 0-d
             dtype = _NAME_OF.get(arr.dtype)
             if dtype is None:
                 raise WireError(f"dtype {arr.dtype} cannot travel on the wire", f"use one of {sorted(_DTYPES)}")
-            descs.append((name, dtype, arr.shape, arr.nbytes))
-            buffers.append(memoryview(arr).cast("B") if arr.nbytes else b"")  # a byte view, no copy
-            body_len += arr.nbytes
+            nbytes = arr.nbytes
+            descs.append((name, dtype, arr.shape, nbytes))
+            buffers.append(memoryview(arr).cast("B") if nbytes else b"")  # a byte view, no copy
         else:
-            data = bytes(value) if not isinstance(value, bytes) else value
-            descs.append((name, BYTES, (len(data),), len(data)))
+            data = value if isinstance(value, bytes) else bytes(value)
+            nbytes = len(data)
+            descs.append((name, BYTES, (nbytes,), nbytes))
             buffers.append(data)
-            body_len += len(data)
+        body_len += nbytes
     key = (frame.type, frame.reuse, *descs) if frame.reuse is not None or not frame.meta else None
     header = _ENCODED.get(key) if key is not None else None
     if header is None:
         header = json.dumps({"type": frame.type, **frame.meta, "blobs": descs}, separators=(",", ":")).encode()
         if key is not None and len(header) <= _CACHEABLE_HEADER:
             _remember(_ENCODED, key, header)
-    return [PREFIX.pack(MAGIC, VERSION, 0, len(header), body_len) + header, *buffers]
+    buffers[0] = PREFIX.pack(MAGIC, VERSION, 0, len(header), body_len) + header
+    return buffers
 
 
 def frame_size(buffers: list[memoryview | bytes]) -> int:
@@ -124,25 +126,24 @@ def frame_size(buffers: list[memoryview | bytes]) -> int:
 
 def decode(header: bytes, body: memoryview) -> Frame:
     """Parse a header and body that were read whole; every field is checked before use."""
-    kind, meta, descs = _parse_header(header)
+    kind, meta, layout, body_len = _parse_header(header)
+    if len(body) != body_len:
+        if len(body) < body_len:
+            raise WireError(f"the blobs run {body_len - len(body)} bytes past the end of the body",
+                            "the body length must cover every blob")
+        raise WireError(f"body has {len(body) - body_len} bytes no blob describes", "describe every byte of the body")
     blobs: dict[str, np.ndarray | bytes] = {}
-    offset = 0
-    for name, dtype, shape, nbytes in descs:
-        if offset + nbytes > len(body):
-            raise WireError(f"blob {name!r} runs past the end of the body", "the body length must cover every blob")
-        chunk = body[offset : offset + nbytes]
-        offset += nbytes
-        if dtype == BYTES:
-            blobs[name] = bytes(chunk)
-        else:
-            blobs[name] = np.frombuffer(chunk, dtype=_DTYPE_OF[dtype]).reshape(shape)
-    if offset != len(body):
-        raise WireError(f"body has {len(body) - offset} bytes no blob describes", "describe every byte of the body")
+    for name, dtype, shape, start, stop in layout:
+        blobs[name] = bytes(body[start:stop]) if dtype is None else np.frombuffer(body[start:stop], dtype).reshape(shape)
     return Frame(kind, dict(meta), blobs, header=header)
 
 
-def _parse_header(header: bytes) -> tuple[str, dict[str, Any], tuple]:
-    """Type, metadata and checked blob descriptions of a header, parsed once per distinct header."""
+# A header's blobs as (name, numpy dtype or None for bytes, shape, start, stop) in the body.
+_Layout = tuple[tuple[str, "np.dtype | None", tuple[int, ...], int, int], ...]
+
+
+def _parse_header(header: bytes) -> tuple[str, dict[str, Any], _Layout, int]:
+    """Type, metadata, checked blob layout and body length of a header, parsed once per distinct header."""
     parsed = _DECODED.get(header)
     if parsed is not None:
         return parsed
@@ -152,8 +153,11 @@ def _parse_header(header: bytes) -> tuple[str, dict[str, Any], tuple]:
         raise WireError("frame header is not valid JSON", "send frames made by edgewise.tiers.wire.encode") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("type"), str) or not isinstance(meta.get("blobs", []), list):
         raise WireError("frame header lacks a type or a blob list", "send frames made by edgewise.tiers.wire.encode")
-    descs = tuple(_check_desc(desc) for desc in meta.pop("blobs", []))
-    parsed = (meta.pop("type"), meta, descs)
+    layout, offset = [], 0
+    for name, dtype, shape, nbytes in map(_check_desc, meta.pop("blobs", [])):
+        layout.append((name, None if dtype == BYTES else _DTYPE_OF[dtype], shape, offset, offset + nbytes))
+        offset += nbytes
+    parsed = (meta.pop("type"), meta, tuple(layout), offset)
     if len(header) <= _CACHEABLE_HEADER:
         _remember(_DECODED, header, parsed)
     return parsed
@@ -184,11 +188,9 @@ HOP_FIELDS = ("service_s", "preprocess_s", "compute_s", "wait_s", "queue_s")
 HOP_RECORD = struct.Struct("!5d")
 
 
-def prepend_hop(record: dict[str, float], downstream: bytes | None) -> bytes:
-    """The hops blob of a reply: this hop's record, then those of the hops after it."""
-    own = HOP_RECORD.pack(record["service_s"], record["preprocess_s"], record["compute_s"], record["wait_s"],
-                          record.get("queue_s", math.nan))
-    return own if downstream is None else own + downstream
+def hop_record(service_s: float, preprocess_s: float, compute_s: float, wait_s: float, queue_s: float) -> bytes:
+    """One hop's record; a reply's hops blob is this hop's record followed by those of the hops after it."""
+    return HOP_RECORD.pack(service_s, preprocess_s, compute_s, wait_s, queue_s)
 
 
 def hop_records(blob: bytes) -> list[tuple[float, ...]]:
@@ -319,7 +321,10 @@ def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_
         guard.arm(time.monotonic() + idle_timeout_s)
     try:
         prefix = bytearray(PREFIX.size)
-        first = _recv_into(sock, memoryview(prefix), guard)
+        try:
+            first = sock.recv_into(prefix)
+        except TimeoutError:
+            first = _recv_into(sock, memoryview(prefix), guard)
         if not first:
             return None  # closed, or cut off after idling too long: either way the connection ends
         if timeout_s is not None:
@@ -327,23 +332,33 @@ def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_
         if first < PREFIX.size:
             _read_into(sock, memoryview(prefix)[first:], guard)
         magic, version, _flags, header_len, body_len = PREFIX.unpack(prefix)
-        if magic != MAGIC:
-            raise WireError("not an edgewise frame (bad magic)", "connect with edgewise's TierClient")
-        if version != VERSION:
-            raise WireError(f"wire version {version} is not supported (this side speaks {VERSION})",
-                            "run the same edgewise version on every tier")
+        if magic != MAGIC or version != VERSION:
+            _refuse_prefix(magic, version)
+        size = header_len + body_len
         if header_len > MAX_HEADER:
             raise WireError(f"frame header of {header_len} bytes exceeds {MAX_HEADER}", "keep metadata small")
-        if header_len + body_len > max_frame:
-            raise WireError(f"frame of {header_len + body_len} bytes exceeds the limit of {max_frame}",
+        if size > max_frame:
+            raise WireError(f"frame of {size} bytes exceeds the limit of {max_frame}",
                             "send a smaller payload or raise the server's --max-frame-mb")
         if guard.deadline is not None and body_len > min_rate:
             guard.arm(guard.deadline + body_len / min_rate)
-        rest = memoryview(bytearray(header_len + body_len))
-        _read_into(sock, rest, guard)
+        rest = memoryview(bytearray(size))
+        try:
+            got = sock.recv_into(rest)  # a small frame has arrived whole: one read
+        except TimeoutError:
+            got = 0
+        if got < size:
+            _read_into(sock, rest[got:], guard)
     finally:
         guard.disarm()
     return decode(bytes(rest[:header_len]), rest[header_len:])
+
+
+def _refuse_prefix(magic: bytes, version: int) -> None:
+    if magic != MAGIC:
+        raise WireError("not an edgewise frame (bad magic)", "connect with edgewise's TierClient")
+    raise WireError(f"wire version {version} is not supported (this side speaks {VERSION})",
+                    "run the same edgewise version on every tier")
 
 
 def _recv_into(sock: socket.socket, view: memoryview, guard: watchdog.Guard) -> int:

@@ -1,3 +1,4 @@
+import math
 import socket
 
 import numpy as np
@@ -134,9 +135,8 @@ def test_frames_of_one_header_share_its_parse_but_not_their_metadata():
 
 
 def test_hop_records_travel_as_packed_doubles_first_hop_first():
-    edge = wire.prepend_hop({"service_s": 2.0, "preprocess_s": 0.0, "compute_s": 1.5, "wait_s": 0.0,
-                             "queue_s": 0.25}, None)
-    relay = wire.prepend_hop({"service_s": 3.0, "preprocess_s": 0.0, "compute_s": 0.0, "wait_s": 2.5}, edge)
+    edge = wire.hop_record(2.0, 0.0, 1.5, 0.0, 0.25)
+    relay = wire.hop_record(3.0, 0.0, 0.0, 2.5, math.nan) + edge
     records = wire.hop_records(relay)
     assert records[1] == (2.0, 0.0, 1.5, 0.0, 0.25)
     assert records[0][:4] == (3.0, 0.0, 0.0, 2.5) and records[0][4] != records[0][4]  # NaN: a relay queues nothing
