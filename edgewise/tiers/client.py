@@ -53,11 +53,28 @@ class DoesNotFit(ServerError):
                          "give the tier more memory or deploy a smaller artifact")
 
 
-@dataclass
 class InferResult:
-    logits: np.ndarray
-    total_s: float
-    breakdown: dict[str, float]  # client_encode, link:a-b, preprocess:t, compute:t, overhead:t, decode
+    """One request's logits and client-side latency, and its latency breakdown: client_encode,
+    link:a-b, preprocess:t, compute:t, queue:t, overhead:t, decode (see `breakdown`).
+
+    The breakdown is built from the reply's hop records when it is first read, after the request
+    is over, so a caller that only wants the logits does not wait for it."""
+
+    __slots__ = ("logits", "total_s", "_names", "_hops", "_times", "_parts")
+
+    def __init__(self, logits: np.ndarray, total_s: float, names: tuple, hops: bytes | None,
+                 times: tuple[float, float, float]):
+        self.logits, self.total_s = logits, total_s
+        self._names, self._hops, self._times = names, hops, times  # times: encode, wait, decode seconds
+        self._parts: dict[str, float] | None = None
+
+    @property
+    def breakdown(self) -> dict[str, float]:
+        if self._parts is None:
+            hops = wire.hop_records(self._hops) if self._hops is not None else []
+            encode_s, wait_s, decode_s = self._times
+            self._parts = breakdown(self._names, hops, encode_s, wait_s, decode_s)
+        return self._parts
 
 
 @dataclass
@@ -184,10 +201,9 @@ class TierClient:
         reply = self._exchange(stream.pool, stream.tier, frame)
         t2 = time.perf_counter()
         logits = reply.blobs["logits"]  # a view of the reply's body, which no one else holds
-        hops = wire.hop_records(reply.blobs["hops"]) if "hops" in reply.blobs else []
+        hops = reply.blobs.get("hops")
         t3 = time.perf_counter()
-        return InferResult(logits, t3 - t0, breakdown(stream.names, hops, encode_s=t1 - t0, wait_s=t2 - t1,
-                                                      decode_s=t3 - t2))
+        return InferResult(logits, t3 - t0, stream.names, hops, (t1 - t0, t2 - t1, t3 - t2))
 
     def _stream(self, artifact_id: str, route: Route) -> "_Stream":
         meta = {"token": self.token, "artifact": artifact_id, "hop": 0, "route": [list(h) for h in route.hops],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-import threading
+from collections import deque
 from typing import Callable, NamedTuple
 
 from edgewise.tiers import watchdog, wire
@@ -38,8 +38,8 @@ class PeerPool:
         self.timeout_s = timeout_s
         self.make_socket = make_socket
         self.max_frame = max_frame
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
+        # deque's append and pop are atomic: concurrent requests share the pool without a lock
+        self._idle: deque[Connection] = deque()
 
     def exchange(self, frame: Frame) -> Frame:
         """Send one request and return the reply; a stale pooled connection is retried once fresh."""
@@ -69,10 +69,10 @@ class PeerPool:
         return reply
 
     def _take(self) -> tuple[Connection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._connect(), False
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            return self._connect(), False
 
     def _connect(self) -> Connection:
         family, addr = wire.parse_address(self.address)
@@ -90,11 +90,11 @@ class PeerPool:
         if reply.meta.get("close"):
             conn.sock.close()  # the server ends the connection after this reply
             return
-        with self._lock:
-            self._idle.append(conn)
+        self._idle.append(conn)
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._idle:
-                conn.sock.close()
-            self._idle.clear()
+        while True:
+            try:
+                self._idle.pop().sock.close()
+            except IndexError:
+                return
