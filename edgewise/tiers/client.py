@@ -86,8 +86,24 @@ class _Stream:
     meta: dict[str, Any]  # the INFER metadata, the same for each request
     names: tuple  # the breakdown's keys (part_names)
     reuse: int = field(default_factory=lambda: next(_STREAM_IDS))  # names its header (wire.Frame.reuse)
+    heads: dict[int, bytes] = field(default_factory=dict)  # payload length -> prefix + header of its request
+
+    def request(self, payload: bytes | dict[str, np.ndarray]) -> list:
+        """The request's buffers for sendmsg. A raw payload's prefix and header depend on its length
+        alone, so they are encoded once per length."""
+        if isinstance(payload, dict):
+            return wire.encode(Frame("INFER", self.meta, dict(payload), reuse=self.reuse))
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)  # a bytearray or memoryview: its length in bytes
+        head = self.heads.get(len(payload))
+        if head is None:
+            if len(self.heads) >= _MAX_HEADS:
+                self.heads.clear()
+            head = self.heads[len(payload)] = bytes(wire.encode(Frame("INFER", self.meta, {"payload": payload}))[0])
+        return [head, payload]
 
 
+_MAX_HEADS = 256  # payload lengths remembered per stream (encoded images differ in length)
 _STREAM_IDS = itertools.count()
 
 
@@ -176,8 +192,11 @@ class TierClient:
 
     def _exchange(self, pool: PeerPool, tier: str, frame: Frame) -> Frame:
         frame.meta["token"] = self.token
+        return self._exchange_buffers(pool, tier, wire.encode(frame))
+
+    def _exchange_buffers(self, pool: PeerPool, tier: str, buffers: list) -> Frame:
         try:
-            reply = pool.exchange(frame)
+            reply = pool.exchange_buffers(buffers)
         except PeerLost as exc:
             raise self._diagnose(tier, str(exc)) from None
         if reply.type == "ERROR":
@@ -195,10 +214,9 @@ class TierClient:
         stream = self._streams.get((artifact_id, route))
         if stream is None:
             stream = self._streams[(artifact_id, route)] = self._stream(artifact_id, route)
-        blobs = dict(payload) if isinstance(payload, dict) else {"payload": payload}
-        frame = Frame("INFER", stream.meta, blobs, reuse=stream.reuse)
+        buffers = stream.request(payload)
         t1 = time.perf_counter()
-        reply = self._exchange(stream.pool, stream.tier, frame)
+        reply = self._exchange_buffers(stream.pool, stream.tier, buffers)
         t2 = time.perf_counter()
         logits = reply.blobs["logits"]  # a view of the reply's body, which no one else holds
         hops = reply.blobs.get("hops")

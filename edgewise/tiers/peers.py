@@ -43,7 +43,10 @@ class PeerPool:
 
     def exchange(self, frame: Frame) -> Frame:
         """Send one request and return the reply; a stale pooled connection is retried once fresh."""
-        buffers = wire.encode(frame)
+        return self.exchange_buffers(wire.encode(frame))
+
+    def exchange_buffers(self, buffers: list) -> Frame:
+        """`exchange` for a request already encoded (wire.encode)."""
         conn, reused = self._take()
         try:
             reply = self._roundtrip(conn, buffers)

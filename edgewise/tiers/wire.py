@@ -120,10 +120,6 @@ def encode(frame: Frame) -> list[memoryview | bytes]:
     return buffers
 
 
-def frame_size(buffers: list[memoryview | bytes]) -> int:
-    return sum(map(len, buffers))
-
-
 def decode(header: bytes, body: memoryview) -> Frame:
     """Parse a header and body that were read whole; every field is checked before use."""
     kind, meta, layout, body_len = _parse_header(header)
@@ -261,39 +257,47 @@ def send_buffers(sock: socket.socket, buffers: list[memoryview | bytes], shape: 
     their size at `min_rate` bytes/s has its connection shut down (watchdog.py) and this raises OSError."""
     if shape.delay_s > 0:
         time.sleep(shape.delay_s)
-    total = frame_size(buffers)
-    if timeout_s is None:
-        guard = None
-    elif guard is None:
+    if timeout_s is not None and guard is None:
         guard = watchdog.guard(sock)
+    if shape.bucket is not None:
+        return _send_paced(sock, buffers, shape.bucket, timeout_s, min_rate, guard if timeout_s is not None else None)
+    total = sum(map(len, buffers))
+    if timeout_s is not None:
+        guard.arm(time.monotonic() + timeout_s + total / min_rate, socket.SHUT_RDWR)
     try:
-        if shape.bucket is None:
-            if guard is not None:
-                guard.arm(time.monotonic() + timeout_s + total / min_rate, socket.SHUT_RDWR)
-            _send_all(sock, buffers, total)
-            return total
+        # One sendmsg gathers every buffer (no joined copy); only what it did not take is sent again.
+        sent = sock.sendmsg(buffers)
+        if sent != total:
+            _send_rest(sock, buffers, sent)
+    finally:
+        if timeout_s is not None:
+            guard.disarm()
+    return total
+
+
+def _send_paced(sock: socket.socket, buffers: list[memoryview | bytes], bucket: TokenBucket, timeout_s: float | None,
+                min_rate: float, guard: watchdog.Guard | None) -> int:  # guard: None without a timeout
+    """Send through a modelled link's token bucket, a chunk at a time."""
+    total = 0
+    try:
         for buf in buffers:
             view = memoryview(buf).cast("B")
             for start in range(0, len(view), _CHUNK):
                 piece = view[start : start + _CHUNK]
-                shape.bucket.take(len(piece))
+                bucket.take(len(piece))
                 if guard is not None:
                     guard.arm(time.monotonic() + timeout_s + len(piece) / min_rate, socket.SHUT_RDWR)
                 sock.sendall(piece)
+            total += len(view)
         return total
     finally:
         if guard is not None:
             guard.disarm()
 
 
-def _send_all(sock: socket.socket, buffers: list[memoryview | bytes], total: int) -> None:
-    """Every buffer in as few system calls as the kernel allows: one sendmsg gathers them all
-    (no joined copy); only what it did not take is sent again."""
-    sent = sock.sendmsg(buffers)
-    if sent == total:
-        return
-    views = [memoryview(b).cast("B") for b in buffers]
-    for view in views:
+def _send_rest(sock: socket.socket, buffers: list[memoryview | bytes], sent: int) -> None:
+    """What a partial sendmsg left of `buffers`, buffer by buffer."""
+    for view in (memoryview(b).cast("B") for b in buffers):
         if sent >= len(view):
             sent -= len(view)
             continue
