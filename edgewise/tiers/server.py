@@ -238,7 +238,7 @@ class TierServer:
                 received = time.perf_counter()
                 reply, shape = self._answer(request, received)
                 try:
-                    wire.send_frame(conn, reply, shape, timeout_s=self.config.read_timeout_s, guard=guard)
+                    wire.send_buffers(conn, reply, shape, timeout_s=self.config.read_timeout_s, guard=guard)
                 except OSError:
                     return
         finally:
@@ -251,8 +251,8 @@ class TierServer:
         except OSError:
             pass
 
-    def _answer(self, request: Frame, received: float) -> tuple[Frame, LinkShape]:
-        """The reply to one request and the shaping of the link it goes back on."""
+    def _answer(self, request: Frame, received: float) -> tuple[list, LinkShape]:
+        """The reply to one request, encoded (wire.encode), and the shaping of the link it goes back on."""
         shape = wire.NO_SHAPE
         try:
             if request.type == "INFER":
@@ -269,11 +269,11 @@ class TierServer:
                                   "use PING, LOAD, UNLOAD, INFER, ECHO, PROBE, SHAPE")
             if request.type == "ECHO" and request.meta.get("from") in self.config.shapes:
                 shape = self.config.shapes[request.meta["from"]]
-            return handler(request), shape
+            return wire.encode(handler(request)), shape
         except EdgewiseError as exc:
-            return error_frame(exc), shape
+            return wire.encode(error_frame(exc)), shape
         except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
-            return error_frame(ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")), shape
+            return wire.encode(error_frame(ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs"))), shape
 
     def _plan(self, request: Frame) -> InferPlan:
         """Check an INFER's token, route and artifact; the plan is kept for later requests of its header."""
@@ -411,7 +411,8 @@ class TierServer:
                               "send the request to the tier its route names")
         return route, links, hop
 
-    def _infer(self, request: Frame, received: float, plan: InferPlan) -> Frame:
+    def _infer(self, request: Frame, received: float, plan: InferPlan) -> list:
+        """The encoded reply to an INFER: the logits and this hop's record before those of the hops after it."""
         loaded = plan.loaded
         if loaded is None:  # a relay computes nothing
             reply, wait_s = self._forward(request, dict(request.blobs), plan)
@@ -419,15 +420,14 @@ class TierServer:
             queue_s = math.nan
         else:
             (outputs, preprocess_s, compute_s), queue_s = self.admission.run(self._compute, request, loaded)
-            if plan.role == "head":
-                reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
-            else:
-                reply, wait_s = Frame("RESULT", {}, {"logits": outputs[0]}), 0.0
-        if reply.type == "RESULT":
-            own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
-            downstream = reply.blobs.get("hops")
-            reply.blobs["hops"] = own if downstream is None else own + downstream
-        return reply
+            if plan.role != "head":
+                own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, 0.0, queue_s)
+                return wire.encode_result(outputs[0], own)
+            reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
+        if reply.type != "RESULT":
+            return wire.encode(reply)
+        own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
+        return wire.encode_result(reply.blobs["logits"], own + reply.blobs.get("hops", b""))
 
     def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float]:
         """Preprocessing and the model run, what a request computes on the tier (one request at a

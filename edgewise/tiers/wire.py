@@ -244,6 +244,23 @@ NO_SHAPE = LinkShape()
 _CHUNK = 64 * 1024
 
 
+def encode_result(logits: np.ndarray, hops: bytes) -> list[memoryview | bytes]:
+    """encode(Frame("RESULT", {}, {"logits": logits, "hops": hops})), the reply to every INFER: its
+    prefix and header depend only on the logits' dtype and shape and the number of hops, so they
+    are built once per such triple."""
+    if not logits.flags.c_contiguous:
+        return encode(Frame("RESULT", {}, {"logits": logits, "hops": hops}))
+    key = (logits.dtype, logits.shape, len(hops))
+    head = _RESULT_HEADS.get(key)
+    if head is None:
+        head = bytes(encode(Frame("RESULT", {}, {"logits": logits, "hops": hops}))[0])
+        _remember(_RESULT_HEADS, key, head)
+    return [head, memoryview(logits).cast("B") if logits.nbytes else b"", hops]
+
+
+_RESULT_HEADS: dict[tuple, bytes] = {}
+
+
 def send_frame(sock: socket.socket, frame: Frame, shape: LinkShape = NO_SHAPE, timeout_s: float | None = None,
                min_rate: float = 32 * 1024, guard: watchdog.Guard | None = None) -> int:
     """Send one frame (after the link's one-way delay); returns the bytes sent."""

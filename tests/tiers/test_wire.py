@@ -173,3 +173,18 @@ def test_a_forked_child_keeps_its_deadlines():
             os.waitpid(pid, 0)
             raise AssertionError("the child's read was never cut off")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_infer_result_encodes_as_the_general_frame_does():
+    hops = wire.hop_record(2.0, 0.0, 1.5, 0.0, 0.25)
+    for logits in (np.arange(8, dtype=np.float32).reshape(1, 8), np.arange(6, dtype=np.float16).reshape(3, 2)[:, :1]):
+        general = wire.encode(Frame("RESULT", {}, {"logits": logits, "hops": hops}))
+        for _ in range(2):  # the second time from the cached head
+            fast = wire.encode_result(logits, hops)
+            assert [bytes(b) for b in fast] == [bytes(b) for b in general]
+    a, b = socket.socketpair()
+    with a, b:
+        wire.send_buffers(a, wire.encode_result(np.ones((1, 3), np.float32), hops))
+        reply = wire.read_frame(b, timeout_s=1)
+    assert reply.type == "RESULT" and reply.blobs["logits"].tolist() == [[1.0, 1.0, 1.0]]
+    assert wire.hop_records(reply.blobs["hops"]) == [(2.0, 0.0, 1.5, 0.0, 0.25)]
