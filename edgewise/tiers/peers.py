@@ -14,10 +14,11 @@ SocketFactory = Callable[[int], socket.socket]  # family -> a new unconnected so
 
 
 class Connection(NamedTuple):
-    """A pooled connection and its watchdog guard (looked up once, not per frame)."""
+    """A pooled connection, its watchdog guard (looked up once, not per frame) and its reader."""
 
     sock: socket.socket
     guard: Guard
+    reader: wire.FrameReader
 
 
 class PeerLost(ConnectionError):
@@ -65,8 +66,7 @@ class PeerPool:
 
     def _roundtrip(self, conn: Connection, buffers: list) -> Frame:
         wire.send_buffers(conn.sock, buffers, self.shape, timeout_s=self.timeout_s, guard=conn.guard)
-        reply = wire.read_frame(conn.sock, self.max_frame, timeout_s=self.timeout_s, idle_timeout_s=self.timeout_s,
-                                min_rate=1.0, guard=conn.guard)
+        reply = conn.reader.read(self.max_frame, timeout_s=self.timeout_s, min_rate=1.0, idle_timeout_s=self.timeout_s)
         if reply is None:
             raise PeerLost("connection closed before a reply")
         return reply
@@ -87,7 +87,8 @@ class PeerPool:
             sock.close()
             raise PeerLost(f"cannot reach {self.address}: {exc}") from None
         sock.settimeout(None)  # blocking from here on: the watchdog keeps the deadlines (watchdog.py)
-        return Connection(wire.configure(sock), watchdog.guard(sock))
+        guard = watchdog.guard(wire.configure(sock))
+        return Connection(sock, guard, wire.FrameReader(sock, guard))
 
     def _give_back(self, conn: Connection, reply: Frame) -> None:
         if reply.meta.get("close"):

@@ -225,11 +225,12 @@ class TierServer:
     def _serve_connection(self, conn: socket.socket) -> None:
         wire.configure(conn)
         guard = watchdog.guard(conn)
+        reader = wire.FrameReader(conn, guard)
         try:
             while not self._stop.is_set():
                 try:
-                    request = wire.read_frame(conn, self.config.max_frame, timeout_s=self.config.read_timeout_s,
-                                              idle_timeout_s=self.config.idle_timeout_s, guard=guard)
+                    request = reader.read(self.config.max_frame, timeout_s=self.config.read_timeout_s,
+                                          idle_timeout_s=self.config.idle_timeout_s)
                 except (wire.WireError, OSError) as exc:
                     self._reply_error(conn, exc, guard, close=True)
                     return

@@ -327,52 +327,88 @@ def _send_rest(sock: socket.socket, buffers: list[memoryview | bytes], sent: int
 def read_frame(sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME, timeout_s: float | None = None,
                min_rate: float = 32 * 1024, idle_timeout_s: float | None = None,
                guard: watchdog.Guard | None = None) -> Frame | None:
-    """Read one frame; None when the peer closed cleanly between frames, or stayed silent too long.
+    """Read one frame from a socket that has no FrameReader (see FrameReader.read): the prefix,
+    then the rest, never a byte past the frame."""
+    return FrameReader(sock, guard).read(max_frame, timeout_s, min_rate, idle_timeout_s)
 
-    Waiting for a frame to start may take `idle_timeout_s` (persistent connections idle between
-    requests); once it started, the whole frame must arrive within `timeout_s` plus the time its
-    body takes at `min_rate` bytes/s, so a peer that trickles bytes (slowloris) is cut off.
-    The deadlines are kept by the watchdog (watchdog.py), not by a socket timeout, so the socket
-    may block: a frame that has arrived whole costs two reads and no poll. A caller that reads one
-    socket many times passes its `guard` rather than have it looked up each time.
+
+class FrameReader:
+    """Reads the frames of one connection, a frame of the size it expects in one system call.
+
+    A read asks for as many bytes as the connection's last frame had (a stream's requests, and
+    their replies, keep their size), so such a frame costs one recv where reading the prefix and
+    then the rest costs two. Bytes read past a frame (the next frame of a peer that sends without
+    waiting for replies) are kept for the next read. A new reader expects a bare prefix, so its
+    first read takes nothing past the frame.
     """
-    if guard is None:
-        guard = watchdog.guard(sock)
-    if idle_timeout_s is not None:
-        guard.arm(time.monotonic() + idle_timeout_s)
-    try:
-        prefix = bytearray(PREFIX.size)
+
+    __slots__ = ("sock", "guard", "_expect", "_spare")
+
+    def __init__(self, sock: socket.socket, guard: watchdog.Guard | None = None):
+        self.sock = sock
+        self.guard = guard if guard is not None else watchdog.guard(sock)
+        self._expect = PREFIX.size  # bytes the next read asks for
+        self._spare = b""  # read past the last frame
+
+    def read(self, max_frame: int = DEFAULT_MAX_FRAME, timeout_s: float | None = None, min_rate: float = 32 * 1024,
+             idle_timeout_s: float | None = None) -> Frame | None:
+        """Read one frame; None when the peer closed cleanly between frames, or stayed silent too long.
+
+        Waiting for a frame to start may take `idle_timeout_s` (persistent connections idle between
+        requests); once it started, the whole frame must arrive within `timeout_s` plus the time its
+        body takes at `min_rate` bytes/s, so a peer that trickles bytes (slowloris) is cut off.
+        The deadlines are kept by the watchdog (watchdog.py), not by a socket timeout, so the socket
+        may block and a frame that has arrived costs its reads and no poll.
+        """
+        sock, guard = self.sock, self.guard
+        if idle_timeout_s is not None:
+            guard.arm(time.monotonic() + idle_timeout_s)
         try:
-            first = sock.recv_into(prefix)
-        except TimeoutError:
-            first = _recv_into(sock, memoryview(prefix), guard)
-        if not first:
-            return None  # closed, or cut off after idling too long: either way the connection ends
-        if timeout_s is not None:
-            guard.arm(time.monotonic() + timeout_s)
-        if first < PREFIX.size:
-            _read_into(sock, memoryview(prefix)[first:], guard)
-        magic, version, _flags, header_len, body_len = PREFIX.unpack(prefix)
-        if magic != MAGIC or version != VERSION:
-            _refuse_prefix(magic, version)
-        size = header_len + body_len
-        if header_len > MAX_HEADER:
-            raise WireError(f"frame header of {header_len} bytes exceeds {MAX_HEADER}", "keep metadata small")
-        if size > max_frame:
-            raise WireError(f"frame of {size} bytes exceeds the limit of {max_frame}",
-                            "send a smaller payload or raise the server's --max-frame-mb")
-        if guard.deadline is not None and body_len > min_rate:
-            guard.arm(guard.deadline + body_len / min_rate)
-        rest = memoryview(bytearray(size))
-        try:
-            got = sock.recv_into(rest)  # a small frame has arrived whole: one read
-        except TimeoutError:
-            got = 0
-        if got < size:
-            _read_into(sock, rest[got:], guard)
-    finally:
-        guard.disarm()
-    return decode(bytes(rest[:header_len]), rest[header_len:])
+            spare = self._spare
+            buf = memoryview(bytearray(max(self._expect, len(spare))))
+            got = len(spare)
+            if got:
+                buf[:got] = spare
+                self._spare = b""
+            else:
+                try:
+                    got = sock.recv_into(buf)
+                except TimeoutError:
+                    got = _recv_into(sock, buf, guard)
+                if not got:
+                    return None  # closed, or cut off after idling too long: either way the connection ends
+            if timeout_s is not None:
+                guard.arm(time.monotonic() + timeout_s)
+            if got < PREFIX.size:
+                _read_into(sock, buf[got : PREFIX.size], guard)
+                got = PREFIX.size
+            magic, version, _flags, header_len, body_len = PREFIX.unpack(buf[: PREFIX.size])
+            if magic != MAGIC or version != VERSION:
+                _refuse_prefix(magic, version)
+            if header_len > MAX_HEADER:
+                raise WireError(f"frame header of {header_len} bytes exceeds {MAX_HEADER}", "keep metadata small")
+            if header_len + body_len > max_frame:
+                raise WireError(f"frame of {header_len + body_len} bytes exceeds the limit of {max_frame}",
+                                "send a smaller payload or raise the server's --max-frame-mb")
+            size = PREFIX.size + header_len + body_len
+            if got > size:
+                self._spare = bytes(buf[size:got])
+            elif got < size:
+                if size > len(buf):
+                    whole = memoryview(bytearray(size))
+                    whole[:got] = buf[:got]
+                    buf = whole
+                if guard.deadline is not None and body_len > min_rate:
+                    guard.arm(guard.deadline + body_len / min_rate)
+                _read_into(sock, buf[got:size], guard)
+            self._expect = min(size, _MAX_EXPECT)
+        finally:
+            guard.disarm()
+        body_start = PREFIX.size + header_len
+        return decode(bytes(buf[PREFIX.size : body_start]), buf[body_start:size])
+
+
+_MAX_EXPECT = 256 * 1024  # a read asks for at most this much before it knows the frame's size
 
 
 def _refuse_prefix(magic: bytes, version: int) -> None:

@@ -1,5 +1,6 @@
 import math
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -188,3 +189,62 @@ def test_an_infer_result_encodes_as_the_general_frame_does():
         reply = wire.read_frame(b, timeout_s=1)
     assert reply.type == "RESULT" and reply.blobs["logits"].tolist() == [[1.0, 1.0, 1.0]]
     assert wire.hop_records(reply.blobs["hops"]) == [(2.0, 0.0, 1.5, 0.0, 0.25)]
+
+
+class _CountingSocket:
+    """A real socket whose reads are counted."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.reads = sock, 0
+
+    def recv_into(self, view) -> int:
+        self.reads += 1
+        return self.sock.recv_into(view)
+
+
+def test_a_reader_takes_a_frame_of_the_expected_size_in_one_read():
+    a, b = socket.socketpair()
+    with a, b:
+        counted = _CountingSocket(b)
+        reader = wire.FrameReader(counted, watchdog.guard(b))
+        reads = []
+        for i in range(3):
+            wire.send_frame(a, Frame("INFER", {"stream": 1}, {"payload": bytes([i]) * 4096}))
+            before = counted.reads
+            frame = reader.read(timeout_s=1)
+            reads.append(counted.reads - before)
+            assert frame.payload == bytes([i]) * 4096
+        assert reads == [2, 1, 1]  # prefix then rest; then the whole frame at once
+
+
+def test_a_reader_keeps_what_it_read_past_a_frame_for_the_next():
+    frames = [Frame("ECHO", {"n": 1}, {"payload": b"x" * 4096}), Frame("PING", {"n": 2}),
+              Frame("ECHO", {"n": 3}, {"payload": b"y" * 300_000}), Frame("PING", {"n": 4}),
+              Frame("ECHO", {"n": 5}, {"payload": b"z" * 4096})]
+    a, b = socket.socketpair()
+    with a, b:
+        reader = wire.FrameReader(b)
+        wire.send_frame(a, frames[0])
+        assert reader.read(timeout_s=1).meta == {"n": 1}  # it now expects frames of about 4 KB
+        sender = threading.Thread(target=lambda: [wire.send_frame(a, f) for f in frames[1:]])
+        sender.start()  # sent without waiting: a read takes the start of the next frame too
+        got = [reader.read(timeout_s=5) for _ in frames[1:]]
+        sender.join()
+        a.close()
+        assert [f.meta["n"] for f in got] == [2, 3, 4, 5]
+        assert got[1].payload == b"y" * 300_000 and got[3].payload == b"z" * 4096
+        assert reader.read(timeout_s=1) is None  # closed cleanly between frames
+
+
+def test_a_reader_reports_a_frame_cut_short_after_what_it_kept():
+    a, b = socket.socketpair()
+    with a, b:
+        reader = wire.FrameReader(b)
+        wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 4096}))
+        reader.read(timeout_s=1)
+        whole = b"".join(bytes(x) for x in wire.encode(Frame("ECHO", {}, {"payload": b"y" * 4096})))
+        a.sendall(bytes(b"".join(bytes(x) for x in wire.encode(Frame("PING")))) + whole[:100])
+        a.close()
+        assert reader.read(timeout_s=1).type == "PING"
+        with pytest.raises(wire.WireError, match="closed mid-frame"):
+            reader.read(timeout_s=1)
