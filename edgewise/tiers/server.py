@@ -88,6 +88,9 @@ class InputMeta:
     dtype: str
     shape: tuple[int | None, ...]  # None: a dynamic dimension
 
+    def __post_init__(self) -> None:
+        self.numpy_dtype = wire.numpy_dtype(self.dtype)  # compared with each request's tensors
+
 
 @dataclass
 class Loaded:
@@ -494,7 +497,7 @@ def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str
                         "send exactly the model's inputs")
     for meta in inputs:
         arr = feeds[meta.name]
-        if wire.dtype_name(arr.dtype) != meta.dtype:
+        if arr.dtype != meta.numpy_dtype:
             raise DataError(f"tier {tier}: input {meta.name!r} is {arr.dtype.name}, the model wants {meta.dtype}",
                             "send the model's dtype")
         shape = arr.shape

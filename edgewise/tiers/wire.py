@@ -43,9 +43,9 @@ _NAME_OF = {np.dtype(n): n for n in _DTYPES if n != BYTES}
 _DTYPE_OF = {n: d for d, n in _NAME_OF.items()}
 
 
-def dtype_name(dtype: np.dtype) -> str:
-    """The wire name of a dtype ('float32'), or numpy's own name for one that cannot travel."""
-    return _NAME_OF.get(dtype) or dtype.name
+def numpy_dtype(name: str) -> np.dtype | None:
+    """The numpy dtype of a wire name ('float32'); None for a name that cannot travel."""
+    return _DTYPE_OF.get(name)
 
 
 class WireError(ServerError):
@@ -122,7 +122,7 @@ def encode(frame: Frame) -> list[memoryview | bytes]:
 
 def decode(header: bytes, body: memoryview) -> Frame:
     """Parse a header and body that were read whole; every field is checked before use."""
-    kind, meta, layout, body_len = _parse_header(header)
+    kind, meta, layout, body_len = _DECODED.get(header) or _parse_header(header)
     if len(body) != body_len:
         if len(body) < body_len:
             raise WireError(f"the blobs run {body_len - len(body)} bytes past the end of the body",
