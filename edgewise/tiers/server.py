@@ -277,7 +277,8 @@ class TierServer:
         except EdgewiseError as exc:
             return wire.encode(error_frame(exc)), shape
         except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
-            return wire.encode(error_frame(ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs"))), shape
+            failure = ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")
+            return wire.encode(error_frame(failure)), shape
 
     def _plan(self, request: Frame) -> InferPlan:
         """Check an INFER's token, route and artifact; the plan is kept for later requests of its header."""

@@ -130,7 +130,8 @@ def decode(header: bytes, body: memoryview) -> Frame:
         raise WireError(f"body has {len(body) - body_len} bytes no blob describes", "describe every byte of the body")
     blobs: dict[str, np.ndarray | bytes] = {}
     for name, dtype, shape, start, stop in layout:
-        blobs[name] = bytes(body[start:stop]) if dtype is None else np.frombuffer(body[start:stop], dtype).reshape(shape)
+        chunk = body[start:stop]
+        blobs[name] = bytes(chunk) if dtype is None else np.frombuffer(chunk, dtype).reshape(shape)
     return Frame(kind, dict(meta), blobs, header=header)
 
 
@@ -337,9 +338,9 @@ class FrameReader:
 
     A read asks for as many bytes as the connection's last frame had (a stream's requests, and
     their replies, keep their size), so such a frame costs one recv where reading the prefix and
-    then the rest costs two. Bytes read past a frame (the next frame of a peer that sends without
-    waiting for replies) are kept for the next read. A new reader expects a bare prefix, so its
-    first read takes nothing past the frame.
+    then the rest costs two (frames up to _ONE_READ_MAX bytes). Bytes read past a frame (the next
+    frame of a peer that sends without waiting for replies) are kept for the next read. A new
+    reader expects a bare prefix, so its first read takes nothing past the frame.
     """
 
     __slots__ = ("sock", "guard", "_expect", "_spare")
@@ -401,14 +402,16 @@ class FrameReader:
                 if guard.deadline is not None and body_len > min_rate:
                     guard.arm(guard.deadline + body_len / min_rate)
                 _read_into(sock, buf[got:size], guard)
-            self._expect = min(size, _MAX_EXPECT)
+            self._expect = size if size <= _ONE_READ_MAX else PREFIX.size
         finally:
             guard.disarm()
         body_start = PREFIX.size + header_len
         return decode(bytes(buf[PREFIX.size : body_start]), buf[body_start:size])
 
 
-_MAX_EXPECT = 256 * 1024  # a read asks for at most this much before it knows the frame's size
+# Frames up to this size are read whole when expected. After a larger one a read asks for the prefix
+# alone, so a large frame is read straight into a buffer of its size: one more read, and no copy.
+_ONE_READ_MAX = 64 * 1024
 
 
 def _refuse_prefix(magic: bytes, version: int) -> None:
