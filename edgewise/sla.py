@@ -19,6 +19,16 @@ Percentile = Literal[50, 90, 95, 99]
 PERCENTILES: tuple[int, ...] = get_args(Percentile)
 
 
+# A figure computed exactly at a bound may land a rounding error past it: 40 of 2,000 samples is a
+# drop of 2 points, and 100 * (0.888 - 0.868) computes as 2.0000000000000018.
+_ROUNDING = 1e-9
+
+
+def within(value: float, bound: float) -> bool:
+    """A measured figure at or under a bound, float rounding forgiven."""
+    return value <= bound + _ROUNDING * max(1.0, abs(bound))
+
+
 class Sla(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -22,7 +22,7 @@ from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
-from edgewise.sla import DEFAULT_SLA, Sla
+from edgewise.sla import DEFAULT_SLA, Sla, within
 from edgewise.vocabulary import OK
 
 Status = Literal["meets", "borderline", "fails"]
@@ -104,10 +104,10 @@ class Recommendation:
 def _judge(value: float, ci: Interval | None, bound: float) -> Status:
     """meets when the value and its CI are within the bound, fails when both exceed it, else borderline."""
     if ci is None:
-        return "meets" if value <= bound else "fails"
-    if value <= bound and ci.high <= bound:
+        return "meets" if within(value, bound) else "fails"
+    if within(value, bound) and within(ci.high, bound):
         return "meets"
-    if value > bound and ci.low > bound:
+    if not within(value, bound) and not within(ci.low, bound):
         return "fails"
     return "borderline"
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from edgewise.session_latency import interleaved_latency
+from edgewise.sla import within
 
 # A challenger must beat the incumbent by this fraction: timings on a shared CPU wobble, and a
 # change that is not clearly faster should not flip the choice from one build to the next.
@@ -162,7 +163,7 @@ class Judge:
         out.latency_s = timings[0]
         out.incumbent_s = timings[1] if len(timings) > 1 else None
         out.drop_points = 100.0 * (self.reference_metric - metric)
-        out.accepted = out.drop_points <= self.max_drop_points + 1e-9
+        out.accepted = within(out.drop_points, self.max_drop_points)
         out.build_s = time.perf_counter() - t0
         return out
 

@@ -14,7 +14,7 @@ from edgewise.commands import analyze as analyze_command
 from edgewise.commands import recommend as recommend_command
 from edgewise.errors import ConfigError
 
-from .conftest import BLACKBOX, WHITEBOX
+from .conftest import BLACKBOX, WHITEBOX, synthetic_results
 
 
 def test_results_json_round_trip(study_dir):
@@ -93,3 +93,16 @@ def test_cli_analyze_explicit_cells(study_dir):
     out = CliRunner().invoke(_app(), ["analyze", str(study_dir), "--cells", "cnn:identity@edge,cnn:sptq@edge"],
                              env={"COLUMNS": "300"})
     assert out.exit_code == 0 and "cnn:sptq@edge faster than cnn:identity@edge" in out.output
+
+
+def test_an_accuracy_drop_exactly_at_the_bound_does_not_exceed_it():
+    """40 of 2,000 samples lost is a drop of 2 points, which floating point computes as 2.0000000000000018."""
+    data = synthetic_results()
+    for cell in data["cells"]:
+        if cell["cell"] in ("cnn:identity@edge", "cnn:distill@edge"):
+            cell["accuracy"] = {"top1": 0.888 if cell["chain"] == "identity" else 0.868}
+            cell["correct"] = None  # judged on the value alone, without a CI
+    rs = ResultSet.from_dict(data)
+    verdict = next(v for v in recommend(rs, 50, max_accuracy_drop=2.0).verdicts if v.cell == "cnn:distill@edge")
+    assert verdict.accuracy_drop.drop_points > 2.0
+    assert not any("accuracy drop" in r for r in verdict.reasons), verdict.reasons

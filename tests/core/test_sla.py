@@ -10,7 +10,7 @@ from edgewise.analysis import recommend
 from edgewise.commands.recommend import recommend_command
 from edgewise.config import parse_study
 from edgewise.errors import ConfigError
-from edgewise.sla import DEFAULT_SLA, Sla
+from edgewise.sla import DEFAULT_SLA, Sla, within
 
 MINIMAL = {"subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["edge"]}]}
 
@@ -51,3 +51,9 @@ def test_bad_percentile_in_the_study_file_names_the_field():
     with pytest.raises(ConfigError) as err:
         parse_study({**MINIMAL, "sla": {"percentile": 97}})
     assert "sla.percentile" in err.value.message
+
+
+def test_a_figure_exactly_at_its_bound_is_within_it_despite_rounding():
+    drop = 100 * (0.888 - 0.868)  # 40 of 2,000 samples: 2.0000000000000018 in floating point
+    assert drop > 2.0 and within(drop, 2.0)
+    assert within(50.0, 50.0) and not within(50.001, 50.0) and not within(2.0001, 2.0)
