@@ -35,6 +35,7 @@ from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
 from edgewise.testbeds import Testbed, make_testbed
+from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
                                         route_links, route_tiers, topology)
 from edgewise.tiers.client import DoesNotFit, TierLost
@@ -290,8 +291,11 @@ class Study:
     def _verify(self, store: Store, testbed) -> None:
         if not self.config.testbed.verify:
             return
-        if store.emulation() is not None:
-            return  # verified at the first start of this study; a resume keeps those figures
+        stored = store.emulation()
+        if stored is not None:
+            if not EmulationReport.from_dict(stored).failures(self.config.testbed.tolerance):
+                return  # verified at the first start of this study; a resume keeps those figures
+            self.options.log("the last verification of this testbed failed: verifying it again")
         quick = self.quick_verification
         self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
                          + (", quick)" if quick else ")"))

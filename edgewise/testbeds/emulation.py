@@ -68,6 +68,15 @@ class EmulationReport:
                 return f
         raise KeyError(name)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EmulationReport":
+        """A report as to_dict wrote it (a study's store keeps it that way)."""
+        figures = [Figure(f["name"], f["requested"], f["achieved"], f["unit"], f.get("tolerance_abs"),
+                          f.get("note", ""), f.get("gates", True), f.get("tolerance_min"))
+                   for f in data.get("figures", [])]
+        return cls(data["kind"], data["modelled"], figures, list(data.get("notes", [])), dict(data.get("hosts", {})),
+                   dict(data.get("labels", {})))
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "modelled": self.modelled, "notes": list(self.notes), "hosts": dict(self.hosts),
                 "labels": self.labels,

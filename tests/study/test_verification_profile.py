@@ -56,3 +56,38 @@ def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkey
     verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, [], report, quick=True)
     assert asked == [True, False]
     assert report.figures[0].achieved == 1.0 and "closest of 2 series" in report.figures[0].note
+
+
+def test_a_resumed_study_verifies_again_after_a_failed_verification(tmp_path):
+    """A study stopped by its verification resumes only on a testbed that passes it; a passed one is kept."""
+    from edgewise.testbeds.emulation import EmulationReport, Figure
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "verify", "subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["cloud"]}],
+        "testbed": {"kind": "local", "tiers": {"cloud": {"cpus": 1.0, "memory_mb": 1024, "threads": 1}},
+                    "links": {}, "tolerance": 0.9},
+        "seed": 0}))
+    config = load_study(path)
+    study = Study(config, RunOptions(out=tmp_path / "run", profile="quick"))
+    testbed, store = make_testbed(config.testbed), Store(tmp_path / "study.sqlite")
+
+    def stored_report(achieved: float) -> dict:
+        report = EmulationReport("local", True)
+        report.add(Figure("speed:cloud:30ms", 1.0, achieved, "x slower", note="from the first start"))
+        return report.to_dict()
+
+    try:
+        testbed.start(config.testbed.tier_specs(), config.testbed.link_specs())
+        store.set_emulation(stored_report(1.05))  # passed: a resume keeps it
+        study._verify(store, testbed)
+        assert [f["note"] for f in store.emulation()["figures"]] == ["from the first start"]
+        store.set_emulation(stored_report(3.0))  # failed: measured again
+        study._verify(store, testbed)
+        figures = {f["name"]: f for f in store.emulation()["figures"]}
+    finally:
+        testbed.stop()
+        store.close()
+    assert "speed:cloud:0.3ms" in figures and figures["speed:cloud:30ms"]["note"] != "from the first start"
+    again = EmulationReport.from_dict({"kind": "local", "modelled": True, "figures": list(figures.values())})
+    assert not again.failures(0.9)
