@@ -12,14 +12,19 @@ from edgewise.testbeds import make_testbed
 from edgewise.testbeds.verify import SPEED_REQUESTS
 
 
-def test_the_quick_profile_verifies_with_fewer_requests(tmp_path):
+def _one_tier_study(tmp_path):
+    """A study of one cell on a local cloud tier, with a loose tolerance: these tests check what is verified."""
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({
         "name": "verify", "subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["cloud"]}],
         "testbed": {"kind": "local", "tiers": {"cloud": {"cpus": 1.0, "memory_mb": 1024, "threads": 1}},
                     "links": {}, "tolerance": 0.9},
         "seed": 0}))
-    config = load_study(path)
+    return load_study(path)
+
+
+def test_the_quick_profile_verifies_with_fewer_requests(tmp_path):
+    config = _one_tier_study(tmp_path)
     assert not Study(config, RunOptions(out=tmp_path / "run", profile="paper")).quick_verification
     study = Study(config, RunOptions(out=tmp_path / "run", profile="quick"))
     testbed, store = make_testbed(config.testbed), Store(tmp_path / "study.sqlite")
@@ -62,13 +67,7 @@ def test_a_resumed_study_verifies_again_after_a_failed_verification(tmp_path):
     """A study stopped by its verification resumes only on a testbed that passes it; a passed one is kept."""
     from edgewise.testbeds.emulation import EmulationReport, Figure
 
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "verify", "subjects": ["tiny-cnn"], "cells": [{"chains": ["identity"], "placements": ["cloud"]}],
-        "testbed": {"kind": "local", "tiers": {"cloud": {"cpus": 1.0, "memory_mb": 1024, "threads": 1}},
-                    "links": {}, "tolerance": 0.9},
-        "seed": 0}))
-    config = load_study(path)
+    config = _one_tier_study(tmp_path)
     study = Study(config, RunOptions(out=tmp_path / "run", profile="quick"))
     testbed, store = make_testbed(config.testbed), Store(tmp_path / "study.sqlite")
 
