@@ -418,21 +418,23 @@ class TierServer:
 
     def _infer(self, request: Frame, received: float, plan: InferPlan) -> list:
         """The encoded reply to an INFER: the logits and this hop's record before those of the hops after it."""
-        loaded = plan.loaded
+        loaded, reply = plan.loaded, None
         if loaded is None:  # a relay computes nothing
             reply, wait_s = self._forward(request, dict(request.blobs), plan)
             preprocess_s = compute_s = 0.0
             queue_s = math.nan
         else:
             (outputs, preprocess_s, compute_s), queue_s = self.admission.run(self._compute, request, loaded)
-            if plan.role != "head":
-                own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, 0.0, queue_s)
-                return wire.encode_result(outputs[0], own)
-            reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
-        if reply.type != "RESULT":
-            return wire.encode(reply)
+            if plan.role == "head":
+                reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
+            else:
+                logits, downstream, wait_s = outputs[0], b"", 0.0
+        if reply is not None:
+            if reply.type != "RESULT":
+                return wire.encode(reply)
+            logits, downstream = reply.blobs["logits"], reply.blobs.get("hops", b"")
         own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
-        return wire.encode_result(reply.blobs["logits"], own + reply.blobs.get("hops", b""))
+        return wire.encode_result(logits, own + downstream)
 
     def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float]:
         """Preprocessing and the model run, what a request computes on the tier (one request at a
