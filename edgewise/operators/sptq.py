@@ -12,7 +12,6 @@ scored on the calibration split, and the fastest within the accepted accuracy dr
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -24,13 +23,11 @@ from edgewise.artifacts import Artifact
 from edgewise.data.batching import fixed_batch, run_batched
 from edgewise.data.split import Split
 from edgewise.operators.base import BuildContext, Operator
+from edgewise.operators.int8_nodes import NodeControl, drop_sessions, refine
 from edgewise.operators.sptq_candidates import Candidate, Judge, candidate_space, search, why_it_won
 from edgewise.session_latency import interleaved_latency
 from edgewise.subjects import score
 from edgewise.vocabulary import CNN, FLOAT, ONNX, TRANSFORMER
-
-QUANT_OPS = {"QuantizeLinear", "DequantizeLinear"}
-
 
 class SptqParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +51,13 @@ class SptqParams(BaseModel):
     threads: int = Field(default=1, ge=1, description="intra-op threads candidates are timed on (the target tier's)")
     search_runs: int = Field(default=10, ge=1, description="timed runs per candidate against the incumbent")
     latency_runs: int = Field(default=30, ge=1, description="runs of the final fp32 vs int8 comparison")
+    accuracy_control: bool = Field(default=True, description="when the chosen variant drops too much, leave its most "
+                                   "sensitive nodes in float until the drop is within max_accuracy_drop")
+    speed_control: bool = Field(default=True, description="leave node groups in float whose int8 kernels make the "
+                                "graph slower (tried costliest first, kept when the graph gets faster)")
+    max_sensitivity_nodes: int = Field(default=64, ge=1, description="nodes probed one by one by accuracy control")
+    speed_trials: int = Field(default=3, ge=0, description="node groups speed control tries in float")
+    exclude_nodes: list[str] = Field(default_factory=list, description="nodes to leave in float, by name")
 
 
 class CalibrationReader:
@@ -81,20 +85,21 @@ class Sptq(Operator):
     produces = frozenset({ONNX})
     tolerance = 0.03
     description = "static post-training int8 quantization (ONNX Runtime), the fastest accurate variant measured"
-    meta_keys = frozenset({"quantized_nodes", "float_nodes", "calibration", "latency", "warnings", "candidates", "choice"})
+    meta_keys = frozenset({"quantized_nodes", "float_nodes", "conversion_nodes", "calibration", "latency", "warnings",
+                           "candidates", "choice", "nodes"})
     Params = SptqParams
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
-        import onnx
-
         from edgewise.onnxgraph import make_session  # lazy: pulls onnx
+        from edgewise.onnxgraph.quantized import census
 
         p: SptqParams = self.params
         subject = ctx.subject
         calibration = subject.splits().calibration.take(p.calibration_size)
         is_transformer = getattr(subject, "family", CNN) == TRANSFORMER
-        space = candidate_space(is_transformer, calibration=p.calibration, per_channel=p.per_channel, op_types=p.op_types,
-                                requantize=p.requantize_outputs, quant_format=p.quant_format, fuse=p.fuse, search=p.search)
+        space = candidate_space(is_transformer, calibration=p.calibration, per_channel=p.per_channel,
+                                op_types=p.op_types, requantize=p.requantize_outputs, quant_format=p.quant_format,
+                                fuse=p.fuse, search=p.search, exclude=p.exclude_nodes)
         feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(len(calibration), 8))]
         metric = subject.metrics[0]
 
@@ -111,16 +116,18 @@ class Sptq(Operator):
             judge = Judge(build=partial(_build_candidate, prepared, calibration, p.activation_type),
                           session=partial(make_session, threads=p.threads), score=metric_of, feeds=feeds,
                           runs=p.search_runs, reference_metric=metric_of(fp32), max_drop_points=p.max_accuracy_drop,
-                          workdir=Path(tmp))
+                          workdir=Path(tmp), reference_outputs=[fp32.run(None, f)[0] for f in _named(fp32, feeds)])
             best, outcomes = search(space, judge, ctx.log)
             if best.error is not None:
                 raise RuntimeError(f"sptq: no candidate could be quantized ({best.error})")
+            best, nodes = refine(best, partial(_attempt, judge, outcomes, ctx.log), judge,
+                                 prepared.path(best.candidate.graph), _control(p), ctx.log)
+            drop_sessions(outcomes, best)
             Path(best.path).replace(out)  # type: ignore[arg-type]
             fp32_s, int8_s = interleaved_latency([fp32, best.session], feeds, p.latency_runs)
-            for o in outcomes:
-                o.session = None
+            best.session = None
         c = best.candidate
-        meta = {**_census(onnx.load(str(out))), "calibration": {"method": c.calibration, "size": len(calibration)},
+        meta = {**census(out), "calibration": {"method": c.calibration, "size": len(calibration)},
                 "per_channel": c.per_channel, "activation_type": p.activation_type, "weight_type": "int8",
                 "op_types": list(c.op_types) if c.op_types else "all", "requantized_outputs": c.requantize,
                 "format": c.format, "graph": c.graph,
@@ -129,16 +136,40 @@ class Sptq(Operator):
                 "candidates": [o.record() for o in outcomes],
                 "choice": {"reason": why_it_won(best, outcomes, p.max_accuracy_drop), "label": c.label(), "params": c.as_dict(),
                            "calibration_drop_points": best.drop_points, "space": space.describe()},
-                "warnings": []}
+                "nodes": nodes.to_dict(), "warnings": []}
         if not best.accepted:
             meta["warnings"].append(f"sptq: no int8 variant stays within {p.max_accuracy_drop:g} points on the "
                                     f"calibration split (best drop {best.drop_points:.2f} points)")
+        if not meta["quantized_nodes"]:
+            meta["warnings"].append("sptq: no node pays in int8 here; every quantizable node stayed in float")
         if meta["latency"]["speedup"] <= 1.0:
             meta["warnings"].append(f"sptq: int8 model is not faster than fp32 on {p.threads} thread(s) "
                                     f"({int8_s * 1e3:.2f} ms vs {fp32_s * 1e3:.2f} ms)")
         for warning in meta["warnings"]:
             ctx.log(warning)
         return Artifact(artifact.subject, artifact.chain, (out,), None, frozenset(), meta)
+
+
+def _named(session, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    names = [i.name for i in session.get_inputs()]
+    return [{n: f[n] for n in names} for f in feeds]
+
+
+def _control(p: SptqParams) -> NodeControl:
+    return NodeControl(accuracy=p.accuracy_control and p.search, speed=p.speed_control and p.search,
+                       max_sensitivity_nodes=p.max_sensitivity_nodes, speed_trials=p.speed_trials, threads=p.threads)
+
+
+def _attempt(judge: Judge, outcomes: list, log, candidate: Candidate, incumbent):
+    """A node-level challenger, built, scored, timed against the incumbent and recorded like the search's."""
+    from edgewise.operators.sptq_candidates import better
+
+    outcome = judge.try_candidate(candidate, incumbent, len(outcomes))
+    outcomes.append(outcome)
+    won, why = better(outcome, incumbent)
+    outcome.verdict = ("kept: " if won else "rejected: ") + why
+    log(f"sptq candidate {candidate.label()}: {outcome.verdict}")
+    return outcome
 
 
 class _Prepared:
@@ -225,6 +256,7 @@ def _quantize(src: Path, out: Path, calibration: Split, c: Candidate, activation
                     op_types_to_quantize=list(c.op_types) if c.op_types else None, per_channel=c.per_channel,
                     activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
                     weight_type=QuantType.QInt8, calibrate_method=methods[c.calibration], extra_options=extra,
+                    nodes_to_quantize=list(c.only) or None, nodes_to_exclude=node_exclusions(model, c),
                     **_ranges_cache(quantize_static, ranges))
 
 
@@ -237,15 +269,13 @@ def _ranges_cache(quantize_static, ranges: Path) -> dict:
     return {"calibration_cache_path": ranges} if "calibration_cache_path" in known else {}
 
 
-def _census(model) -> dict:
-    """Nodes quantized (every input dequantized: the runtime fuses them into integer kernels) and
-    nodes left in float, by op type."""
-    dequantized = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    quantized: Counter[str] = Counter()
-    floating: Counter[str] = Counter()
-    for node in model.graph.node:
-        if node.op_type in QUANT_OPS:
-            continue
-        inputs = [i for i in node.input if i]
-        (quantized if inputs and all(i in dequantized for i in inputs) else floating)[node.op_type] += 1
-    return {"quantized_nodes": dict(quantized), "float_nodes": dict(floating)}
+def node_exclusions(model, c: Candidate) -> list[str]:
+    """The nodes the quantizer must leave in float: the candidate's, and for a weights-only candidate the
+    MatMuls whose B is not constant (ONNX Runtime's QDQ quantizer ignores MatMulConstBOnly)."""
+    excluded = list(c.exclude)
+    if c.weights_only_matmul:
+        from edgewise.onnxgraph import GraphIndex  # lazy: pulls onnx
+
+        dynamic = GraphIndex.of(model).dynamic
+        excluded += [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in dynamic]
+    return excluded

@@ -39,16 +39,21 @@ class Candidate:
     per_channel: bool
     requantize: bool  # QDQ: quantize the outputs of quantized ops too
     calibration: str
+    exclude: tuple[str, ...] = ()  # nodes left in float (node-level control, or the user's)
+    only: tuple[str, ...] = ()  # when given, quantize these nodes and no other (a sensitivity probe)
 
     def label(self) -> str:
         ops = "all" if self.op_types is None else "+".join(self.op_types)
         return (f"{self.graph}/{self.format}/{ops}{'/const-b' if self.weights_only_matmul else ''}/"
                 f"{'per-channel' if self.per_channel else 'per-tensor'}/"
-                f"{'requant' if self.requantize else 'float-out'}/{self.calibration}")
+                f"{'requant' if self.requantize else 'float-out'}/{self.calibration}"
+                + (f"/{len(self.exclude)}-float" if self.exclude else "")
+                + (f"/only:{','.join(self.only)}" if self.only else ""))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["op_types"] = list(self.op_types) if self.op_types is not None else "all"
+        data["exclude"], data["only"] = list(self.exclude), list(self.only)
         return data
 
 
@@ -98,8 +103,9 @@ CNN_KERNEL_OPS = ("Conv", "Gemm", "MatMul")
 
 def candidate_space(is_transformer: bool, *, calibration: str | None, per_channel: bool | None,
                     op_types: list[str] | None, requantize: bool | None, quant_format: str | None,
-                    fuse: bool | None, search: bool) -> Space:
-    """The candidates a model allows; a parameter the user fixed is not searched."""
+                    fuse: bool | None, search: bool, exclude: list[str] | None = None) -> Space:
+    """The candidates a model allows; a parameter the user fixed is not searched. `exclude`: nodes every
+    candidate leaves in float."""
     if is_transformer:
         # Weights-only MatMuls with float outputs: quantizing attention's activation MatMuls, the
         # adds or the outputs turns the attention mask's large negatives into garbage.
@@ -128,7 +134,7 @@ def candidate_space(is_transformer: bool, *, calibration: str | None, per_channe
              "op_types": op_types is not None, "per_channel": per_channel is not None, "requantize": requantize is not None}
     steps = [s for s in steps if not fixed[s[0]]] if search else []
     calibrations = tuple(c for c in CALIBRATIONS if c != first.calibration) if search and calibration is None else ()
-    return Space(first, tuple(steps), calibrations)
+    return Space(replace(first, exclude=tuple(sorted(exclude or ()))), tuple(steps), calibrations)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -145,6 +151,24 @@ class Judge:
     reference_metric: float
     max_drop_points: float
     workdir: Path
+    reference_outputs: list[np.ndarray] = field(default_factory=list)  # fp32's first output on each feed
+
+    def output_error(self, candidate: Candidate, index: int) -> tuple[float, float]:
+        """The candidate's relative L2 error of the first output against fp32's on the feeds, and the share of
+        feeds whose top class differs (a sensitivity probe: the model is built, run and deleted)."""
+        path = self.workdir / f"probe-{index}.onnx"
+        try:
+            self.build(candidate, path)
+            session = self.session(path)
+            names = [i.name for i in session.get_inputs()]
+            errors, differ = [], []
+            for feed, reference in zip(self.feeds, self.reference_outputs):
+                out = session.run(None, {n: feed[n] for n in names})[0]
+                errors.append(float(np.linalg.norm(out - reference) / max(float(np.linalg.norm(reference)), 1e-12)))
+                differ.append(bool(np.any(out.argmax(-1) != reference.argmax(-1))))
+            return float(np.mean(errors)), float(np.mean(differ))
+        finally:
+            path.unlink(missing_ok=True)
 
     def try_candidate(self, candidate: Candidate, incumbent: Outcome | None, index: int) -> Outcome:
         out = Outcome(candidate, self.workdir / f"candidate-{index}.onnx")
