@@ -14,8 +14,10 @@ from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.operators.chain import Chain
+from edgewise.profiling.stage import part_threads
 from edgewise.store import Store
 from edgewise.testbeds.measured import measured_summary
+from edgewise.tiers.spec import Placement
 from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
 
 
@@ -36,7 +38,8 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
     }
     if tb.kind == "remote" and emulation:  # real hosts: the figures are what was measured, not what a preset says
         study["testbed"].update(measured_summary(emulation))
-    cells = [_cell(store, row) for row in store.cells()]
+    tiers = tb.tier_specs()
+    cells = [_cell(store, row, tiers) for row in store.cells()]
     _add_conditions(study, store, config)
     study["chains"] = _chain_facts({c["chain"] for c in cells})
     return {"format": RESULTS_FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
@@ -55,7 +58,7 @@ def _chain_facts(chains: set[str]) -> dict[str, dict[str, Any]]:
     return facts
 
 
-def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+def _cell(store: Store, row: dict[str, Any], tiers: dict[str, Any]) -> dict[str, Any]:
     samples = store.samples(row["cell"])
     measured = [s for s in samples if not s[2]]
     warm = [s for s in samples if s[2]]
@@ -78,7 +81,21 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         "warmup_latency_s": [s[3] for s in warm],
         "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
         "artifact": artifact,
+        **_profile(store, row, artifact, tiers),
     }
+
+
+def _profile(store: Store, row: dict[str, Any], artifact: dict[str, Any] | None,
+             tiers: dict[str, Any]) -> dict[str, Any]:
+    """The artifact's operator profile (host figures) and serving memory on the cell's tiers, when taken."""
+    if artifact is None:
+        return {}
+    threads = part_threads(artifact["parts"], Placement.parse(row["placement"]).tiers, tiers)
+    found = store.profile(artifact["key"], threads)
+    if found is None:
+        return {}
+    return {"profile": found["profile"], "memory": found["memory"],
+            **({"profile_error": found["error"]} if found["error"] else {})}
 
 
 def _add_conditions(study: dict[str, Any], store: Store, config: StudyConfig) -> None:

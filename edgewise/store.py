@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS emulation (id INTEGER PRIMARY KEY CHECK (id = 1), rep
 CREATE TABLE IF NOT EXISTS condition_emulation (
     condition TEXT PRIMARY KEY, report TEXT NOT NULL, ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS artifact_profiles (
+    artifact TEXT NOT NULL, threads TEXT NOT NULL, profile TEXT, memory TEXT, error TEXT, ts REAL NOT NULL,
+    PRIMARY KEY (artifact, threads)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, cell TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
 );
@@ -178,6 +182,25 @@ class Store:
             "SELECT pass, input, warmup, latency_s, breakdown FROM latency WHERE cell = ? ORDER BY pass, input", (cell,))
         return [(p, i, bool(w), lat, json.loads(b)) for p, i, w, lat, b in cur]
 
+    # --- per-artifact profiles (operator times, serving memory), per thread count of its parts -------
+    def add_profile(self, artifact: str, threads: tuple[int, ...], profile: dict[str, Any] | None,
+                    memory: dict[str, Any] | None, error: str | None = None) -> None:
+        """An artifact's host profile and serving memory on parts run with these thread counts (either may
+        be None, with `error` saying why)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO artifact_profiles VALUES (?, ?, ?, ?, ?, ?)",
+                       (artifact, _threads_key(threads), None if profile is None else json.dumps(profile),
+                        None if memory is None else json.dumps(memory), error, time.time()))
+
+    def profile(self, artifact: str, threads: tuple[int, ...]) -> dict[str, Any] | None:
+        """{"profile": ..., "memory": ..., "error": ...} as stored, or None when not profiled yet."""
+        row = self.db.execute("SELECT profile, memory, error FROM artifact_profiles WHERE artifact = ? AND threads = ?",
+                              (artifact, _threads_key(threads))).fetchone()
+        if row is None:
+            return None
+        return {"profile": None if row[0] is None else json.loads(row[0]),
+                "memory": None if row[1] is None else json.loads(row[1]), "error": row[2]}
+
     # --- emulation and events -----------------------------------------------------------
     def set_emulation(self, report: dict[str, Any]) -> None:
         with self.transaction() as db:
@@ -203,3 +226,7 @@ class Store:
     def events(self) -> list[dict[str, Any]]:
         cur = self.db.execute("SELECT ts, cell, kind, message FROM events ORDER BY id")
         return [dict(zip(("ts", "cell", "kind", "message"), r)) for r in cur]
+
+
+def _threads_key(threads: tuple[int, ...]) -> str:
+    return ",".join(str(int(t)) for t in threads)

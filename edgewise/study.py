@@ -148,6 +148,7 @@ class Study:
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
                 self.measure_accuracy(store, built)
+                self.profile_artifacts(store, built)
                 executor.measure_latency(self, store, [b for b in built if b.artifact is not None], testbed)
 
             path = write_results(store, out / "results.json", self.config, self.options.profile)
@@ -212,6 +213,14 @@ class Study:
                 figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                 self.options.log(f"accuracy {b.cell.name}: {figures}{how}")
             self._advance("accuracy")
+
+    def profile_artifacts(self, store: Store, built: list[_Built]) -> None:
+        """Each artifact's operator profile and serving memory on its tiers' threads (edgewise.profiling)."""
+        from edgewise.profiling.stage import profile_artifacts  # lazy: pulls onnxruntime
+
+        self._start_stage("profile", len(built))
+        profile_artifacts(store, built, self.subject, self.config.testbed.tier_specs(), self.options.log,
+                          lambda: self._advance("profile"))
 
     def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:
         m = self.config.measure

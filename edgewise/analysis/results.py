@@ -42,6 +42,8 @@ class CellResult:
     breakdown_s: dict[str, np.ndarray] = field(default_factory=dict)
     artifact: dict[str, Any] = field(default_factory=dict)
     condition: str = ""  # the network condition measured under ("" in a study without conditions)
+    profile: dict[str, Any] | None = None  # the artifact's operator profile on the host (edgewise.profiling)
+    memory: dict[str, Any] | None = None  # its serving memory per part, on the cell's tiers
 
     @property
     def name(self) -> str:
@@ -69,6 +71,8 @@ class CellResult:
             "warmup_latency_s": self.warmup_latency_s.tolist(),
             "breakdown_s": {k: v.tolist() for k, v in self.breakdown_s.items()},
             "artifact": self.artifact,
+            **({"profile": self.profile} if self.profile is not None else {}),
+            **({"memory": self.memory} if self.memory is not None else {}),
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class CellResult:
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
                 breakdown_s={k: np.asarray(v, dtype=float) for k, v in (d.get("breakdown_s") or {}).items()},
                 artifact=d.get("artifact") or {}, condition=d.get("condition") or "",
+                profile=d.get("profile"), memory=d.get("memory"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"a cell in the results is malformed: {exc!r}",
