@@ -1,4 +1,5 @@
-"""The SLA answer: which cells meet a latency percentile bound at an accuracy drop the user accepts.
+"""The SLA answer: which cells meet a latency percentile bound at an accuracy drop the user accepts
+(and, where the SLA bounds them, a model size and a peak serving memory per tier).
 
 Every cell gets a verdict: meets, borderline (a confidence interval straddles a bound, or a figure
 is unknown) or fails, with the reason for each rejection. Per subject the cells are ranked (fastest
@@ -18,6 +19,7 @@ from rich.table import Table
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
 from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
+from edgewise.analysis.footprint import footprint, largest, memory_status, model_status
 from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
@@ -43,13 +45,16 @@ class CellVerdict:
     accuracy_drop: AccuracyDrop | None
     no_significant_speedup: bool | None  # None: identity, or no identity on this placement to compare with
     on_pareto_front: bool = False
+    model_mb: float | None = None  # the largest part's file
+    memory_mb: float | None = None  # the largest part's peak serving memory on its tier
 
     def to_dict(self) -> dict:
         return {"cell": self.cell, "subject": self.subject, "chain": self.chain, "placement": self.placement,
                 "status": self.status, "reasons": list(self.reasons), "notes": list(self.notes),
                 "latency": self.latency.to_dict() if self.latency else None, "accuracy": self.accuracy,
                 "accuracy_drop": self.accuracy_drop.to_dict() if self.accuracy_drop else None,
-                "no_significant_speedup": self.no_significant_speedup, "on_pareto_front": self.on_pareto_front}
+                "no_significant_speedup": self.no_significant_speedup, "on_pareto_front": self.on_pareto_front,
+                "model_mb": self.model_mb, "memory_mb": self.memory_mb}
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class Recommendation:
     max_accuracy_drop: float
     placements: tuple[str, ...] | None
     verdicts: tuple[CellVerdict, ...]  # per subject, ranked: meets (fastest first), borderline, fails
+    max_model_mb: float | None = None
+    max_memory_mb: float | None = None
 
     @property
     def subjects(self) -> list[str]:
@@ -91,7 +98,8 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         return {"sla": {"max_latency_ms": self.max_latency_ms, "percentile": self.percentile,
-                        "max_accuracy_drop": self.max_accuracy_drop},
+                        "max_accuracy_drop": self.max_accuracy_drop, "max_model_mb": self.max_model_mb,
+                        "max_memory_mb": self.max_memory_mb},
                 "judged_on": self.judged_on(),
                 "placements": list(self.placements) if self.placements else None,
                 "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None), "pareto_front": self.pareto(s),
@@ -175,20 +183,24 @@ def _no_speedup(rs: ResultSet, cell: CellResult, medians: MedianReplicates) -> b
 
 
 def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile: int, max_drop: float,
-             medians: MedianReplicates) -> CellVerdict:
+             medians: MedianReplicates, max_model_mb: float | None = None,
+             max_memory_mb: float | None = None) -> CellVerdict:
     reasons: list[str] = []
     notes: list[str] = []
+    parts = footprint(cell)
+    sizes = {"model_mb": largest([p.model_mb for p in parts]), "memory_mb": largest([p.peak_memory_mb for p in parts])}
     if cell.status != OK or cell.latency_s.size == 0:
         reasons.append(f"cell {cell.status}" + (f": {cell.error}" if cell.error else ""))
         return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, "fails", tuple(reasons), (),
-                           None, cell.primary_accuracy, None, None)
+                           None, cell.primary_accuracy, None, None, **sizes)
     estimate = _latency_estimate(cell, percentile, notes)
     drop = accuracy_drop(rs, cell)
     statuses = [_latency_status(estimate, max_latency_ms, reasons),
-                _accuracy_status(cell, drop, max_drop, reasons, notes)]
+                _accuracy_status(cell, drop, max_drop, reasons, notes),
+                model_status(cell, max_model_mb, reasons), memory_status(cell, max_memory_mb, reasons)]
     status = max(statuses, key=_STATUS_RANK.__getitem__)
     return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, status, tuple(reasons), tuple(notes),
-                       estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians))
+                       estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians), **sizes)
 
 
 def _rank_key(v: CellVerdict) -> tuple[int, float]:
@@ -205,11 +217,14 @@ def _mark_front(verdicts: list[CellVerdict]) -> list[CellVerdict]:
 
 def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = DEFAULT_SLA.percentile,
               max_accuracy_drop: float = DEFAULT_SLA.max_accuracy_drop,
-              placements: Iterable[str] | None = None, *, medians: MedianReplicates | None = None) -> Recommendation:
-    """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds.
+              placements: Iterable[str] | None = None, *, medians: MedianReplicates | None = None,
+              max_model_mb: float | None = None, max_memory_mb: float | None = None) -> Recommendation:
+    """Judge every cell (optionally only on the given placements) against the latency and accuracy bounds,
+    and the model size and peak serving memory per tier where bounds for them are given.
 
     `medians`: bootstrap replicates already drawn for these results (Analyses.medians), to reuse."""
-    Sla.checked(max_latency_ms=max_latency_ms, percentile=percentile, max_accuracy_drop=max_accuracy_drop)
+    Sla.checked(max_latency_ms=max_latency_ms, percentile=percentile, max_accuracy_drop=max_accuracy_drop,
+                max_model_mb=max_model_mb, max_memory_mb=max_memory_mb)
     chosen = tuple(p.lower() for p in placements) if placements else None
     if chosen:
         unknown = [p for p in chosen if p not in rs.placements]
@@ -220,10 +235,11 @@ def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = DEFAULT_SL
     by_subject: dict[str, list[CellVerdict]] = defaultdict(list)
     for cell in rs.cells:
         if chosen is None or cell.placement in chosen:
-            by_subject[cell.subject].append(
-                _verdict(rs, cell, max_latency_ms, percentile, max_accuracy_drop, medians))
+            by_subject[cell.subject].append(_verdict(rs, cell, max_latency_ms, percentile, max_accuracy_drop, medians,
+                                                     max_model_mb, max_memory_mb))
     verdicts = [v for vs in by_subject.values() for v in sorted(_mark_front(vs), key=_rank_key)]
-    return Recommendation(max_latency_ms, percentile, max_accuracy_drop, chosen, tuple(verdicts))
+    return Recommendation(max_latency_ms, percentile, max_accuracy_drop, chosen, tuple(verdicts), max_model_mb,
+                          max_memory_mb)
 
 
 _STATUS_STYLE = {"meets": "green", "borderline": "yellow", "fails": "red"}
@@ -233,10 +249,13 @@ def render_recommendation(rec: Recommendation) -> Group:
     tables = []
     for subject in rec.subjects:
         best = rec.best(subject)
+        sizes = "".join([f", model <= {rec.max_model_mb:g} MB" if rec.max_model_mb is not None else "",
+                         f", memory <= {rec.max_memory_mb:g} MB" if rec.max_memory_mb is not None else ""])
         title = (f"{subject}: p{rec.percentile} <= {rec.max_latency_ms:g} ms, accuracy drop <= "
-                 f"{rec.max_accuracy_drop:g} points -> " + (f"[bold green]{best.cell}[/]" if best else "[red]none[/]"))
+                 f"{rec.max_accuracy_drop:g} points{sizes} -> "
+                 + (f"[bold green]{best.cell}[/]" if best else "[red]none[/]"))
         table = Table(title=title, title_justify="left")
-        for col in ("cell", "status", "latency", "accuracy drop", "pareto", "why / notes"):
+        for col in ("cell", "status", "latency", "accuracy drop", "model / memory MB", "pareto", "why / notes"):
             table.add_column(col, overflow="fold")
         for v in rec.ranked(subject):
             drop = f"{v.accuracy_drop.drop_points:.2f}" if v.accuracy_drop else ("0" if v.chain == "identity" else "?")
@@ -244,7 +263,12 @@ def render_recommendation(rec: Recommendation) -> Group:
             if v.no_significant_speedup:
                 flags.append("no significant speed-up over identity here")
             table.add_row(v.cell, f"[{_STATUS_STYLE[v.status]}]{v.status}[/]",
-                          v.latency.describe() if v.latency else "-", drop, "*" if v.on_pareto_front else "",
-                          "; ".join(flags))
+                          v.latency.describe() if v.latency else "-", drop, footprint_text(v),
+                          "*" if v.on_pareto_front else "", "; ".join(flags))
         tables.append(table)
     return Group(*tables)
+
+
+def footprint_text(v: CellVerdict) -> str:
+    """'12.3 / 145' (the largest part's model and peak serving memory, MB), '-' where unknown."""
+    return " / ".join("-" if x is None else f"{x:,.1f}" for x in (v.model_mb, v.memory_mb))

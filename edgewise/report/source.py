@@ -15,8 +15,8 @@ from edgewise.sla import Sla
 
 # A chain's kind, order, int8 and split come from its operators, kept in results.json (study.chains).
 # Only results without them (an older run, a reference CSV) fall back to these known names.
-BLACKBOX_OPERATORS = frozenset({"identity", "sptq", "partition", "early-exit"})
-_KNOWN_DISPLAY_ORDER = {"identity": 0, "sptq": 10, "qat": 20, "prune": 30, "distill": 40, "early-exit": 60,
+BLACKBOX_OPERATORS = frozenset({"identity", "sptq", "dptq", "partition", "early-exit"})
+_KNOWN_DISPLAY_ORDER = {"identity": 0, "sptq": 10, "dptq": 11, "qat": 20, "prune": 30, "distill": 40, "early-exit": 60,
                         "partition": 80}
 
 
@@ -29,7 +29,7 @@ def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
     names = [link.split("[")[0] for link in chain.split("+")]  # settings: sptq[calibration=...]
     return {"kind": "black" if set(names) <= BLACKBOX_OPERATORS else "white",
             "order": [_KNOWN_DISPLAY_ORDER.get(n, 1000) for n in names],
-            "int8": "sptq" in names or "qat" in names, "split": "partition" in names}
+            "int8": bool({"sptq", "dptq", "qat"} & set(names)), "split": "partition" in names}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class Analysed:
 
 def analyse(results: ResultSet, sla: Sla) -> Analysed:
     analyses = default_analyses(results)
-    rec = recommend(results, sla.max_latency_ms, sla.percentile, sla.max_accuracy_drop, medians=analyses.medians)
+    rec = recommend(results, sla.max_latency_ms, sla.percentile, sla.max_accuracy_drop, medians=analyses.medians,
+                    max_model_mb=sla.max_model_mb, max_memory_mb=sla.max_memory_mb)
     return Analysed(results, analyses, rec, tuple(f.text for f in findings(results, analyses)))
 
 
