@@ -12,7 +12,7 @@ from edgewise.analysis.conditions import condition_analyses
 from edgewise.analysis.loading import FORMATS
 from edgewise.analysis.render import render_analyses, render_comparison, to_json
 from edgewise.analysis.stats import P_ADJUST_METHODS
-from edgewise.errors import ConfigError
+from edgewise.errors import ConfigError, DataError
 
 
 def analyze(
@@ -24,6 +24,8 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
     condition: str | None = typer.Option(None, "--condition",
                                          help="analyse the cells of one network condition (a study with conditions)"),
+    profile: str | None = typer.Option(None, "--profile", help="where one cell's model time and memory go: its "
+                                       "operator profile, int8 against fp32, costliest nodes, footprint"),
 ) -> None:
     """Compare latencies (Kruskal-Wallis, Conover, Cliff's delta), accuracy drops and speed-ups.
 
@@ -42,6 +44,9 @@ def analyze(
             console.print("\n".join(["Across the network conditions:", *(f"- {f}" for f in across.findings()),
                                       "Analyse one condition with --condition NAME: " + ", ".join(rs.conditions)]))
         return
+    if profile is not None:
+        _profile(rs.at_condition(condition) if condition is not None else rs, profile.strip(), as_json, console)
+        return
     if condition is not None:
         rs = rs.at_condition(condition)
     if cells:
@@ -57,6 +62,31 @@ def analyze(
         typer.echo(to_json({"study": rs.study, **analyses.to_dict(), "findings": [f.to_dict() for f in found]}))
     else:
         console.print(render_analyses(analyses, found))
+
+
+def _profile(rs, name: str, as_json: bool, console: Console) -> None:
+    from edgewise.analysis.footprint import footprint, memory_status, model_status
+    from edgewise.analysis.profiles import profile_view
+    from edgewise.analysis.render import render_profile
+    from edgewise.sla import Sla
+
+    cell = rs.cell(name)
+    view = profile_view(rs, cell)
+    if view is None:
+        raise DataError(f"the results carry no operator profile for {name}",
+                        "profiles are taken by `edgewise run` after the accuracy stage: run the study again "
+                        "(it resumes and profiles what lacks a profile)")
+    sla = Sla.of(rs.study)
+    judged: list[str] = []
+    statuses = [model_status(cell, sla.max_model_mb, judged), memory_status(cell, sla.max_memory_mb, judged)]
+    bounded = [b for b in (sla.max_model_mb, sla.max_memory_mb) if b is not None]
+    if bounded and all(s == "meets" for s in statuses):
+        judged.append(f"within the SLA's footprint bounds ({sla.describe()})")
+    parts = footprint(cell)
+    if as_json:
+        typer.echo(to_json({**view.to_dict(), "footprint": [vars(p) for p in parts], "sla": judged}))
+    else:
+        console.print(render_profile(view, cell.placement.split("-"), parts, judged))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from string import Template
 
 from edgewise.analysis import ResultSet, default_analyses, load_results
-from edgewise.report import dimensions, sections
+from edgewise.report import dimensions, profiles, sections
 from edgewise.report.comparison import against_reference
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
@@ -18,7 +18,7 @@ from edgewise.report.tables import Reference, ReportContext
 from edgewise.sla import Sla
 
 _SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accuracy vs latency"),
-             ("breakdown", "Where the time goes"), ("speedups", "Speed-ups"), ("significance", "Significance"),
+             ("breakdown", "Where the time goes"), ("profiles", "Per operator"), ("speedups", "Speed-ups"), ("significance", "Significance"),
              ("reference", "Against the reference"), ("operators", "Operator notes"))
 
 
@@ -71,7 +71,7 @@ def _reference_label(path: Path, reference: ResultSet) -> str:
 
 def render_html(ctx: ReportContext, source: str) -> str:
     body = [sections.summary(ctx), sections.latency(ctx), sections.accuracy_vs_latency(ctx), sections.breakdown(ctx),
-            sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
+            profiles.profiles(ctx), sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
     body[3:3] = [part for part in (dimensions.conditions(ctx), dimensions.settings(ctx)) if part]  # swept dimensions
     study = ctx.results.study
     used = [c for c in ctx.colours if c in set(ctx.results.chains)]

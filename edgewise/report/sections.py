@@ -28,7 +28,7 @@ def summary(ctx: ReportContext) -> str:
              "<details><summary>Every cell against the SLA (meets: the percentile's early-stopping upper bound, "
              "or without one the value and its 95% CI, within the bounds; borderline: the bound or a CI "
              "straddles a bound)</summary>",
-             table(*verdict_rows(ctx), classes={5: "reason"}), "</details>",
+             table(*verdict_rows(ctx), classes={7: "reason"}), "</details>",
              "<h3>Top findings</h3>" + _finding_list(ctx.findings),
              "<h3>What was measured</h3>", table(*measured_rows(ctx), sortable=False),
              *(["<h3>Cells not measured</h3>", table(*failed_rows(ctx), classes={2: "reason"})]

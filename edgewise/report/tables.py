@@ -85,9 +85,10 @@ def verdict_rows(ctx: ReportContext) -> Rows:
         flags = [*v.reasons, *v.notes]
         if v.no_significant_speedup:
             flags.append("no significant speed-up over identity here")
-        rows.append([v.cell, v.status, latency_text(v), drop_text(v), "yes" if v.on_pareto_front else "",
-                     "; ".join(flags)])
-    return ["cell", "status", "judged latency [95% CI], bound", "drop (points) [95% CI]", "Pareto front", "why / notes"], rows
+        rows.append([v.cell, v.status, latency_text(v), drop_text(v), v.model_mb, v.memory_mb,
+                     "yes" if v.on_pareto_front else "", "; ".join(flags)])
+    return ["cell", "status", "judged latency [95% CI], bound", "drop (points) [95% CI]", "model MB",
+            "peak memory MB", "Pareto front", "why / notes"], rows
 
 
 def latency_rows(ctx: ReportContext) -> Rows:
