@@ -149,17 +149,18 @@ def _init(model, name):
 def test_candidates_that_share_a_calibration_calibrate_once(tiny_cnn, tmp_path):
     """Ranges depend on the graph, the method and the observed op types only: a candidate quantized
     from another's kept ranges is the model a fresh calibration gives, and one ranges file serves both."""
-    from edgewise.operators.sptq import _build_candidate, _Prepared
+    from edgewise.operators.int8_search import Prepared
+    from edgewise.operators.sptq import build_candidate
 
     root = root_artifact(tiny_cnn, ArtifactCache(tmp_path / "cache"), log=lambda m: None)
     calibration = tiny_cnn.splits().calibration.take(16)
     first = Candidate("plain", "qdq", None, False, True, True, "minmax")
     second = replace(first, format="qoperator", per_channel=False)
-    shared = _Prepared(root.onnx, tmp_path / "shared", calibration.batch(slice(0, 1)))
-    fresh = _Prepared(root.onnx, tmp_path / "fresh", calibration.batch(slice(0, 1)))
-    _build_candidate(shared, calibration, "uint8", first, tmp_path / "first.onnx")
-    _build_candidate(shared, calibration, "uint8", second, tmp_path / "second-shared.onnx")
-    _build_candidate(fresh, calibration, "uint8", second, tmp_path / "second-fresh.onnx")
+    shared = Prepared(root.onnx, tmp_path / "shared", calibration.batch(slice(0, 1)))
+    fresh = Prepared(root.onnx, tmp_path / "fresh", calibration.batch(slice(0, 1)))
+    build_candidate(shared, calibration, first, tmp_path / "first.onnx")
+    build_candidate(shared, calibration, second, tmp_path / "second-shared.onnx")
+    build_candidate(fresh, calibration, second, tmp_path / "second-fresh.onnx")
     assert [p.name for p in (tmp_path / "shared" / "ranges").iterdir()] == ["plain-minmax-all.json"]
     shared_model, fresh_model = (onnx.load(str(tmp_path / f"second-{k}.onnx")) for k in ("shared", "fresh"))
     assert shared_model.graph == fresh_model.graph
