@@ -90,3 +90,18 @@ def test_training_layout(tmp_path):
     for r in rows.values():
         assert r["before_ms"] > 0 and r["after_ms"] > 0
         assert r["speedup"]["min"] <= r["speedup"]["median"] <= r["speedup"]["max"]
+
+
+def test_quantization_quick(tmp_path):
+    """sptq before node-level control (built by the baseline commit's code), sptq now and dptq, side by side."""
+    data = run_bench("bench_quantization.py", tmp_path / "q.json", "--cache", str(tmp_path / "cache"), timeout=900)
+    rows = {r["subject"]: r for r in data["rows"]}
+    assert set(rows) == {"tiny-cnn", "tiny-bert"} and data["threads"] == 1 and "model name" not in data["cpu"]
+    assert set(rows["tiny-bert"]["variants"]) == {"fp32", "sptq before", "sptq now", "dptq"}
+    assert "dptq" not in rows["tiny-cnn"]["variants"]  # dynamic int8 is offered to transformers here
+    for row in rows.values():
+        for variant in row["variants"].values():
+            assert variant["ms"]["median"] > 0 and variant["speedup"] > 0
+        assert row["variants"]["sptq before"]["label"] and row["variants"]["sptq now"]["label"]
+        assert isinstance(row["never_slower"], bool)
+    assert set(data["goals"]) == {"sptq_now_never_slower", "sptq_now_within_1_point", "bert_dptq_2x_within_1_point"}
