@@ -2,15 +2,17 @@
 
 The profile is taken in process, on the tier's thread count, model only (the feeds are the latency
 inputs after preprocessing), so it states the host's figures; a tier's figure is the host's divided
-by the tier's `speed` (`OperatorProfile.scaled`). Times are per run: each kernel's time summed over
-the timed runs and divided by their number. The names are those of the graph ONNX Runtime ran, after
-its fusions (a QDQ Conv becomes a QLinearConv named after the Conv).
+by the tier's `speed` (`OperatorProfile.scaled`). Times are per run: each node's median over the
+timed runs (a run the host preempted does not move it), and an op type's time is the sum of its
+nodes'. The names are those of the graph ONNX Runtime ran, after its fusions (a QDQ Conv becomes a
+QLinearConv named after the Conv).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,8 +45,8 @@ class PartProfile:
     """One ONNX part of an artifact (the model, or a partition's head or tail)."""
 
     threads: int
-    run_ms: float  # mean time of a whole run as the session saw it (kernels and what lies between them)
-    by_type: dict[str, float]  # op type -> ms per run, costliest first
+    run_ms: float  # median time of a whole run as the session saw it (kernels and what lies between them)
+    by_type: dict[str, float]  # op type -> ms per run (the sum of its nodes' medians), costliest first
     nodes: tuple[NodeTime, ...]  # costliest first (all of them, or the first ones kept by `trimmed`)
     node_count: int  # nodes that ran, however many `nodes` keeps
 
@@ -147,24 +149,25 @@ def _run_in_order(sessions: list, feeds: dict[str, np.ndarray]) -> None:
 
 
 def _part_profile(trace: list[dict[str, Any]], threads: int, warmup: int, runs: int) -> PartProfile:
-    """Kernel times of the timed runs (those after the warm-up runs' start) from a Chrome-format trace."""
+    """Kernel times of the timed runs from a Chrome-format trace: each node's median over the runs (a run
+    the host preempted does not move it), and a run's median."""
     model_runs = sorted((e for e in trace if e.get("name") == "model_run"), key=lambda e: e["ts"])
     if len(model_runs) < warmup + runs:
         raise RuntimeError(f"ONNX Runtime's profile holds {len(model_runs)} runs, {warmup + runs} were made")
     timed = model_runs[warmup:]
-    start = timed[0]["ts"]
-    by_node: dict[str, float] = defaultdict(float)
+    starts = [e["ts"] for e in timed]
+    per_run: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(timed))
     op_of: dict[str, str] = {}
     for event in trace:
         name = event.get("name", "")
-        if event.get("cat") != "Node" or not name.endswith(KERNEL_SUFFIX) or event["ts"] < start:
+        if event.get("cat") != "Node" or not name.endswith(KERNEL_SUFFIX) or event["ts"] < starts[0]:
             continue
         node = name[: -len(KERNEL_SUFFIX)]
-        by_node[node] += event["dur"] / 1e3  # microseconds -> ms
+        per_run[node][bisect_right(starts, event["ts"]) - 1] += event["dur"] / 1e3  # microseconds -> ms
         op_of[node] = (event.get("args") or {}).get("op_name", "?")
-    nodes = sorted((NodeTime(n, op_of[n], ms / runs) for n, ms in by_node.items()), key=lambda n: -n.ms)
+    nodes = sorted((NodeTime(n, op_of[n], float(np.median(t))) for n, t in per_run.items()), key=lambda n: -n.ms)
     by_type: dict[str, float] = defaultdict(float)
     for n in nodes:
         by_type[n.op_type] += n.ms
-    run_ms = float(np.mean([e["dur"] for e in timed])) / 1e3
+    run_ms = float(np.median([e["dur"] for e in timed])) / 1e3
     return PartProfile(threads, run_ms, dict(sorted(by_type.items(), key=lambda kv: -kv[1])), tuple(nodes), len(nodes))

@@ -78,7 +78,7 @@ def test_profile_states_time_by_op_type_and_node(electra):
     assert list(part.by_type.values()) == sorted(part.by_type.values(), reverse=True)
     assert [n.ms for n in part.nodes] == sorted((n.ms for n in part.nodes), reverse=True)
     assert sum(part.by_type.values()) == pytest.approx(sum(n.ms for n in part.nodes))
-    assert 0 < part.kernel_ms <= part.run_ms * 1.05  # kernels are part of a run, not more
+    assert 0 < part.kernel_ms <= part.run_ms * 1.2  # kernels are part of a run (medians: about, not exactly)
 
 
 def test_a_tier_figure_is_the_host_figure_over_its_speed_and_survives_json(electra):
