@@ -104,12 +104,12 @@ def refine(best: Outcome, attempt: Callable[[Any, Outcome], Outcome], judge: Jud
     from edgewise.onnxgraph.quantized import quantized_node_names
 
     record = NodeRecord()
-    for node in best.candidate.exclude:
-        record.kept_float[node] = {"reason": "asked", "why": "named in exclude_nodes"}
-    if best.error is not None:
-        return best, record
     model = onnx.load(str(float_graph))
     op_of = {n.name: n.op_type for n in model.graph.node}
+    for node in best.candidate.exclude:
+        record.kept_float[node] = {"op_type": op_of.get(node), "reason": "asked", "why": "named in exclude_nodes"}
+    if best.error is not None:
+        return best, record
     if control.accuracy and not best.accepted:
         best = _control_accuracy(best, attempt, judge, sorted(quantized_node_names(best.path) & set(op_of)),
                                  op_of, control, record, log)

@@ -41,19 +41,16 @@ def _profile_one(store, b, subject, threads: tuple[int, ...], log: Callable[[str
     from edgewise.data.preprocess import build_preprocessor
 
     art = b.artifact
-    payloads = subject.latency_inputs(PROFILE_INPUTS)
-    spec = subject.preprocessing()
     errors, profile, memory = [], None, None
     try:
+        payloads = subject.latency_inputs(PROFILE_INPUTS)
+        spec = subject.preprocessing()
         preprocess = build_preprocessor(spec)
         profile = profile_onnx(art.parts, [preprocess(p) for p in payloads], threads, PROFILE_RUNS)
         profile = profile.trimmed(STORED_NODES).to_dict()
-    except Exception as exc:  # noqa: BLE001 - a profile that fails leaves its cell to be measured without one
-        errors.append(f"profile: {type(exc).__name__}: {exc}")
-    try:
         memory = serving_memory(art.parts, payloads, spec, threads).to_dict()
-    except Exception as exc:  # noqa: BLE001 - as above, for the memory probe
-        errors.append(f"memory: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a profile that fails leaves its cell to be measured without one
+        errors.append(f"{'memory' if profile is not None else 'profile'}: {type(exc).__name__}: {exc}")
     store.add_profile(art.key, threads, profile, memory, "; ".join(errors) or None)
     if errors:
         log(f"[yellow]profile of {b.cell.name}: {'; '.join(errors)}[/yellow]")

@@ -137,3 +137,43 @@ def test_serving_memory_grows_with_the_model_and_measures_each_part(depthwise_sp
     heavy = serving_memory([tmp_path / "heavy.onnx"], payloads, spec)
     assert heavy.model_mb > 60
     assert heavy.peak_rss_mb - split.parts[0].peak_rss_mb > 40
+
+
+def test_the_stage_profiles_each_artifact_once_and_a_failing_one_fails_alone(depthwise_split, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from edgewise.artifacts import Artifact
+    from edgewise.config import TestbedConfig
+    from edgewise.executors.base import Built
+    from edgewise.plan import Cell
+    from edgewise.profiling.stage import profile_artifacts
+    from edgewise.store import Store
+
+    (head, tail), work = depthwise_split
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+
+    class Camera:  # what the stage asks of a subject: raw latency inputs and their preprocessing
+        def latency_inputs(self, n):
+            buffer = io.BytesIO()
+            Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(buffer, "JPEG")
+            return [buffer.getvalue()] * n
+
+        def preprocessing(self):
+            return {"kind": "image", "size": [32, 32], "channels": 3, "input": "pixel_values"}
+
+    split = Artifact("cam", ("partition",), (head, tail), key="split")
+    bad = Artifact("cam", ("identity",), (broken,), key="bad")
+    built = [Built(Cell.parse("cam:partition@mobile-edge"), split), Built(Cell.parse("cam:identity@edge"), bad),
+             Built(Cell.parse("cam:identity@cloud"), bad), Built(Cell.parse("cam:sptq@edge"), None, "build failed")]
+    store = Store(tmp_path / "study.sqlite")
+    logged: list[str] = []
+    profile_artifacts(store, built, lambda name: Camera(), TestbedConfig(preset="paper-scaled").tier_specs(),
+                      logged.append)
+    found = store.profile("split", (1, 1))
+    assert found["error"] is None and len(found["profile"]["parts"]) == len(found["memory"]["parts"]) == 2
+    failed = store.profile("bad", (1,))
+    assert failed["profile"] is None and "profile:" in failed["error"]
+    assert sum("profile of cam:identity" in m for m in logged) == 1  # the same artifact and threads: once
