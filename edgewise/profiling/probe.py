@@ -8,13 +8,17 @@ only what a tier needs to serve, so the figures are not inflated by the study's 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: Linux carries that across
+    exec from the forked parent, so a probe started by a 1.6 GB study reported 1.6 GB for every model."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status: serving memory is measured on Linux only")
 
 
 def main(spec_path: str) -> None:

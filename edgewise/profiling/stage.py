@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from edgewise.profiling.memory import serving_memory
-from edgewise.profiling.ort import profile_onnx
+from edgewise.profiling.ort import OperatorProfile, profile_onnx
 
 PROFILE_RUNS = 10  # timed runs (after two warm-up runs), cycling through the inputs
 PROFILE_INPUTS = 5  # latency inputs each profile and memory probe serves
@@ -55,7 +55,7 @@ def _profile_one(store, b, subject, threads: tuple[int, ...], log: Callable[[str
     if errors:
         log(f"[yellow]profile of {b.cell.name}: {'; '.join(errors)}[/yellow]")
     elif profile is not None and memory is not None:
-        top = next(iter(profile["parts"][0]["by_type"].items()), ("-", 0.0))
+        top = next(iter(OperatorProfile.from_dict(profile).by_type().items()), ("-", 0.0))
         peak = max(p["peak_rss_mb"] for p in memory["parts"])
         log(f"profiled {b.cell.name}: {sum(p['run_ms'] for p in profile['parts']):.2f} ms a run on the host "
             f"({top[0]} {top[1]:.2f} ms), peak memory {peak:.0f} MB")

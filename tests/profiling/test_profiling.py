@@ -139,6 +139,16 @@ def test_serving_memory_grows_with_the_model_and_measures_each_part(depthwise_sp
     assert heavy.peak_rss_mb - split.parts[0].peak_rss_mb > 40
 
 
+def test_serving_memory_is_the_probe_s_own_not_its_parent_s(depthwise_split):
+    """A study's process may have held gigabytes (training); the probe it starts must not inherit that peak."""
+    (head, _), _ = depthwise_split
+    spec = {"kind": "tensor", "input": "pixel_values", "shape": [1, 3, 32, 32], "dtype": "float32"}
+    payload = np.zeros((1, 3, 32, 32), np.float32).tobytes()
+    ballast = np.ones(600 * 2**20 // 8)  # 600 MB resident in this (the parent) process
+    measured = serving_memory([head], [payload], spec)
+    assert ballast.sum() > 0 and measured.peak_rss_mb < 400
+
+
 def test_the_stage_profiles_each_artifact_once_and_a_failing_one_fails_alone(depthwise_split, tmp_path):
     import io
 
