@@ -22,7 +22,9 @@ _FAMILY = {"QGemm": "Gemm", "FusedGemm": "Gemm", "MatMulInteger": "MatMul", "Mat
            "ConvInteger": "Conv", "FusedConv": "Conv", "NhwcConv": "Conv", "NchwcConv": "Conv",
            "NhwcMaxPool": "MaxPool", "QAttention": "Attention", "QEmbedLayerNormalization": "EmbedLayerNormalization",
            "QuantizeLinear": CONVERSIONS, "DequantizeLinear": CONVERSIONS, "DynamicQuantizeLinear": CONVERSIONS,
-           "ReorderInput": "layout", "ReorderOutput": "layout"}
+           "ReorderInput": "layout", "ReorderOutput": "layout",
+           # A residual Add fused into the normalization after it: set beside the float graph's LayerNormalization.
+           "SkipLayerNormalization": "LayerNormalization", "SkipSimplifiedLayerNormalization": "LayerNormalization"}
 
 
 def family(op_type: str) -> str:
@@ -70,8 +72,8 @@ class FamilyTime:
 
     @property
     def ratio(self) -> float | None:
-        """fp32 / int8: above 1 the int8 graph spends less time here."""
-        return self.fp32_ms / self.int8_ms if self.int8_ms > 0 else None
+        """fp32 / int8: above 1 the int8 graph spends less time here (None: only one graph runs it)."""
+        return self.fp32_ms / self.int8_ms if self.int8_ms > 0 and self.fp32_ms > 0 else None
 
     def to_dict(self) -> dict:
         return {"family": self.family, "fp32_ms": self.fp32_ms, "int8_ms": self.int8_ms, "ratio": self.ratio,
