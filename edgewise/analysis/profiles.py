@@ -1,9 +1,9 @@
 """Where a cell's model time goes, read from its stored operator profile (edgewise.profiling).
 
 A study stores each artifact's profile as the host measured it; a cell's figures are the host's
-divided by the speed of the tier each part runs on. For a cell whose last operator makes the model
-int8 (sptq, dptq, qat), its float counterpart is the cell of the chain's input on the same placement
-(identity for sptq and qat, distill for distill+sptq), and the two compare per operator family: an
+divided by the speed of the tier each part runs on. For an int8 cell, its float counterpart is the same
+chain without the link that made it int8, on the same placement (identity for sptq, dptq and qat,
+distill for distill+sptq, partition for sptq+partition), and the two compare per operator family: an
 int8 kernel (QLinearConv) is set beside the float kernel it replaces (Conv, FusedConv), and the
 conversions between int8 and float get a family of their own.
 """
@@ -49,18 +49,20 @@ def cell_profile(rs: ResultSet, cell: CellResult) -> OperatorProfile | None:
 
 
 def float_counterpart(rs: ResultSet, cell: CellResult) -> CellResult | None:
-    """The cell of the chain's input on the same placement, when the chain's last operator made it int8."""
+    """The float cell an int8 cell is compared with: the same chain without the link that made it int8, on
+    the same placement (sptq: identity; distill+sptq: distill; sptq+partition: partition), when measured."""
     chains = rs.study.get("chains") or {}
-    if not (chains.get(cell.chain) or {}).get("int8") or cell.chain == "identity":
+    if not (chains.get(cell.chain) or {}).get("int8"):
         return None
-    source = cell.chain.rsplit("+", 1)[0] if "+" in cell.chain else "identity"
-    if (chains.get(source) or {}).get("int8"):
-        return None
-    found = rs.find(cell.subject, source, cell.placement)
-    if found is None and cell.condition:
-        found = next((c for c in rs.cells if (c.subject, c.chain, c.placement, c.condition)
-                      == (cell.subject, source, cell.placement, cell.condition)), None)
-    return found
+    links = cell.chain.split("+")
+    for i in reversed(range(len(links))):
+        source = "+".join(links[:i] + links[i + 1:]) or "identity"
+        if source in chains and not chains[source].get("int8"):
+            found = next((c for c in rs.cells if (c.subject, c.chain, c.placement, c.condition)
+                          == (cell.subject, source, cell.placement, cell.condition)), None)
+            if found is not None:
+                return found
+    return None
 
 
 @dataclass(frozen=True)
