@@ -8,7 +8,8 @@ Results (results.py, loading.py, reference.py, generic_csv.py)
         .has(name), .names, .subjects, .chains (identity first), .placements (tier order),
         .filter(subjects=, chains=, placements=, ok_only=), .to_dict(), ResultSet.from_dict(d)
     CellResult: subject, chain, placement, name, status, error, task, metric, accuracy (fractions),
-        primary_accuracy, correct (bool array | None), latency_s, warmup_latency_s, breakdown_s, artifact
+        primary_accuracy, correct (bool array | None), latency_s, warmup_latency_s, breakdown_s, artifact,
+        profile (the artifact's operator profile on the host), memory (its serving memory per part)
 
 Statistics (stats.py, bootstrap.py, tails.py, paired.py)
     kruskal(groups) -> KruskalResult(h, p, df); conover(groups) -> ConoverResult(p, t) (k x k, unadjusted)
@@ -29,12 +30,18 @@ Comparisons (compare.py, accuracy.py, analyses.py, findings.py)
     findings(rs, analyses) -> list[Finding(kind, text, refs)]
 
 Recommendation (recommend.py, pareto.py)
-    recommend(rs, max_latency_ms, percentile, max_accuracy_drop, placements=None, *, medians=None)
-        -> Recommendation (defaults: edgewise.sla.DEFAULT_SLA; medians: Analyses.medians, reused replicates)
+    recommend(rs, max_latency_ms, percentile, max_accuracy_drop, placements=None, *, medians=None,
+              max_model_mb=None, max_memory_mb=None)
+        -> Recommendation (defaults: edgewise.sla.DEFAULT_SLA; medians: Analyses.medians, reused replicates;
+        model size and peak serving memory judged per part on its tier: footprint.py)
         .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict(); rich-printable
     pareto_front(points: [Point(name, latency_s, accuracy)]) -> front, fastest first
 
-Rendering (render.py): render_comparison, render_analyses (rich), to_json; a Recommendation renders itself.
+Profiles (profiles.py): profile_view(rs, cell) -> ProfileView | None: the cell's operator profile on its
+    tiers (host figures / tier speed), and for an int8 cell its float counterpart's, per operator family
+
+Rendering (render.py): render_comparison, render_analyses, render_profile (rich), to_json; a Recommendation
+renders itself.
 """
 
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
