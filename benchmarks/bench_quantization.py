@@ -45,7 +45,7 @@ BUILTINS = ("resnet", "resnext", "bert", "roberta")
 FAMILIES = ("electra", "depthwise-cnn")
 CACHE = ROOT / ".edgewise-cache"
 STUDY_OPERATORS: dict = {}  # the operators' parameters of examples/paper.yaml (it leaves them at their defaults)
-ROUNDS, RUNS, EVALUATION = 3, 30, 1000
+ROUNDS, RUNS, EVALUATION = 5, 30, 1000
 MARGIN = 0.03  # the timing margin of the search: a difference below it is not a difference
 BERT_GOAL = 2.0
 
@@ -84,7 +84,8 @@ def baseline_tree(ref: str, into: Path) -> Path:
 
 
 def build_baseline(tree: Path, entry, chain: str, cache: Path, extra_path: list[str]) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), *extra_path])}
+    # The baseline's package first; the repository after it for what a family's pickled model refers to.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), *extra_path, str(ROOT)])}
     done = subprocess.run([sys.executable, "-c", _BASELINE_BUILD, json.dumps(entry), chain, str(cache),
                            json.dumps(STUDY_OPERATORS)], capture_output=True, text=True, env=env, cwd=tree)
     if done.returncode != 0:
@@ -217,7 +218,8 @@ def main() -> None:
     names = list(args.subjects) or (["tiny-cnn", "tiny-bert"] if args.quick else [*BUILTINS, *FAMILIES])
     if args.quick:
         FAMILIES, ROUNDS, RUNS, EVALUATION = (), 1, 5, 200
-    rows = []
+    rows: list[dict] = []
+    failed: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-quantization-") as tmp:
         work = Path(tmp)
         tree = baseline_tree(args.baseline, work / "baseline")
@@ -225,9 +227,13 @@ def main() -> None:
         for name in names:
             cache = args.cache if name not in entries else work / "families" / "cache"
             extra = [str(work / "families" / "cnn")] if name == "depthwise-cnn" else []
-            rows += measure(name, entries.get(name, name), cache, tree, extra, ROUNDS, RUNS)
+            try:
+                rows += measure(name, entries.get(name, name), cache, tree, extra, ROUNDS, RUNS)
+            except Exception as exc:  # noqa: BLE001 - one subject that cannot be measured leaves the others'
+                failed.append({"subject": name, "error": f"{type(exc).__name__}: {str(exc)[-800:]}"})
+                print(f"{name}: failed: {failed[-1]['error']}", flush=True)
     bert = next((r for r in rows if r["subject"] == "bert" and r["chain"] == "sptq"), None)
-    goals = {"sptq_now_never_slower": all(r["never_slower"] for r in rows),
+    goals = {"sptq_now_never_slower": bool(rows) and not failed and all(r["never_slower"] for r in rows),
              "sptq_now_within_1_point": all(r["within_drop"] for r in rows),
              "bert_dptq_2x_within_1_point": None if bert is None else bool(
                  bert["variants"]["dptq"]["speedup"] >= BERT_GOAL and bert["variants"]["dptq"]["drop_points"] <= 1.0)}
@@ -241,7 +247,7 @@ def main() -> None:
     out = write_results("bench_quantization", {
         "cpu": cpu_name(), "onnxruntime": onnxruntime.__version__, "threads": 1, "rounds": ROUNDS, "runs": RUNS,
         "baseline": args.baseline, "evaluation_samples": EVALUATION, "quick": args.quick, "rows": rows,
-        "goals": goals}, args.out)
+        "failed": failed, "goals": goals}, args.out)
     print(f"wrote {out}")
 
 

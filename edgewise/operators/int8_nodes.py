@@ -13,7 +13,8 @@ a candidate is (timed against the incumbent, interleaved; scored on the calibrat
   384x1536"); the groups whose int8 kernels do not clearly beat their float kernels in the two
   graphs' profiles, costliest first, are left in float when the whole graph gets faster for it
   within the accepted drop (ONNX Runtime's grouped and depthwise int8 convolutions, for one, can
-  be slower than its float ones).
+  be slower than its float ones); then the groups still in int8 are tried in float together, since
+  the conversions between int8 and float nodes can make each alone not pay where all together do.
 """
 
 from __future__ import annotations
@@ -206,24 +207,38 @@ def _control_speed(best: Outcome, attempt, judge: Judge, model, float_graph: Pat
         if int8_ms > 0 and (fp32_ms is None or int8_ms > PAYS * fp32_ms):
             candidates.append((name, members, int8_ms, fp32_ms))
     candidates.sort(key=lambda c: -(c[2] - (c[3] or 0.0)))
-    for name, members, int8_ms, fp32_ms in candidates[: control.speed_trials]:
-        challenger = attempt(replace(best.candidate, exclude=tuple(sorted({*best.candidate.exclude, *members}))), best)
-        won, why = better(challenger, best)
+    tried = candidates[: control.speed_trials]
+    for name, members, int8_ms, fp32_ms in tried:
         versus = f"float kernels {fp32_ms:.3f} ms" if fp32_ms is not None else "float kernels not matched by name"
-        trial = {"group": name, "nodes": len(members), "int8_ms": round(int8_ms, 5),
-                 "fp32_ms": None if fp32_ms is None else round(fp32_ms, 5), "kept_float": won, "verdict": why}
-        record.groups.append(trial)
-        log(f"int8 speed control: {name} ({len(members)} node(s)) in float: {'kept' if won else 'rejected'}, {why}")
-        if won:
-            for node in members:
-                record.kept_float[node] = {"op_type": nodes[node].op_type, "reason": "speed",
-                                           "why": f"group {name}: int8 kernels {int8_ms:.3f} ms against {versus}; "
-                                                  f"the graph with them in float was {why}"}
-            _release(best)
-            best = challenger
-        else:
-            _release(challenger)
+        best = _try_in_float(best, attempt, members, name, f"int8 kernels {int8_ms:.3f} ms against {versus}",
+                             {"int8_ms": round(int8_ms, 5), "fp32_ms": None if fp32_ms is None else round(fp32_ms, 5)},
+                             nodes, record, log)
+    # Each group alone may not pay for the conversions its float neighbours still need while all of them
+    # together do (on a small model int8 may pay nowhere): the groups left in int8, in float at once.
+    rest = [c for c in tried if c[1][0] not in record.kept_float]
+    if len(rest) > 1:
+        members = [m for c in rest for m in c[1]]
+        name = " + ".join(c[0] for c in rest)
+        best = _try_in_float(best, attempt, members, name, "together, after each alone was not enough",
+                             {"int8_ms": round(sum(c[2] for c in rest), 5), "fp32_ms": None}, nodes, record, log)
     return best
+
+
+def _try_in_float(best: Outcome, attempt, members: list[str], name: str, detail: str, figures: dict[str, Any],
+                  nodes: dict, record: NodeRecord, log) -> Outcome:
+    """One speed trial: the incumbent with `members` in float too, kept when the graph gets faster."""
+    challenger = attempt(replace(best.candidate, exclude=tuple(sorted({*best.candidate.exclude, *members}))), best)
+    won, why = better(challenger, best)
+    record.groups.append({"group": name, "nodes": len(members), **figures, "kept_float": won, "verdict": why})
+    log(f"int8 speed control: {name} ({len(members)} node(s)) in float: {'kept' if won else 'rejected'}, {why}")
+    if not won:
+        _release(challenger)
+        return best
+    for node in members:
+        record.kept_float[node] = {"op_type": nodes[node].op_type, "reason": "speed",
+                                   "why": f"group {name}: {detail}; the graph with them in float was {why}"}
+    _release(best)
+    return challenger
 
 
 def _release(outcome: Outcome) -> None:
