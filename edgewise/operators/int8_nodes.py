@@ -13,8 +13,9 @@ a candidate is (timed against the incumbent, interleaved; scored on the calibrat
   384x1536"); the groups whose int8 kernels do not clearly beat their float kernels in the two
   graphs' profiles, costliest first, are left in float when the whole graph gets faster for it
   within the accepted drop (ONNX Runtime's grouped and depthwise int8 convolutions, for one, can
-  be slower than its float ones); then the groups still in int8 are tried in float together, since
-  the conversions between int8 and float nodes can make each alone not pay where all together do.
+  be slower than its float ones); when a group did not pay alone, every node still in int8 is tried
+  in float at once, since the conversions between int8 and float nodes can make each group alone
+  not pay where all together do (on a small model int8 may pay nowhere, and the graph stays float).
 """
 
 from __future__ import annotations
@@ -214,13 +215,13 @@ def _control_speed(best: Outcome, attempt, judge: Judge, model, float_graph: Pat
                              {"int8_ms": round(int8_ms, 5), "fp32_ms": None if fp32_ms is None else round(fp32_ms, 5)},
                              nodes, record, log)
     # Each group alone may not pay for the conversions its float neighbours still need while all of them
-    # together do (on a small model int8 may pay nowhere): the groups left in int8, in float at once.
-    rest = [c for c in tried if c[1][0] not in record.kept_float]
-    if len(rest) > 1:
-        members = [m for c in rest for m in c[1]]
-        name = " + ".join(c[0] for c in rest)
-        best = _try_in_float(best, attempt, members, name, "together, after each alone was not enough",
-                             {"int8_ms": round(sum(c[2] for c in rest), 5), "fp32_ms": None}, nodes, record, log)
+    # together do, and on a small model int8 may pay nowhere: every node still in int8, in float at once.
+    rest = [n for n in quantized if n not in record.kept_float]
+    if rest and any(not g["kept_float"] for g in record.groups):
+        best = _try_in_float(best, attempt, rest, "every node still in int8",
+                             "int8 did not pay group by group; all of them in float at once",
+                             {"int8_ms": round(sum(int8.get(n, 0.0) for n in rest), 5), "fp32_ms": None}, nodes,
+                             record, log)
     return best
 
 

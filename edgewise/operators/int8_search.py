@@ -36,7 +36,8 @@ class Int8Params(BaseModel):
     max_accuracy_drop: float = Field(default=1.0, ge=0, description="points of the metric on the calibration split "
                                      "a candidate may lose against fp32")
     threads: int = Field(default=1, ge=1, description="intra-op threads candidates are timed on (the target tier's)")
-    search_runs: int = Field(default=10, ge=1, description="timed runs per candidate against the incumbent")
+    search_runs: int = Field(default=30, ge=1, description="timed runs per candidate against the incumbent (blocks "
+                             "of 10 taking turns: a burst of load on a shared host lands on both)")
     latency_runs: int = Field(default=30, ge=1, description="runs of the final fp32 vs int8 comparison")
     accuracy_control: bool = Field(default=True, description="when the chosen variant drops too much, leave its most "
                                    "sensitive nodes in float until the drop is within max_accuracy_drop")
