@@ -55,7 +55,8 @@ class DoesNotFit(ServerError):
 
 class InferResult:
     """One request's logits and client-side latency, and its latency breakdown: client_encode,
-    link:a-b, preprocess:t, compute:t, queue:t, overhead:t, decode (see `breakdown`).
+    link:a-b, preprocess:t, compute:t, queue:t, overhead:t, decode (see `breakdown`); and how each
+    computing tier was paced (`pacing`, `late_s`).
 
     The breakdown is built from the reply's hop records when it is first read, after the request
     is over, so a caller that only wants the logits does not wait for it."""
@@ -71,10 +72,27 @@ class InferResult:
     @property
     def breakdown(self) -> dict[str, float]:
         if self._parts is None:
-            hops = wire.hop_records(self._hops) if self._hops is not None else []
             encode_s, wait_s, decode_s = self._times
-            self._parts = breakdown(self._names, hops, encode_s, wait_s, decode_s)
+            self._parts = breakdown(self._names, self._records(), encode_s, wait_s, decode_s)
         return self._parts
+
+    @property
+    def pacing(self) -> dict[str, dict[str, float]]:
+        """Per computing tier: `host`, how much slower than nominal the host was (NaN where the tier
+        follows no nominal speed), and `late_s`, how long its steps ran past the device's time."""
+        out = {}
+        for record, (tier, _, _, compute, _, _) in zip(self._records(), self._names):
+            if compute is not None:
+                out[tier] = {"host": record[6], "late_s": record[5]}
+        return out
+
+    @property
+    def late_s(self) -> float:
+        """How long this request's steps ran past their device's time, over every tier."""
+        return sum(record[5] for record in self._records())
+
+    def _records(self) -> list[tuple[float, ...]]:
+        return wire.hop_records(self._hops) if self._hops is not None else []
 
 
 @dataclass
@@ -246,7 +264,8 @@ def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait
     `names` are the route's keys (part_names); `hops` the reply's hop records (wire.HOP_FIELDS)."""
     parts = {"client_encode": encode_s}
     sent_wait = wait_s  # how long the sender of each hop's request waited for its reply
-    for (service, preprocess, compute, downstream, queue), (link, pre, comp, queued, overhead) in zip(hops, names):
+    for record, (_, link, pre, comp, queued, overhead) in zip(hops, names):
+        service, preprocess, compute, downstream, queue = record[:5]
         parts[link] = sent_wait - service
         if preprocess:
             parts[pre] = preprocess
@@ -261,11 +280,12 @@ def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait
     return parts
 
 
-def part_names(route: Route) -> tuple[tuple[str, str, str | None, str | None, str], ...]:
-    """Per hop, the breakdown's keys: link, preprocess, compute and queue (None on a relay), overhead."""
+def part_names(route: Route) -> tuple[tuple[str, str, str, str | None, str | None, str], ...]:
+    """Per hop, its tier and the breakdown's keys: link, preprocess, compute and queue (None on a relay),
+    overhead."""
     names = []
     for (tier, role), (src, dst) in zip(route.hops, route.links):
         compute = role != "relay"
-        names.append((f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
+        names.append((tier, f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
                       f"queue:{tier}" if compute else None, f"overhead:{tier}"))
     return tuple(names)

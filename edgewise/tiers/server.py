@@ -48,6 +48,7 @@ from edgewise.runtime import make_session, unchecked_run
 from edgewise.tiers import watchdog, wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
+from edgewise.tiers.hostspeed import Board, HostSpeed
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
@@ -67,7 +68,11 @@ class ServerConfig:
     control: str | None = None  # a unix socket path for control traffic (LOAD from outside the netns)
     token: str | None = None
     threads: int = 1
-    speed: float = 1.0  # per-request speed relative to this host (tiers/speed.py); 1: not stretched
+    speed: float = 1.0  # per-request speed relative to the nominal host (tiers/speed.py)
+    # The board on which the testbed's probe posts the host's speed against nominal (tiers/hostspeed.py):
+    # with it the tier keeps its absolute speed while the host drifts; without it (a real device) the
+    # speed is relative to the host as it is now.
+    host_board: str | None = None
     peers: dict[str, str] = field(default_factory=dict)  # tier -> host:port
     shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
     max_frame: int = wire.DEFAULT_MAX_FRAME
@@ -142,7 +147,8 @@ class TierServer:
         self.artifacts: dict[str, Loaded] = {}
         self._plans: dict[bytes, InferPlan] = {}  # by request header; emptied whenever what they name changes
         self._generation = 0  # counts those changes, so a plan checked meanwhile is not kept
-        self.pace = Pace(config.speed, config.threads)
+        host = HostSpeed(Board(config.host_board)) if config.host_board else None
+        self.pace = Pace(config.speed, config.threads, host)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
@@ -315,7 +321,8 @@ class TierServer:
         figures = {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded, "rss_mb": _rss_mb(),
                    "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
                    "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies,
-                   "host": self.host, "speed": self.config.speed}
+                   "host": self.host, "speed": self.config.speed,
+                   "host_factor": None if self.pace.host is None else self.pace.host.factor}
         if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
             reset_peak_rss()
         return Frame("OK", figures)
@@ -421,10 +428,11 @@ class TierServer:
         loaded, reply = plan.loaded, None
         if loaded is None:  # a relay computes nothing
             reply, wait_s = self._forward(request, dict(request.blobs), plan)
-            preprocess_s = compute_s = 0.0
-            queue_s = math.nan
+            preprocess_s = compute_s = late_s = 0.0
+            queue_s = factor = math.nan
         else:
-            (outputs, preprocess_s, compute_s), queue_s = self.admission.run(self._compute, request, loaded)
+            (outputs, preprocess_s, compute_s, late_s, factor), queue_s = self.admission.run(self._compute, request,
+                                                                                           loaded)
             if plan.role == "head":
                 reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
             else:
@@ -433,23 +441,24 @@ class TierServer:
             if reply.type != "RESULT":
                 return wire.encode(reply)
             logits, downstream = reply.blobs["logits"], reply.blobs.get("hops", b"")
-        own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
+        own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s, late_s, factor)
         return wire.encode_result(logits, own + downstream)
 
-    def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float]:
+    def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float, float, float]:
         """Preprocessing and the model run, what a request computes on the tier (one request at a
-        time): the outputs in the model's order, and the seconds each part took."""
-        payload, preprocess_s = request.payload, 0.0
+        time): the outputs in the model's order, the seconds each part took, how long they ran past the
+        device's time and the host's factor they were held by (tiers/speed.py)."""
+        payload, preprocess_s, late_s = request.payload, 0.0, 0.0
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
+            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
             preprocess_s = time.perf_counter() - t0
         else:
             feeds = request.tensors
         check_feeds(feeds, loaded.inputs, self.config.tier)
         t0 = time.perf_counter()
-        outputs = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
-        return outputs, preprocess_s, time.perf_counter() - t0
+        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
+        return outputs, preprocess_s, time.perf_counter() - t0, late_s + late_run_s, factor
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:
         with self._lock:
@@ -565,7 +574,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control")
     parser.add_argument("--token", default=os.environ.get("EDGEWISE_TOKEN"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to this host, <= 1")
+    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to the nominal host, <= 1")
+    parser.add_argument("--host-board", help="the testbed's board of the host's speed against nominal: the tier then "
+                        "keeps its absolute speed while the host drifts (without it the speed is relative to the host now)")
     parser.add_argument("--peers")
     parser.add_argument("--shapes", default="{}", help="JSON {neighbour: {delay_s, rate_mbit}}")
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
@@ -578,7 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = ServerConfig(
         tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
-        speed=args.speed, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
+        speed=args.speed, host_board=args.host_board, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
         providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir,
         queue_depth=args.queue_depth)
