@@ -13,6 +13,7 @@ from typing import Any
 from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
+from edgewise.measure.drift import drift_summary
 from edgewise.operators.chain import Chain
 from edgewise.store import Store
 from edgewise.testbeds.measured import measured_summary
@@ -38,6 +39,9 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
+    drift = drift_summary(store, {n: t.speed for n, t in tb.tier_specs().items()})
+    if drift:
+        study["drift"] = drift
     study["chains"] = _chain_facts({c["chain"] for c in cells})
     return {"format": RESULTS_FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
@@ -77,6 +81,7 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         "latency_s": [s[3] for s in measured],
         "warmup_latency_s": [s[3] for s in warm],
         "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
+        "unheld_kept": store.unheld_kept(row["cell"]),
         "artifact": artifact,
     }
 

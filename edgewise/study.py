@@ -24,7 +24,7 @@ from edgewise.executors.base import Built as _Built
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
-from edgewise.measure.latency import CellJob, Protocol, measure_subject, tier_down_reason
+from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject, tier_down_reason
 from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import build_chain
@@ -36,6 +36,7 @@ from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
 from edgewise.testbeds import Testbed, make_testbed
 from edgewise.testbeds.emulation import EmulationReport
+from edgewise.testbeds.nominal import HostNominal
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
                                         route_links, route_tiers, topology)
 from edgewise.tiers.client import DoesNotFit, TierLost
@@ -43,6 +44,7 @@ from edgewise.tiers.spec import direct_links, route_for
 from edgewise.vocabulary import BUILT, FAILED, PLANNED, QUICK, UNMEASURABLE, normalise_profile
 
 DEFAULT_CACHE = Path(".edgewise-cache")
+REVERIFY_AFTER_S = 300.0  # a verification older than this, taken before the builds, is taken again to measure
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Study:
     options: RunOptions
     subjects: dict[str, Subject] = field(default_factory=dict)
     measured: dict[str, Any] | None = None  # remote testbeds: the real hosts' figures (EmulationReport dict)
+    headroom: Headroom = field(default_factory=Headroom)  # samples the host was too slow for: one budget per study
+    _verified_at: float | None = None  # when this run verified its testbed (monotonic)
 
     @classmethod
     def open(cls, config: StudyConfig, options: RunOptions) -> "Study":
@@ -143,7 +147,10 @@ class Study:
             if self.measured is not None and store.emulation() is None:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
+            self._keep_nominal(store, testbed)
             with self.executor() as executor:  # local: teachers and steps in lanes, then Study.build
+                if executor.kind == "local":
+                    self._verify_before_builds(store, testbed, cells)
                 built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
@@ -166,6 +173,38 @@ class Study:
         if self.config.testbed.kind == "remote":
             self._measure_real_hosts(testbed, cells)
         return testbed
+
+    def _keep_nominal(self, store: Store, testbed: Testbed) -> None:
+        """The nominal host speed the tiers emulate their devices against: the study's own from its first
+        run (a resumed study emulates the same devices), else this machine's (testbeds/nominal.py)."""
+        stored = store.nominal()
+        if stored is not None:
+            testbed.nominal = HostNominal.from_dict(stored)
+            return
+        nominal = testbed.host_nominal()
+        store.set_nominal(nominal.to_dict())
+        self.options.log(nominal.describe())
+
+    def _verify_before_builds(self, store: Store, testbed: Testbed, cells: list[Cell]) -> None:
+        """A testbed that cannot emulate the study stops it now, in its first minute, not after the builds."""
+        if not (self.config.testbed.verify and testbed.emulates_speed) or self._stored_verification(store):
+            return
+        tiers, links = self._testbed_scope(cells)
+        self.options.log(f"starting the {self.config.testbed.kind} testbed to verify it before the builds")
+        testbed.start(tiers, links)
+        try:
+            self._verify(store, testbed)
+        finally:
+            testbed.stop()
+
+    def _stored_verification(self, store: Store) -> bool:
+        """Whether the store holds a verification that passed and still stands: one from an earlier run of
+        this study (a resume keeps its figures), or one of this run taken less than REVERIFY_AFTER_S ago
+        (builds that took longer may have found the host in another state: it is verified again)."""
+        stored = store.emulation()
+        if stored is None or EmulationReport.from_dict(stored).failures(self.config.testbed.tolerance):
+            return False
+        return self._verified_at is None or time.monotonic() - self._verified_at < REVERIFY_AFTER_S
 
     def fingerprint(self) -> str:
         # Conditions are left out: a study re-run with one more condition resumes and measures only that one.
@@ -233,6 +272,7 @@ class Study:
             self._verify(store, testbed)
             client = testbed.client(timeout_s=m.timeout_s)
             stack.callback(client.close)
+            stack.enter_context(testbed.client_side())
             for subject_name in dict.fromkeys(b.cell.subject for b in todo):
                 group = [b for b in todo if b.cell.subject == subject_name]
                 self._measure_group(store, testbed, client, subject_name, group, protocol, direct)
@@ -289,18 +329,16 @@ class Study:
         return normalise_profile(self.options.profile) == QUICK
 
     def _verify(self, store: Store, testbed) -> None:
-        if not self.config.testbed.verify:
+        if not self.config.testbed.verify or self._stored_verification(store):
             return
-        stored = store.emulation()
-        if stored is not None:
-            if not EmulationReport.from_dict(stored).failures(self.config.testbed.tolerance):
-                return  # verified at the first start of this study; a resume keeps those figures
-            self.options.log("the last verification of this testbed failed: verifying it again")
+        if store.emulation() is not None:
+            self.options.log("verifying the testbed again (the last verification failed, or was before the builds)")
         quick = self.quick_verification
         self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
                          + (", quick)" if quick else ")"))
         report = testbed.verify(quick=quick)
         store.set_emulation(report.to_dict())
+        self._verified_at = time.monotonic()
         failures = report.failures(self.config.testbed.tolerance)
         if failures:
             raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),
@@ -341,12 +379,17 @@ class Study:
             reloaded = deployment.recover(tier, attempts, failed)
             store.event("tier-restarted", f"tier {tier} restarted; {reloaded} artifact part(s) reloaded")
 
-        payloads = subject.latency_inputs(self.config.measure.inputs)
-        for condition, condition_jobs in jobs_by_condition(group, jobs):
-            if condition is not None:  # the links change in place; the artifacts stay loaded
+        current: list = [None]
+
+        def enter(condition) -> None:  # the links change in place; the artifacts stay loaded
+            if condition != current[0]:
                 enter_condition(condition, self.config, store, testbed, client, self.options.log)
-            measure_subject(condition_jobs, payloads, protocol, store, infer, recover, self.config.seed,
-                            on_sample=lambda name: self._advance("latency"))
+                current[0] = condition
+
+        payloads = subject.latency_inputs(self.config.measure.inputs)
+        blocks = [Block(condition, condition_jobs) for condition, condition_jobs in jobs_by_condition(group, jobs)]
+        measure_subject(blocks, payloads, protocol, store, infer, recover, self.config.seed,
+                        on_sample=lambda name: self._advance("latency"), enter=enter, headroom=self.headroom)
         for job in jobs:
             if not job.failed:
                 store.set_cell(job.name, "measured")

@@ -42,6 +42,7 @@ class CellResult:
     breakdown_s: dict[str, np.ndarray] = field(default_factory=dict)
     artifact: dict[str, Any] = field(default_factory=dict)
     condition: str = ""  # the network condition measured under ("" in a study without conditions)
+    unheld_kept: int = 0  # samples kept although the host was too slow to hold their device's speed
 
     @property
     def name(self) -> str:
@@ -68,6 +69,7 @@ class CellResult:
             "latency_s": self.latency_s.tolist(),
             "warmup_latency_s": self.warmup_latency_s.tolist(),
             "breakdown_s": {k: v.tolist() for k, v in self.breakdown_s.items()},
+            "unheld_kept": self.unheld_kept,
             "artifact": self.artifact,
         }
 
@@ -84,6 +86,7 @@ class CellResult:
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
                 breakdown_s={k: np.asarray(v, dtype=float) for k, v in (d.get("breakdown_s") or {}).items()},
                 artifact=d.get("artifact") or {}, condition=d.get("condition") or "",
+                unheld_kept=int(d.get("unheld_kept") or 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"a cell in the results is malformed: {exc!r}",
