@@ -58,13 +58,15 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self._add_condition_column()
+        self._add_dimension_columns()
 
-    def _add_condition_column(self) -> None:
-        """cells.condition ('' for a study without conditions), added to stores written before it existed."""
+    def _add_dimension_columns(self) -> None:
+        """cells.condition ('' for a study without conditions) and cells.runtime ('' for ONNX Runtime as it is),
+        added to stores written before they existed."""
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-        if "condition" not in columns:
-            self.db.execute("ALTER TABLE cells ADD COLUMN condition TEXT NOT NULL DEFAULT ''")
+        for column in ("condition", "runtime"):
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE cells ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -110,9 +112,9 @@ class Store:
     def add_cells(self, cells: list[dict[str, str]]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""))
+                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition, runtime) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""), c.get("runtime", ""))
                  for i, c in enumerate(cells)],
             )
 
@@ -131,8 +133,9 @@ class Store:
 
     def cells(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT name, subject, chain, placement, status, error, artifact, condition FROM cells ORDER BY position")
-        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition")
+            "SELECT name, subject, chain, placement, status, error, artifact, condition, runtime FROM cells "
+            "ORDER BY position")
+        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition", "runtime")
         return [dict(zip(keys, row)) for row in cur]
 
     def add_artifact(self, key: str, subject: str, chain: str, size_bytes: int, parts: int, meta: dict[str, Any]) -> None:
