@@ -17,8 +17,9 @@ class DepthwiseNet(torch.nn.Module):
         layers, channels = [torch.nn.Conv2d(3, 16, 3, stride=2, padding=1), torch.nn.BatchNorm2d(16),
                             torch.nn.Hardswish()], 16
         for out in (24, 32):
-            layers += [torch.nn.Conv2d(channels, channels, 3, padding=1, groups=channels), torch.nn.BatchNorm2d(channels),
-                       torch.nn.ReLU6(), torch.nn.Conv2d(channels, out, 1), torch.nn.BatchNorm2d(out), torch.nn.Hardswish()]
+            layers += [torch.nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+                       torch.nn.BatchNorm2d(channels), torch.nn.ReLU6(),
+                       torch.nn.Conv2d(channels, out, 1), torch.nn.BatchNorm2d(out), torch.nn.Hardswish()]
             channels = out
         self.features = torch.nn.Sequential(*layers)
         self.head = torch.nn.Linear(channels, classes)

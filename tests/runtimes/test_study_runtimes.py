@@ -34,7 +34,8 @@ class Brittle(Runtime):
 def _config(**extra) -> StudyConfig:
     return StudyConfig(**{
         "name": "runtimes", "subjects": ["tiny-cnn"],
-        "cells": [{"chains": ["identity", "sptq"], "placements": ["edge"], "runtimes": [*RUNTIMES_OF_STUDY, "brittle"]}],
+        "cells": [{"chains": ["identity", "sptq"], "placements": ["edge"],
+                   "runtimes": [*RUNTIMES_OF_STUDY, "brittle"]}],
         "testbed": {"kind": "local", "preset": "paper-scaled", "verify": False},
         "measure": {"inputs": 3, "passes": 2, "warmup_passes": 1}, "seed": 0, **extra})
 
