@@ -87,8 +87,7 @@ class ExecuTorch(Runtime):
                                 "int8": int8, "delegate": "xnnpack"}
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            # PT2E calibrates the exported graph eagerly; transformers' mask code exported with a symbolic
-            # batch indexes with float tensors there, so the int8 form keeps batch 1.
+            # The int8 form is exported at batch 1, the batch a tier serves (the fp32 one takes up to MAX_BATCH).
             exported, dynamic = _export(wrapper, args, dynamic=not int8)
             if int8:
                 size = int((params.get("sptq") or {}).get("calibration_size", 100))
@@ -163,7 +162,7 @@ def _quantize(exported, calibration, names: list[str], dynamic: bool):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    prepared = prepare_pt2e(exported.module(), quantizer)
+    prepared = _integer_positions(prepare_pt2e(exported.module(), quantizer))
     for i in range(len(calibration)):
         sample = calibration.batch(slice(i, i + 1))
         prepared(*(torch.from_numpy(np.ascontiguousarray(sample[n])) for n in names))
@@ -172,6 +171,31 @@ def _quantize(exported, calibration, names: list[str], dynamic: bool):
     args = tuple(torch.from_numpy(np.ascontiguousarray(example[n])) for n in names)
     shapes = tuple({0: Dim("batch", min=1, max=MAX_BATCH)} for _ in args) if dynamic else None
     return export(converted, args, dynamic_shapes=shapes)
+
+
+def _integer_positions(prepared):
+    """Scalars that prepare_pt2e lifted into float tensors where they are added to integer tensors (the
+    positions transformers' attention masks index with) are cast back to int64: as floats the positions
+    cannot index the mask, and calibration fails on every transformer."""
+    import functools
+
+    import torch
+
+    for node in prepared.graph.nodes:
+        if node.op != "get_attr":
+            continue
+        *path, leaf = node.target.split(".")
+        owner = functools.reduce(getattr, path, prepared)
+        value = getattr(owner, leaf)
+        if not (isinstance(value, torch.Tensor) and value.ndim == 0 and value.is_floating_point()):
+            continue
+        for user in node.users:
+            others = [a for a in user.args if isinstance(a, torch.fx.Node) and a is not node]
+            if any(isinstance(a.meta.get("val"), torch.Tensor) and not a.meta["val"].is_floating_point()
+                   for a in others):
+                setattr(owner, leaf, value.to(torch.int64))
+                break
+    return prepared
 
 
 def _lower(exported):
