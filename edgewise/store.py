@@ -72,8 +72,10 @@ class Store:
 
     def _add_columns(self) -> None:
         """Columns added since the first stores were written: cells.condition ('' for a study without
-        conditions), latency.pacing and latency.held (how each tier was paced: see add_sample)."""
+        conditions), cells.runtime ('' for ONNX Runtime as it is), latency.pacing and latency.held (how each
+        tier was paced: see add_sample)."""
         for table, column, declaration in (("cells", "condition", "TEXT NOT NULL DEFAULT ''"),
+                                           ("cells", "runtime", "TEXT NOT NULL DEFAULT ''"),
                                            ("latency", "pacing", "TEXT NOT NULL DEFAULT '{}'"),
                                            ("latency", "held", "INTEGER NOT NULL DEFAULT 1")):
             if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
@@ -123,9 +125,9 @@ class Store:
     def add_cells(self, cells: list[dict[str, str]]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""))
+                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition, runtime) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""), c.get("runtime", ""))
                  for i, c in enumerate(cells)],
             )
 
@@ -144,8 +146,9 @@ class Store:
 
     def cells(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT name, subject, chain, placement, status, error, artifact, condition FROM cells ORDER BY position")
-        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition")
+            "SELECT name, subject, chain, placement, status, error, artifact, condition, runtime FROM cells "
+            "ORDER BY position")
+        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition", "runtime")
         return [dict(zip(keys, row)) for row in cur]
 
     def add_artifact(self, key: str, subject: str, chain: str, size_bytes: int, parts: int, meta: dict[str, Any]) -> None:

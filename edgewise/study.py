@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 from edgewise import environment
 from edgewise.artifacts import ArtifactCache, content_key
-from edgewise.config import StudyConfig, apply_profile
+from edgewise.config import StudyConfig, apply_profile, identity_dump
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
-from edgewise.errors import ConfigError, TestbedError, build_failure
+from edgewise.errors import ConfigError, EdgewiseError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
@@ -27,10 +27,11 @@ from edgewise.measure.conditions import (build_cells, enter_condition, for_every
 from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject, tier_down_reason
 from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
-from edgewise.operators.chain import build_chain
 from edgewise.plan import Cell, plan_cells
 from edgewise.results import write_results
-from edgewise.runtime import ArtifactRunner
+from edgewise.runtimes.choice import served_key
+from edgewise.runtimes.forms import build_cell
+from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
@@ -103,7 +104,8 @@ class Study:
 
             t0 = time.time()
             try:
-                art = build_chain(cell.chain, subject, cache, make_ctx, self.config.operators, self.options.log)
+                art = build_cell(cell.chain, cell.runtime, subject, cache, make_ctx, self.config.operators,
+                                 self.config.runtimes, self.options.log)
                 built.append(_Built(cell, art))
                 self.options.log(f"built {cell.name} ({time.time() - t0:.1f} s)")
             except (ConfigError, TestbedError):
@@ -207,8 +209,7 @@ class Study:
         return self._verified_at is None or time.monotonic() - self._verified_at < REVERIFY_AFTER_S
 
     def fingerprint(self) -> str:
-        # Conditions are left out: a study re-run with one more condition resumes and measures only that one.
-        return content_key(self.config.model_dump(mode="json", exclude={"conditions"}), self.options.profile)
+        return content_key(identity_dump(self.config), self.options.profile)
 
     def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
@@ -228,15 +229,17 @@ class Study:
             store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
-        """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it.
-        An artifact verified at build to compute its source's function (a partition's head then tail)
-        takes its source's figures instead of being evaluated again."""
+        """Accuracy once per artifact and runtime on the evaluation split, through the runtime that serves
+        it on the tiers (a bf16 or int8 runtime changes predictions). An artifact verified at build to
+        compute its source's function (a partition's head then tail) takes its source's figures instead
+        of being evaluated again. A runtime that cannot run an artifact fails that cell only."""
         cap = self.config.measure.evaluation_samples
         for b in sorted(built, key=lambda b: b.artifact is not None and "reproduces" in b.artifact.meta):
             self._progress("accuracy", b.cell.name)
-            if b.artifact is not None and store.accuracy(b.artifact.key) is None:
+            served = served_key(b.artifact.key, b.cell.runtime) if b.artifact is not None else None
+            if served is not None and store.accuracy(served) is None:
                 source = b.artifact.meta.get("reproduces")
-                found = store.accuracy(source) if source else None
+                found = store.accuracy(served_key(source, b.cell.runtime)) if source else None
                 if found is not None:
                     metrics, correct = found
                     how = f" (as {source}: head then tail reproduce it)"
@@ -245,9 +248,18 @@ class Study:
                     evaluation = subject.splits().evaluation
                     if cap is not None:
                         evaluation = evaluation.take(cap)
-                    metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
+                    try:
+                        metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics,
+                                                       runtime=b.cell.runtime_choice.make(self.config.runtimes),
+                                                       io=b.artifact.meta.get("io"))
+                    except Exception as exc:  # noqa: BLE001 - a runtime failing on one artifact fails its cell
+                        store.set_cell(b.cell.name, FAILED, f"accuracy through {b.cell.runtime_choice}: "
+                                       f"{build_failure(exc)}")
+                        self.options.log(f"[red]accuracy of {b.cell.name} failed: {build_failure(exc)}[/red]")
+                        self._advance("accuracy")
+                        continue
                     how = ""
-                store.add_accuracy(b.artifact.key, metrics, correct)
+                store.add_accuracy(served, metrics, correct)
                 figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                 self.options.log(f"accuracy {b.cell.name}: {figures}{how}")
             self._advance("accuracy")
@@ -352,8 +364,12 @@ class Study:
         jobs, checks = [], {}
         for b in group:
             art, placement = b.artifact, b.cell.placement
+            runtime = b.cell.runtime_choice
+            served = served_key(art.key, b.cell.runtime)
             try:
-                deployment.deploy(art.key, placement.tiers, art.parts, art.is_split, spec)
+                deployment.deploy(served, placement.tiers, art.parts, art.is_split, spec,
+                                  None if runtime.is_default else runtime.wire(self.config.runtimes),
+                                  art.meta.get("io"))
             except TierLost as exc:  # a real host that went down
                 store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
                 store.event("tier-down", str(exc), b.cell.name)
@@ -363,9 +379,14 @@ class Study:
                 store.event("does-not-fit", str(exc), b.cell.name)
                 deployment.restart(exc.tier)
                 continue
-            if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
-                checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, checks[art.key]))
+            except EdgewiseError as exc:  # the tier's runtime cannot load this artifact: this cell fails alone
+                store.set_cell(b.cell.name, FAILED, f"load through {runtime}: {build_failure(exc)}")
+                store.event("load-failed", str(exc), b.cell.name)
+                continue
+            if served not in checks:  # one in-process runner per artifact and runtime, whatever the conditions
+                checks[served] = _output_check(ArtifactRunner(art.parts, runtime=runtime.make(self.config.runtimes),
+                                                              io=art.meta.get("io")), build_preprocessor(spec))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), served, checks[served]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)

@@ -23,7 +23,7 @@ from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.executors.packs import install, pack_artifact
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
 from edgewise.measure.latency import Block, CellJob, Protocol, measure_subject, output_check
-from edgewise.runtime import ArtifactRunner
+from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.testbeds import make_testbed
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import direct_links, route_for

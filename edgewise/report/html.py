@@ -73,7 +73,8 @@ def _reference_label(path: Path, reference: ResultSet) -> str:
 def render_html(ctx: ReportContext, source: str) -> str:
     body = [sections.summary(ctx), sections.latency(ctx), sections.accuracy_vs_latency(ctx), sections.breakdown(ctx),
             sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
-    body[3:3] = [part for part in (dimensions.conditions(ctx), dimensions.settings(ctx)) if part]  # swept dimensions
+    swept = (dimensions.runtimes(ctx), dimensions.conditions(ctx), dimensions.settings(ctx))
+    body[3:3] = [part for part in swept if part]  # swept dimensions
     body[1:1] = [part for part in (drift(ctx),) if part]
     study = ctx.results.study
     used = [c for c in ctx.colours if c in set(ctx.results.chains)]

@@ -155,15 +155,23 @@ class TierClient:
 
     # --- control -----------------------------------------------------------------------------
     def load(self, tier: str, artifact_id: str, onnx_path: Path, role: str, preprocess: dict | None,
-             cold_start: bool = False, input_meta: Any = None) -> None:
-        """Load one artifact part on `tier` under `artifact_id` (`input_meta` is read from the model itself)."""
+             cold_start: bool = False, input_meta: Any = None, runtime: dict[str, Any] | None = None,
+             io: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Load one artifact part on `tier` under `artifact_id` (`input_meta` is read from the model itself),
+        served by `runtime` ({name, settings}; None: ONNX Runtime); `io` names the inputs and outputs of a
+        form that does not carry them. Returns the tier's reply (inputs, runtime, memory_mb)."""
         meta = {"artifact": artifact_id, "role": role, "preprocess": preprocess, "cold_start": cold_start}
+        if runtime is not None:
+            meta["runtime"] = runtime
+        if io is not None:
+            meta["io"] = io
         blobs: dict[str, Any] = {}
         if self.ship_models:
             blobs["payload"] = Path(onnx_path).read_bytes()
+            meta["suffix"] = Path(onnx_path).suffix
         else:
             meta["path"] = str(Path(onnx_path).resolve())
-        self._control_request(tier, Frame("LOAD", meta, blobs))
+        return self._control_request(tier, Frame("LOAD", meta, blobs)).meta
 
     def unload(self, tier: str, artifact_id: str) -> None:
         self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))

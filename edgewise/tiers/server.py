@@ -1,4 +1,4 @@
-"""The tier server: one process per tier, warm ONNX Runtime sessions, a thread per connection.
+"""The tier server: one process per tier, warm sessions of any runtime (tiers/models.py), a thread per connection.
 
 Requests (see wire.py for the framing): PING, LOAD, UNLOAD, INFER, ECHO, PROBE and SHAPE. An INFER
 request carries its route; this server plays its hop's role:
@@ -38,28 +38,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.runtime import make_session, unchecked_run
 from edgewise.tiers import watchdog, wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
 from edgewise.tiers.hostspeed import Board, HostSpeed
+from edgewise.tiers.models import ROLES, InputMeta, Loaded, ModelRegistry, model_suffix, unload
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
 from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
-
-ROLES = ("full", "head", "tail")
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
-               "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
-
 
 @dataclass
 class ServerConfig:
@@ -85,28 +79,6 @@ class ServerConfig:
     providers: list[str] | None = None
     workdir: Path | None = None
     memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
-
-
-@dataclass
-class InputMeta:
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]  # None: a dynamic dimension
-
-    def __post_init__(self) -> None:
-        self.numpy_dtype = wire.numpy_dtype(self.dtype)  # compared with each request's tensors
-
-
-@dataclass
-class Loaded:
-    artifact_id: str
-    role: str
-    path: Path
-    inputs: list[InputMeta]
-    session: Any | None  # None in cold-start mode: a new session per request
-    preprocess: Callable[[bytes], dict[str, np.ndarray]] | None
-    outputs: list[str] = field(default_factory=list)  # the model's output names, read once at LOAD
-    run: Callable | None = None  # the warm session's run, unchecked: check_feeds checks every request
 
 
 @dataclass(frozen=True)
@@ -144,7 +116,8 @@ class TierServer:
         if not _is_loopback(addr[0]) and not config.token:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
-        self.artifacts: dict[str, Loaded] = {}
+        self.artifacts: dict[str, Loaded] = {}  # by "artifact id/role"
+        self.models = ModelRegistry(config.tier, config.threads, config.providers)
         self._plans: dict[bytes, InferPlan] = {}  # by request header; emptied whenever what they name changes
         self._generation = 0  # counts those changes, so a plan checked meanwhile is not kept
         host = HostSpeed(Board(config.host_board)) if config.host_board else None
@@ -282,7 +255,7 @@ class TierServer:
             return wire.encode(handler(request)), shape
         except EdgewiseError as exc:
             return wire.encode(error_frame(exc)), shape
-        except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
+        except Exception as exc:  # a runtime's failure on a validated request: report it, keep serving
             failure = ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")
             return wire.encode(error_frame(failure)), shape
 
@@ -333,39 +306,26 @@ class TierServer:
         if not isinstance(art_id, str) or not art_id or role not in ROLES:
             raise ServerError(f"LOAD needs an artifact id and a role in {ROLES}", "send artifact=<id>, role=full|head|tail")
         path = self._model_file(request, art_id, role)
-        session = self._session(path)
-        inputs = [InputMeta(i.name, _ORT_DTYPES.get(i.type, i.type), tuple(d if isinstance(d, int) else None for d in i.shape))
-                  for i in session.get_inputs()]
         spec = meta.get("preprocess")
-        preprocess = None
-        if spec is not None:
-            preprocess = build_preprocessor(spec)
-        cold = bool(meta.get("cold_start", False))
+        preprocess = build_preprocessor(spec) if spec is not None else None
+        loaded, memory_mb = self.models.open(meta, path, preprocess)
         with self._lock:
-            self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess,
-                                                             [o.name for o in session.get_outputs()],
-                                                             None if cold else unchecked_run(session))
+            self.artifacts[f"{art_id}/{role}"] = loaded
             self._changed()
-        return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in inputs]})
+        return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in loaded.inputs],
+                            "runtime": loaded.runtime.name, "memory_mb": memory_mb})
 
     def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
         data = request.payload
         if data is not None:
-            path = self._model_dir() / f"{_safe(art_id)}-{role}.onnx"
+            path = self._model_dir() / f"{_safe(art_id)}-{role}{model_suffix(request.meta)}"
             path.write_bytes(data)
             return path
         given = request.meta.get("path")
         if not isinstance(given, str) or not Path(given).is_file():
             raise DataError(f"tier {self.config.tier}: model file {given!r} not found",
-                            "send the ONNX bytes, or a path this tier's host can read")
+                            "send the model's bytes, or a path this tier's host can read")
         return Path(given)
-
-    def _session(self, path: Path):
-        try:
-            return make_session(path, self.config.threads, self.config.providers)
-        except Exception as exc:
-            raise DataError(f"tier {self.config.tier}: ONNX Runtime cannot load {path.name}: {exc}",
-                            "send a valid ONNX model") from None
 
     def _shape(self, request: Frame) -> Frame:
         """New link shapes towards the neighbours named, applied to open connections too (tiers/reshape.py)."""
@@ -379,9 +339,7 @@ class TierServer:
     def _unload(self, request: Frame) -> Frame:
         art_id = request.meta.get("artifact")
         with self._lock:
-            gone = [k for k in self.artifacts if k.split("/")[0] == art_id]
-            for k in gone:
-                del self.artifacts[k]
+            gone = unload(self.artifacts, art_id)
             self._changed()
         return Frame("OK", {"unloaded": gone})
 
@@ -469,8 +427,7 @@ class TierServer:
         return loaded
 
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        run = loaded.run or unchecked_run(self._session(loaded.path))  # cold start: a new session per request
-        return run(loaded.outputs, feeds, None)
+        return loaded.run(feeds)  # cold start: a new session per request
 
     def _forward(self, request: Frame, blobs: dict[str, Any], plan: InferPlan) -> tuple[Frame, float]:
         """The next hop's reply to the request carrying `blobs`, and the seconds spent waiting for it."""
