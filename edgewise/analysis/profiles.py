@@ -58,8 +58,8 @@ def float_counterpart(rs: ResultSet, cell: CellResult) -> CellResult | None:
     for i in reversed(range(len(links))):
         source = "+".join(links[:i] + links[i + 1:]) or "identity"
         if source in chains and not chains[source].get("int8"):
-            found = next((c for c in rs.cells if (c.subject, c.chain, c.placement, c.condition)
-                          == (cell.subject, source, cell.placement, cell.condition)), None)
+            found = next((c for c in rs.cells if (c.subject, c.chain, c.placement, c.runtime, c.condition)
+                          == (cell.subject, source, cell.placement, cell.runtime, cell.condition)), None)
             if found is not None:
                 return found
     return None

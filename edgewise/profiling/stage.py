@@ -3,7 +3,8 @@
 Once per artifact and thread counts of its tiers (identity on three one-thread tiers is profiled
 once), in process on the host, model only, on the subject's latency inputs after preprocessing; the
 memory in fresh processes. A profile that fails records its reason and fails nothing else: the cell
-is measured as before, only without a profile.
+is measured as before, only without a profile. Both are ONNX Runtime's: cells another runtime serves
+(OpenVINO, ExecuTorch) get neither until that runtime offers its own counters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ PROFILE_INPUTS = 5  # latency inputs each profile and memory probe serves
 STORED_NODES = 25  # costliest nodes kept per part; the time by op type keeps every node's share
 
 
+def profiled(runtime: str) -> bool:
+    """Whether a cell served by `runtime` (its text in the cell's name, "" for the default) is profiled here."""
+    from edgewise.runtimes.choice import RuntimeChoice
+
+    return RuntimeChoice.parse(runtime).name == "onnxruntime"
+
+
 def part_threads(parts: int, placement_tiers: Iterable[str], tiers: dict[str, Any]) -> tuple[int, ...]:
     """The intra-op thread count each part runs on: the tiers of its placement, head first."""
     names = list(placement_tiers)[:parts]
@@ -29,7 +37,7 @@ def profile_artifacts(store, built: list, subject_of: Callable[[str], Any], tier
     """Profile every built artifact not profiled yet on its tiers' thread counts (`built`: the study's
     Built records; `subject_of(name)`: its subjects)."""
     for b in built:
-        if b.artifact is not None:
+        if b.artifact is not None and profiled(getattr(b.cell, "runtime", "")):
             threads = part_threads(len(b.artifact.parts), b.cell.placement.tiers, tiers)
             if store.profile(b.artifact.key, threads) is None:
                 _profile_one(store, b, subject_of(b.cell.subject), threads, log)

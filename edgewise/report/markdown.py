@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgewise.report.dimensions import runtime_rows
 from edgewise.report.htmlparts import cell_value
 from edgewise.report.profiles import top_type_rows
 from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
@@ -24,6 +25,9 @@ def summary_markdown(ctx: ReportContext) -> str:
              *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
              "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results, ctx.analyses)), "",
              "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
+    runtimes = runtime_rows(ctx.results)
+    if runtimes[1]:
+        parts += ["## The fastest runtime per subject and tier", markdown_table(*runtimes), ""]
     parts += ["<details><summary>Where each cell's model time goes (per operator) and its footprint</summary>", "",
               markdown_table(*top_type_rows(ctx)), "", "</details>", ""]
     failed = failed_rows(ctx)
