@@ -108,7 +108,7 @@ class Deployment:
         try:
             self._load(tier, part)
         except TierDown:
-            if self.testbed.kind != "remote":
-                raise  # an emulated tier is restarted by the caller's recovery
+            if self.testbed.can_restart:
+                raise  # a tier this testbed can start again is restarted by the caller's recovery
             self.testbed.restart(tier)
             self._load(tier, part)

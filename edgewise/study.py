@@ -35,7 +35,7 @@ from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
-from edgewise.testbeds import Testbed, make_testbed
+from edgewise.testbeds import Testbed, make_testbed, testbed_class
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.nominal import HostNominal
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
@@ -172,7 +172,7 @@ class Study:
         for name in dict.fromkeys(c.subject for c in cells):
             self.subject(name).splits()
         testbed = make_testbed(self.config.testbed)
-        if self.config.testbed.kind == "remote":
+        if testbed.real_hosts:
             self._measure_real_hosts(testbed, cells)
         return testbed
 
@@ -316,7 +316,7 @@ class Study:
     def _testbed_scope(self, cells: list[Cell]) -> tuple[dict, list]:
         """The tiers and links to start: all of the study's, or on real hosts those the cells' routes use."""
         tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
-        if self.config.testbed.kind != "remote":
+        if not testbed_class(self.config.testbed.kind).real_hosts:
             return tiers, links
 
         pairs = route_links([c.placement for c in cells], self._direct_links())

@@ -32,16 +32,17 @@ def check(
 
     config = load_study(study).testbed if study else TestbedConfig()
     tiers, links = config.tier_specs(), config.link_specs()
-    if config.kind == "remote":  # real hosts: measure the links between the tiers that have an endpoint
+    testbed = make_testbed(config)
+    if testbed.real_hosts:  # measure the links between the tiers that have an endpoint
         from edgewise.testbeds.measured import route_links, route_tiers, topology  # lazy: keeps `edgewise --help` light
 
         pairs = route_links([Placement((t,)) for t in config.endpoints], set())
         tiers, links = {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
-    with make_testbed(config) as testbed:
+    with testbed:
         testbed.start(tiers, links)
         report = testbed.verify(quick=quick)
     failures = report.failures(config.tolerance)
-    if config.kind == "remote":
+    if testbed.real_hosts:
         from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures  # lazy: keeps `edgewise --help` light
 
         failures = expectation_failures(report, config.expect)
@@ -62,7 +63,7 @@ def check(
                        f"{host.get('os')}, ONNX Runtime {host.get('onnxruntime')} "
                        f"({', '.join(host.get('providers') or [])}), edgewise {host.get('edgewise')}, "
                        f"memory cap: {cap.get('how', '-')}")
-    if failures and config.kind == "remote":
+    if failures and testbed.real_hosts:
         raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
                            NETWORK_HINT)
     if failures:

@@ -65,7 +65,7 @@ def findings(data: Analysed) -> list[str]:
 def _testbed(ctx: ReportContext) -> str:
     study, emu = ctx.results.study, ctx.results.emulation
     testbed = study.get("testbed") or {}
-    if testbed.get("kind") == "remote":
+    if testbed.get("real_hosts", testbed.get("kind") == "remote"):  # results written before real_hosts was recorded
         head = note(testbed_words(testbed)) + _hosts(emu.get("hosts") or {})
     else:
         head = note(f"kind {testbed.get('kind', '–')}, preset {testbed.get('preset', '–')}"

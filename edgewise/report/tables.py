@@ -147,7 +147,7 @@ def failed_rows(ctx: ReportContext) -> Rows:
 def testbed_words(testbed: dict) -> str:
     """How the tiers and links came to be: emulated, modelled, or measured on real hosts."""
     kind = testbed.get("kind", "–")
-    if kind == "remote":
+    if testbed.get("real_hosts", kind == "remote"):  # results written before real_hosts was recorded
         return f"{kind}: measured on real hosts (links and tiers as they are, not emulated)"
     return f"{kind}: " + ("modelled, not emulated" if testbed.get("modelled") else "emulated and verified")
 

@@ -40,6 +40,10 @@ PORT = 7400
 
 class LinuxTestbed(Testbed):
     kind = "linux"
+
+    @classmethod
+    def from_config(cls, config) -> "LinuxTestbed":
+        return cls(token=config.token, queue_depth=config.queue_depth)
     modelled = False
 
     def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):

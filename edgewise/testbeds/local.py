@@ -28,6 +28,10 @@ from edgewise.tiers.wire import LinkShape
 
 class LocalTestbed(Testbed):
     kind = "local"
+
+    @classmethod
+    def from_config(cls, config) -> "LocalTestbed":
+        return cls(token=config.token, queue_depth=config.queue_depth)
     modelled = True
 
     def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):
