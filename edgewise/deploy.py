@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.testbeds.base import Testbed
 from edgewise.tiers.client import TierClient, TierDown
+from edgewise.tiers.wire import FULL, HEAD, TAIL
 
-FULL, HEAD, TAIL = "full", "head", "tail"
 
 
 def part_roles(split: bool) -> tuple[str, ...]:

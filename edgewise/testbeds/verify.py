@@ -27,6 +27,7 @@ from typing import Callable
 
 from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.nominal import HostNominal
+from edgewise.tiers import parts, wire
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.host import proc_field_mb
 from edgewise.tiers.hostspeed import Board
@@ -123,7 +124,7 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
     """`count` requests of workload `name` through `tier` and as many runs of it on this host, taking
     turns in blocks (a burst of the host meets both alike); one of each first, to warm both up."""
     artifact = f"speed-check-{name}"
-    client.load(tier, artifact, workload_path(name), "full", None)
+    client.load(tier, artifact, workload_path(name), wire.FULL, None)
     host, feeds = ReferenceRunner(name, threads), workload_input()
     series = SpeedSeries()
     block = max(1, count // SPEED_BLOCKS)
@@ -133,7 +134,7 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
         while len(series.on_tier) < count:
             for _ in range(min(block, count - len(series.on_tier))):
                 result = client.infer(route, artifact, feeds)
-                compute = result.breakdown[f"compute:{tier}"]
+                compute = result.breakdown[parts.key(parts.COMPUTE, tier)]
                 series.on_tier.append(compute)
                 series.unheld += not held(result.late_s, compute)
             series.on_host.extend(host.once() for _ in range(block))

@@ -16,8 +16,8 @@ import numpy as np
 from edgewise.errors import DataError, EdgewiseError, ServerError
 from edgewise.runtimes.base import DEFAULT_RUNTIME, Runtime, RuntimeSession, runtime_class
 from edgewise.tiers import wire
+from edgewise.tiers.wire import ROLES
 
-ROLES = ("full", "head", "tail")
 SUFFIXES = (".onnx", ".pte")  # model files a tier accepts over the wire
 
 
