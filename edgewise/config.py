@@ -12,10 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgewise.errors import ConfigError
-from edgewise.testbeds.kinds import modules as testbed_modules
-from edgewise.testbeds.kinds import testbed_class
 from edgewise.executors.config import ExecutorConfig
 from edgewise.sla import Sla
+from edgewise.testbeds.kinds import modules as testbed_modules
+from edgewise.testbeds.kinds import testbed_class
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
 from edgewise.vocabulary import IMAGE_CLASSIFICATION, PAPER, QUICK, Task

@@ -19,7 +19,6 @@ from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.wire import FULL, HEAD, TAIL
 
 
-
 def part_roles(split: bool) -> tuple[str, ...]:
     """The role each part of an artifact plays on its tier: one whole model, or a head and a tail."""
     return (HEAD, TAIL) if split else (FULL,)

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.commands import plain
 from edgewise.config import TestbedConfig, load_study
 from edgewise.errors import TestbedError
 from edgewise.tiers.spec import Placement
@@ -53,7 +54,7 @@ def check(
         for col in ("figure", "requested", "achieved", "unit", "note"):
             table.add_column(col)
         for f in report.figures:
-            table.add_row(f.name, _fmt(f.requested), _fmt(f.achieved), f.unit, f.note)
+            plain.add_row(table, f.name, _fmt(f.requested), _fmt(f.achieved), f.unit, f.note)
         Console().print(table)
         for note in report.notes:
             typer.echo(f"note: {note}")
@@ -93,8 +94,8 @@ def calibrate(
     for col in ("workload", "device (ms)", "nominal host (ms)", "this host now (ms)", "speed (of nominal)"):
         table.add_column(col)
     for name, speed in result.speeds().items():
-        table.add_row(name, _fmt(result.device_ms[name]), _fmt(result.nominal_ms[name]), _fmt(result.host_ms[name]),
-                      _fmt(speed))
+        plain.add_row(table, name, _fmt(result.device_ms[name]), _fmt(result.nominal_ms[name]),
+                      _fmt(result.host_ms[name]), _fmt(speed))
     Console().print(table)
     if result.capped:
         typer.echo("note: the device is faster than this host; speed held at 1.0 (a faster tier cannot be "

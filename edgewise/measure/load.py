@@ -21,10 +21,10 @@ from typing import Callable
 import numpy as np
 
 from edgewise.analysis.tails import min_samples, upper_bound
-from edgewise.tiers.client import TierBusy
-from edgewise.tiers.peers import PeerPool
 from edgewise.sla import within
 from edgewise.tiers import parts
+from edgewise.tiers.client import TierBusy
+from edgewise.tiers.peers import PeerPool
 from edgewise.tiers.wire import BUSY, Frame
 
 # What one request came to: "ok" with its breakdown, "busy" (the tier's queue was full) or "error".

@@ -19,9 +19,9 @@ from edgewise.config import PRESETS
 from edgewise.environment import usable_cores
 from edgewise.testbeds.nominal import HostNominal, host_factor_now, machine_nominal
 from edgewise.testbeds.verify import SPEED_REQUESTS, speed_samples
-from edgewise.tiers.reference import SPEED_WORKLOADS
 from edgewise.tiers import wire
 from edgewise.tiers.client import TierClient
+from edgewise.tiers.reference import SPEED_WORKLOADS
 from edgewise.tiers.spec import CLIENT, Route
 
 

@@ -27,8 +27,15 @@ from edgewise.testbeds import cgroups, netns
 from edgewise.testbeds.base import Testbed
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.processes import TierProcess
-from edgewise.testbeds.verify import (SPEED_MODELLED, available_memory_mb, python_workload, verify_cpu,
-                                      verify_links, verify_memory, verify_speed)
+from edgewise.testbeds.verify import (
+    SPEED_MODELLED,
+    available_memory_mb,
+    python_workload,
+    verify_cpu,
+    verify_links,
+    verify_memory,
+    verify_speed,
+)
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec

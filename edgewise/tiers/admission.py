@@ -20,8 +20,8 @@ from collections import deque
 from typing import Any, Callable, TypeVar
 
 from edgewise.errors import ServerError
-from edgewise.tiers.wire import BUSY
 from edgewise.tiers.host import proc_field_mb
+from edgewise.tiers.wire import BUSY
 
 T = TypeVar("T")
 DEFAULT_QUEUE_DEPTH = 32  # waiting requests per tier; the one computing is not counted

@@ -16,7 +16,6 @@ import numpy as np
 from edgewise.errors import DataError, EdgewiseError, ServerError
 from edgewise.runtimes.base import DEFAULT_RUNTIME, Runtime, RuntimeSession, runtime_class
 from edgewise.tiers import wire
-from edgewise.tiers.wire import ROLES
 
 SUFFIXES = (".onnx", ".pte")  # model files a tier accepts over the wire
 

@@ -55,6 +55,7 @@ from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
 from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
 
+
 @dataclass
 class ServerConfig:
     tier: str

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgewise.errors import PlanError
-from edgewise.tiers.wire import FULL, HEAD, RELAY, TAIL
 from edgewise.tiers.speed import check_speed
+from edgewise.tiers.wire import FULL, HEAD, RELAY, TAIL
 from edgewise.vocabulary import TIER_ORDER
 
 CLIENT = "client"
