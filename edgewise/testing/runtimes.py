@@ -11,7 +11,6 @@ the check is for. Each check raises AssertionError naming what does not hold.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from edgewise.artifacts import Artifact
 from edgewise.export import export_onnx
 from edgewise.operators.base import BuildContext
 from edgewise.runtimes.base import ONNX_FORM, Runtime, RuntimeSession, runtime_class
+from edgewise.tiers import workdirs
 from edgewise.vocabulary import FLOAT, ONNX, SPLIT, TORCH
 
 
@@ -147,7 +147,7 @@ def check_served(name: str, path: Path, io: dict[str, Any] | None, model: Refere
 def check_runtime(name: str, model: ReferenceModel, workdir: Path | None = None) -> None:
     """Every check on one runtime and one reference model."""
     own = workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix=f"edgewise-{name}-")) if own else Path(workdir)
+    workdir = workdirs.make(f"check-{name}") if own else Path(workdir)
     try:
         runtime = runtime_class(name)()
         assert runtime.description, f"{name}: no description"

@@ -33,7 +33,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.tiers import watchdog, wire
+from edgewise.tiers import watchdog, wire, workdirs
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
 from edgewise.tiers.hostspeed import Board, HostSpeed
@@ -188,7 +187,7 @@ class TierServer:
     def _model_dir(self) -> Path:
         with self._lock:
             if self._workdir is None:
-                self._workdir = Path(tempfile.mkdtemp(prefix=f"edgewise-{self.config.tier}-"))
+                self._workdir = workdirs.make(self.config.tier)
                 self._owns_workdir = True
             self._workdir.mkdir(parents=True, exist_ok=True)
             return self._workdir
