@@ -86,6 +86,21 @@ def test_the_build_graph_keys_each_cell_as_its_runtime_builds_it(run):
             assert build_one(study, step.subject, step.cell, list(step.names), step.key).key == step.key
 
 
+def test_the_recommendation_and_the_report_name_the_runtime(run):
+    from edgewise.analysis import load_results, recommend
+
+    out, _ = run
+    rec = recommend(load_results(out), max_latency_ms=1000, max_accuracy_drop=100)
+    best = rec.best("tiny-cnn")
+    assert best is not None and best.runtime == Cell.parse(best.cell).runtime_choice.label
+    assert rec.to_dict()["subjects"]["tiny-cnn"]["best_runtime"] == best.runtime
+    assert {v.runtime for v in rec.verdicts} == {*RUNTIMES_OF_STUDY, "brittle"}
+    summary = (out / "summary.md").read_text()
+    headers = [line for line in summary.splitlines() if line.startswith("| subject | chain | placement |")]
+    assert len(headers) == 2 and all("| runtime |" in h for h in headers)  # the recommendation, the latencies
+    assert "| chain | placement | runtime | min × |" in summary
+
+
 def test_a_runtime_that_cannot_load_fails_its_own_cell_only(run):
     out, _ = run
     cells = {c["cell"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
