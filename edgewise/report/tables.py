@@ -57,7 +57,7 @@ def latency_text(v: CellVerdict) -> str:
 
 
 def drop_text(v: CellVerdict) -> str:
-    if v.chain == "identity":
+    if v.chain == "identity" and (v.accuracy_drop is None or v.accuracy_drop.baseline == v.cell):
         return "0 (baseline)"
     if v.accuracy_drop is None:
         return "unknown"
