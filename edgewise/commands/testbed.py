@@ -16,7 +16,6 @@ from edgewise.tiers.spec import Placement
 
 testbed_app = typer.Typer(help="Check, calibrate or clean up the testbed; show this host's nominal speed.",
                           no_args_is_help=True)
-BUSY_SPREAD = 1.15  # p90/p10 of the nominal's round medians above this: the host was not quiet
 
 
 @testbed_app.command("check")
@@ -119,11 +118,9 @@ def nominal(
         return
     typer.echo(record.describe())
     typer.echo(f"kept in {nominal_file()}; a study keeps the one it started with")
-    busy = {name: spread for name, spread in record.spread.items() if spread > BUSY_SPREAD}
-    if busy:
-        typer.echo("note: the host was busy while it was measured (" + ", ".join(
-            f"{name}: p90/p10 {spread:.2f}" for name, spread in busy.items()) + "): measure it again when it is "
-            "quiet, with --measure")
+    if record.busy:
+        typer.echo(f"note: the host was busy while it was measured (load {record.load} per core): measure it again "
+                   "when it is quiet, with --measure")
 
 
 @testbed_app.command("cleanup")

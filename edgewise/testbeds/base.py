@@ -36,13 +36,17 @@ class Testbed(ABC):
     def start_probe(self, directory: Path) -> str:
         """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board."""
         board = Board.create(directory / "host-speed.board")
-        nominal = self.host_nominal()
-        self._probe = ProbeProcess(board, nominal.probe_s, nominal.cold_extra_s, directory / "host-probe.log")
+        self._probe = ProbeProcess(board, self.host_nominal().probe_s, directory / "host-probe.log")
         self._probe.spawn()
+        self._board = Board(board)
         return str(board)
 
+    def host_board(self) -> Board | None:
+        """The board the probe posts the host's speed on, while the testbed runs (None where none runs)."""
+        return getattr(self, "_board", None)
+
     def stop_probe(self) -> None:
-        probe, self._probe = getattr(self, "_probe", None), None
+        probe, self._probe, self._board = getattr(self, "_probe", None), None, None
         if probe is not None:
             probe.kill()
 

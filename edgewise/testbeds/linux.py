@@ -180,7 +180,7 @@ class LinuxTestbed(Testbed):
         with self.client() as client:
             verify_links(client, self.links, report, quick)
             with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
-                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
+                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
         limits = {t: g.limits() for t, g in self.groups.items()}
         verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
         verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,

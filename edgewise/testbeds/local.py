@@ -112,7 +112,7 @@ class LocalTestbed(Testbed):
                          for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
+            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))

@@ -60,12 +60,12 @@ def test_a_negative_cold_extra_counts_as_none(tmp_path):
     assert board.read()[1] == 0.0
 
 
-def test_nominal_work_takes_off_the_cold_start_then_divides_by_the_factor(tmp_path):
+def test_nominal_work_divides_by_the_factor(tmp_path):
     board = Board(Board.create(tmp_path / "b"))
     post_many(board, 1.25, 0.0001)
     host = HostSpeed(board)
-    assert host.nominal_work(0.0011) == pytest.approx(0.001 / 1.25)
-    assert host.nominal_work(0.0001) == pytest.approx(0.00005 / 1.25)  # at most half a step is cold start
+    assert host.nominal_work(0.001) == pytest.approx(0.001 / 1.25)
+    assert host.cold_extra_s == pytest.approx(0.0001)  # known, not taken out (see hostspeed's docstring)
 
 
 def test_the_probe_posts_how_fast_the_host_runs_now(tmp_path):
@@ -99,9 +99,11 @@ def test_a_step_is_held_to_its_device_time_against_the_nominal_host(tmp_path):
         _, late, _ = pace.run(work)
         return time.perf_counter() - t0, late
 
-    took, late = within(held_for, 0.006 / 1.5 / 0.25, tolerance=0.1, also=lambda late: late == 0.0)
+    device_s = 0.006 / 1.5 / 0.25  # not 0.024 s, as on a host at its nominal speed
+    took, late = within(held_for, device_s, tolerance=0.1, also=lambda late: late == 0.0)
     assert late == 0.0
-    assert took == pytest.approx(0.006 / 1.5 / 0.25, rel=0.1)
+    # Never shorter than the device's time; longer by a late wake-up at most (a busy host wakes a sleeper late).
+    assert device_s - 1e-4 <= took <= device_s * 1.15
 
 
 def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
