@@ -85,7 +85,8 @@ class Qat(Operator):
         out = write_artifact(quantized, ctx, artifact, {}, capabilities=self.produces, keep_torch=False)
         ops = optimized_op_counts(out.onnx)
         if not integer_kernels(ops):
-            raise ArtifactError(f"qat: ONNX Runtime fused none of {ctx.subject.name}'s quantized layers into integer kernels",
+            raise ArtifactError(f"qat: ONNX Runtime fused none of {ctx.subject.name}'s quantized layers into "
+                                "integer kernels",
                                 "try another backend (backend: fx, eager or linear)")
         out.meta = {
             "backend": backend.name,

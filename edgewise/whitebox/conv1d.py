@@ -36,8 +36,11 @@ def linearize_conv1d(module: nn.Module) -> int:
                 linear = nn.Linear(nx, nf, bias=child.bias is not None, device=child.weight.device,
                                    dtype=child.weight.dtype)
                 linear.weight = nn.Parameter(child.weight.detach().t().contiguous(), child.weight.requires_grad)
+                if child.weight.grad is not None:  # taylor importance reads the gradients accumulated before
+                    linear.weight.grad = child.weight.grad.t().contiguous()
                 if child.bias is not None:
                     linear.bias = nn.Parameter(child.bias.detach().clone(), child.bias.requires_grad)
+                    linear.bias.grad = child.bias.grad
                 setattr(parent, name, linear)
                 swapped += 1
     return swapped

@@ -49,6 +49,11 @@ def prune_cnn_channels(module: nn.Module, example: dict[str, torch.Tensor], rati
     check_still_runs(module, example)
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else ""
+
+
 def check_still_runs(module: nn.Module, example: dict[str, torch.Tensor]) -> None:
     """Refuse a pruned model that no longer runs: the graph missed a coupling (e.g. a LayerNorm
     applied across a permute, as in ConvNeXt), which would otherwise surface mid-training."""
@@ -57,7 +62,7 @@ def check_still_runs(module: nn.Module, example: dict[str, torch.Tensor]) -> Non
             module.eval()(**example)
     except Exception as exc:  # whatever the broken layer raises
         raise PlanError(f"structured pruning left {type(module).__name__} unable to run "
-                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}): "
+                        f"({type(exc).__name__}: {_first_line(exc)}): "
                         "the dependency graph missed a coupling in this architecture",
                         "use prune mode: unstructured; for distill, name a student in options.student") from None
 
