@@ -2,10 +2,11 @@
 
 - A network built of stacks of interchangeable blocks (one class, same shapes) keeps a fraction
   of each stack, spread over its depth and initialised from the teacher's own blocks (every other
-  one for a half, as DistilBERT was made): the layers of an encoder (BERT, ViT) or a decoder
-  (GPT-2, Llama, Qwen2), the blocks of each stage of a hierarchical model (Swin, ConvNeXt), each
-  block with its norms and layer scales. Embeddings, stems, downsampling and classifier are the
-  teacher's. Models that share one layer across depth (ALBERT) run it fewer times.
+  one for a half): the layers of an encoder (BERT, ViT) or a decoder (GPT-2, Llama, Qwen2) from
+  the first one, as DistilBERT was made; the blocks of each stage of a hierarchical model (Swin,
+  ConvNeXt) up to the stage's last one, whose output the next stage reads. Each block comes with
+  its norms and layer scales; embeddings, stems, downsampling and classifier are the teacher's.
+  Models that share one layer across depth (ALBERT) run it fewer times.
 - Any other network (a CNN without such stacks) becomes a thinner copy: the teacher with a
   fraction of the channels of every prunable group removed through Torch-Pruning's dependency
   graph (l1 magnitude), the kept channels' weights as the student's initialisation.
@@ -22,8 +23,9 @@ import torch.nn as nn
 from edgewise.errors import PlanError
 from edgewise.whitebox.structured import check_still_runs, prune_cnn_channels
 
-RECIPE = {"stacks": "every stack of interchangeable blocks keeps ceil(blocks x fraction), evenly spread, "
-                    "teacher's weights; layer indices and per-layer config renumbered",
+RECIPE = {"stacks": "every stack of interchangeable blocks keeps ceil(blocks x fraction), evenly spread, from the "
+                    "first (one stack) or to the last (stages), teacher's weights; layer indices and per-layer config "
+                    "renumbered",
           "cnn": "teacher with (1 - fraction) of its channels pruned, l1 magnitude"}
 
 
@@ -93,15 +95,21 @@ def _shapes(layer: nn.Module) -> tuple:
 
 
 def _shorten_stacks(model: nn.Module, config, fraction: float) -> tuple[list[int], list[int]]:
-    """Keep ceil(n x fraction) blocks of every stack (first included, evenly spread); update what
-    counts them. Returns the blocks per stack before and after."""
+    """Keep ceil(n x fraction) blocks of every stack, evenly spread; update what counts them.
+    Returns the blocks per stack before and after.
+
+    One stack keeps its first block (0, 2, 4... for a half, as DistilBERT). Stages keep their last
+    (1, 3, 5...): the block whose output leaves the stage. A Swin student made of each stage's first
+    blocks classified 0.52 of its teacher's task before training (0.78 after the quick distillation),
+    one made of the last blocks 0.997 (1.0)."""
     stacks = block_stacks(model)
     before, after = [], []
     for parent, name in stacks:
         blocks = getattr(parent, name)
         n = len(blocks)
         keep_n = max(1, int(np.ceil(n * fraction)))
-        keep = sorted({int(round(i * n / keep_n)) for i in range(keep_n)})  # 0, 2, 4... for a half
+        spread = {int(round(i * n / keep_n)) for i in range(keep_n)}
+        keep = sorted(spread if len(stacks) == 1 else {n - 1 - i for i in spread})
         kept = [blocks[i] for i in keep]
         setattr(parent, name, nn.Sequential(*kept) if isinstance(blocks, nn.Sequential) else nn.ModuleList(kept))
         for new_index, block in enumerate(kept):
