@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from edgewise.commands import (analyze, build, export, load, operators, plan, recommend, report, run, serve, subjects,
-                               testbed)
+from edgewise.commands import (analyze, build, compare, export, load, operators, plan, recommend, report, run, serve,
+                               subjects, testbed)
 from edgewise.errors import EdgewiseError
 
 app = typer.Typer(
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Each module exposes register(app); this order is the order `edgewise --help` lists them in.
-for command in (plan, build, run, load, analyze, recommend, report, export, serve, testbed, subjects, operators):
+for command in (plan, build, run, load, analyze, recommend, compare, report, export, serve, testbed, subjects, operators):
     command.register(app)
 
 

@@ -27,7 +27,8 @@ class TierConfig(_Strict):
     cpus: float = Field(gt=0, description="CPU share, fractional (0.5 = half a core): load over time")
     memory_mb: int = Field(gt=0, description="memory cap in MiB")
     threads: int | None = Field(default=None, ge=1)
-    speed: float = Field(default=1.0, gt=0, description="per-request speed relative to this host, <= 1")
+    speed: float = Field(default=1.0, gt=0, description="per-request speed relative to the nominal host, <= 1")
+    runtimes: list[str] | None = Field(default=None, description="runtimes the tier offers (default: every one)")
 
     @field_validator("speed")
     @classmethod
@@ -62,15 +63,17 @@ class LinkExpectation(_Strict):
 
 
 # Presets: the reference testbed scaled to this machine, a realistic one, and the exact one.
-# The reference's 1:2:4 lives in the speeds (cloud is this host). Each share is at least the tier's
+# The reference's 1:2:4 lives in the speeds, relative to the host's nominal speed (testbeds/nominal.py).
+# The cloud runs at 0.8 of it, so the host may get a quarter slower than nominal (as a shared host does
+# for minutes) before any tier's device speed can no longer be held (its headroom). Each share is at least the tier's
 # thread count, so one request stream never exhausts a CFS period's quota (that stalls requests
 # bimodally); the share then only bounds concurrent load, and a 2-core host leaves no room for more.
 # Every tier computes on one thread: two threads on two shared cores run only as fast as the host's
 # other work lets both get a core at once, which makes the cloud's time noise, not a property.
 SCALED_TIERS: dict[str, dict[str, Any]] = {
-    "mobile": {"cpus": 1.0, "memory_mb": 1024, "speed": 0.25, "threads": 1},
-    "edge": {"cpus": 1.0, "memory_mb": 2048, "speed": 0.5, "threads": 1},
-    "cloud": {"cpus": 2.0, "memory_mb": 8192, "speed": 1.0, "threads": 1},
+    "mobile": {"cpus": 1.0, "memory_mb": 1024, "speed": 0.2, "threads": 1},
+    "edge": {"cpus": 1.0, "memory_mb": 2048, "speed": 0.4, "threads": 1},
+    "cloud": {"cpus": 2.0, "memory_mb": 8192, "speed": 0.8, "threads": 1},
 }
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-scaled": {
@@ -91,9 +94,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "paper-exact": {
         "tiers": {
-            "mobile": {"cpus": 4.0, "memory_mb": 4096, "speed": 0.25},
-            "edge": {"cpus": 8.0, "memory_mb": 16384, "speed": 0.5},
-            "cloud": {"cpus": 16.0, "memory_mb": 65536, "speed": 1.0},
+            "mobile": {"cpus": 4.0, "memory_mb": 4096, "speed": 0.2},
+            "edge": {"cpus": 8.0, "memory_mb": 16384, "speed": 0.4},
+            "cloud": {"cpus": 16.0, "memory_mb": 65536, "speed": 0.8},
         },
         "links": {
             "client-mobile": {"bandwidth_mbit": 200.0},
@@ -153,8 +156,12 @@ class TestbedConfig(_Strict):
         base = {k: dict(v) for k, v in PRESETS[self.preset]["tiers"].items()}
         for name, override in self.tiers.items():
             # What the file states wins; what it leaves out (the speed, say) stays the preset's.
-            base[name] = {**base.get(name, {}), **override.model_dump(exclude_unset=True)}
+            base[name] = {**base.get(name, {}), **override.model_dump(exclude_unset=True, exclude={"runtimes"})}
         return {n: TierSpec(name=n, **{k: v for k, v in cfg.items() if v is not None or k == "threads"}) for n, cfg in base.items()}
+
+    def tier_runtimes(self) -> dict[str, list[str]]:
+        """The runtimes each tier offers, for the tiers that name them (the others offer every one)."""
+        return {name: list(t.runtimes) for name, t in self.tiers.items() if t.runtimes is not None}
 
     def link_specs(self) -> list[LinkSpec]:
         base = {k: dict(v) for k, v in PRESETS[self.preset]["links"].items()}
@@ -204,6 +211,8 @@ class CellGroup(_Strict):
     chains: list[str] = Field(min_length=1)
     placements: list[str] = Field(min_length=1)
     subjects: list[str] | None = Field(default=None, description="default: every subject of the study")
+    runtimes: list[str] | None = Field(default=None, description="runtimes that serve the cells, with settings in "
+                                       "brackets (openvino[precision=bf16]); default: onnxruntime")
 
 
 class SubjectConfig(_Strict):
@@ -254,6 +263,7 @@ class StudyConfig(_Strict):
     measure: MeasureConfig = Field(default_factory=MeasureConfig)
     sla: Sla = Field(default_factory=Sla)
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
+    runtimes: dict[str, dict[str, Any]] = Field(default_factory=dict, description="settings per runtime name")
     # Network conditions every cell is measured under: a grid {link: {bandwidth_mbit: [...], delay_ms: [...]}},
     # or a list of such grids (see edgewise/conditions.py). None: the testbed's links only.
     conditions: dict[str, LinkAxes] | list[dict[str, LinkAxes]] | None = None
@@ -274,6 +284,22 @@ PROFILES: dict[str, dict[str, Any]] = {
     QUICK: {"measure": {"inputs": 9, "passes": 16, "warmup_passes": 1, "warmup_inputs": 1, "evaluation_samples": 1000}},
     PAPER: {"measure": {"inputs": 100, "passes": 6, "warmup_passes": 1}},
 }
+
+
+def identity_dump(config: StudyConfig) -> dict[str, Any]:
+    """The study as its fingerprint sees it: the runtime keys left out where unset, so a study without
+    them keeps the fingerprint (and the store) it had before runtimes were a dimension. Conditions are
+    left out too: a study re-run with one more condition resumes and measures only that one."""
+    data = config.model_dump(mode="json", exclude={"conditions"})
+    if not data.get("runtimes"):
+        data.pop("runtimes", None)
+    for group in data.get("cells", []):
+        if group.get("runtimes") is None:
+            group.pop("runtimes", None)
+    for tier in (data.get("testbed") or {}).get("tiers", {}).values():
+        if tier.get("runtimes") is None:
+            tier.pop("runtimes", None)
+    return data
 
 
 def apply_profile(study: StudyConfig, profile: str | None) -> StudyConfig:

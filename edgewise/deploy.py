@@ -33,6 +33,8 @@ class Part:
     path: Path
     role: str
     preprocessing: dict[str, Any] | None = field(default=None, compare=False)
+    runtime: dict[str, Any] | None = field(default=None, compare=False)  # {name, settings}; None: ONNX Runtime
+    io: dict[str, Any] | None = field(default=None, compare=False)  # names a runtime's form does not carry
 
 
 class Deployment:
@@ -46,12 +48,14 @@ class Deployment:
         return list(self._held.get(tier, []))
 
     def deploy(self, artifact_id: str, tiers: Sequence[str], parts: Sequence[Path], split: bool,
-               preprocessing: dict[str, Any] | None) -> None:
-        """Load each part on its tier (the head or full model with `preprocessing`); parts a tier holds
-        already are not sent again. Raises DoesNotFit when a tier's memory cannot hold its part,
-        TierLost when a real host is down and stays down, TierDown when another testbed's tier is."""
+               preprocessing: dict[str, Any] | None, runtime: dict[str, Any] | None = None,
+               io: dict[str, Any] | None = None) -> None:
+        """Load each part on its tier (the head or full model with `preprocessing`), served by `runtime`;
+        parts a tier holds already are not sent again. Raises DoesNotFit when a tier's memory cannot hold
+        its part, TierLost when a real host is down and stays down, TierDown when another testbed's tier is,
+        and the tier's error when its runtime cannot load the part."""
         for tier, role, path in zip(tiers, part_roles(split), parts):
-            part = Part(artifact_id, Path(path), role, preprocessing if role in (FULL, HEAD) else None)
+            part = Part(artifact_id, Path(path), role, preprocessing if role in (FULL, HEAD) else None, runtime, io)
             if part in self._held.get(tier, []):
                 continue
             self._load_or_lost(tier, part)
@@ -96,7 +100,8 @@ class Deployment:
         self._held.clear()
 
     def _load(self, tier: str, part: Part) -> None:
-        self.client.load(tier, part.artifact_id, part.path, part.role, part.preprocessing, self.cold_start)
+        self.client.load(tier, part.artifact_id, part.path, part.role, part.preprocessing, self.cold_start,
+                         runtime=part.runtime, io=part.io)
 
     def _load_or_lost(self, tier: str, part: Part) -> None:
         """A real host found down at LOAD: its restart raises TierLost unless its owner brought it back."""

@@ -13,7 +13,7 @@ def fingerprint(testbed_kind: str | None = None) -> dict[str, object]:
         "kernel": platform.release(),
         "machine": platform.machine(),
         "cores": os.cpu_count(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
     }
     for pkg in ("edgewise", "onnxruntime", "onnx", "torch", "transformers", "numpy", "torch-pruning"):
         try:
@@ -34,7 +34,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:

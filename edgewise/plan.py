@@ -1,4 +1,7 @@
-"""The plan: the cells of a study, named SUBJECT:CHAIN@PLACEMENT[~CONDITION], checked before anything runs."""
+"""The plan: the cells of a study, named SUBJECT:CHAIN@PLACEMENT[/RUNTIME][~CONDITION], checked before anything runs.
+
+The runtime part is left out for ONNX Runtime as it is (the default), so a study that names no runtime
+keeps its cells' names."""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import PlanError
 from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
+from edgewise.runtimes.choice import RuntimeChoice
+from edgewise.runtimes.forms import check_cell
 from edgewise.subjects.base import SUBJECTS, _load_builtins
 from edgewise.tiers.spec import Placement
 
-_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[^@~]+)@(?P<placement>[a-z\-]+)(?:~(?P<condition>.+))?$")
+_CELL = re.compile(r"^(?P<subject>[A-Za-z0-9_.\-]+):(?P<chain>[^@~]+)@(?P<placement>[a-z\-]+)"
+                   r"(?:/(?P<runtime>[^~/]+))?(?:~(?P<condition>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,12 @@ class Cell:
     chain: Chain
     placement: Placement
     condition: str = ""  # the network condition's name (edgewise/conditions.py); "" in a study without any
+    runtime: str = ""  # the runtime with its settings (edgewise/runtimes/choice.py); "" for ONNX Runtime as it is
 
     @property
     def base_name(self) -> str:
-        return f"{self.subject}:{self.chain.name}@{self.placement.name}"
+        name = f"{self.subject}:{self.chain.name}@{self.placement.name}"
+        return f"{name}/{self.runtime}" if self.runtime else name
 
     @property
     def name(self) -> str:
@@ -37,13 +45,21 @@ class Cell:
     def parse(cls, text: str) -> "Cell":
         m = _CELL.match(text.strip())
         if not m:
-            raise PlanError(f"cell name {text!r} is not SUBJECT:CHAIN@PLACEMENT[~CONDITION]",
-                            "e.g. resnet:distill+sptq@edge or bert:identity@cloud~edge-cloud=5mbit,25ms")
+            raise PlanError(f"cell name {text!r} is not SUBJECT:CHAIN@PLACEMENT[/RUNTIME][~CONDITION]",
+                            "e.g. resnet:distill+sptq@edge, resnet:sptq@edge/openvino or "
+                            "bert:identity@cloud~edge-cloud=5mbit,25ms")
         condition = Condition.parse(m["condition"]).name if m["condition"] else ""
-        return cls(m["subject"], Chain.parse(m["chain"]), Placement.parse(m["placement"]), condition)
+        runtime = RuntimeChoice.parse(m["runtime"]).text
+        return cls(m["subject"], Chain.parse(m["chain"]), Placement.parse(m["placement"]), condition, runtime)
+
+    @property
+    def runtime_choice(self) -> RuntimeChoice:
+        return RuntimeChoice.parse(self.runtime)
 
     def as_dict(self) -> dict[str, str]:
         out = {"cell": self.name, "subject": self.subject, "chain": self.chain.name, "placement": self.placement.name}
+        if self.runtime:
+            out["runtime"] = self.runtime
         return {**out, "condition": self.condition} if self.condition else out
 
 
@@ -60,18 +76,34 @@ def plan_cells(study: StudyConfig, onnx_only: set[str] | None = None) -> list[Ce
             if s not in subjects:
                 raise PlanError(f"cells[{gi}].subjects names {s!r}, which is not among the study's subjects",
                                 f"add it to 'subjects' or use one of {', '.join(subjects)}")
+        runtimes = [RuntimeChoice.parse(r) for r in group.runtimes or [""]]
         for chain_text in group.chains:
             chain = Chain.parse(chain_text)
             for placement_text in group.placements:
                 placement = Placement.parse(placement_text)
                 _check_chain_placement(chain, placement)
-                for s in group_subjects:
-                    chain.check(ONNX_START if s in onnx_only else TORCH_START, study.operators)
-                    cell = Cell(s, chain, placement)
-                    if cell.name not in seen:
-                        seen.add(cell.name)
-                        cells.append(cell)
+                for choice in runtimes:
+                    runtime = choice.make(study.runtimes)  # unknown names and settings are refused here
+                    _check_tiers_offer(study, choice, placement)
+                    for s in group_subjects:
+                        cell = Cell(s, chain, placement, runtime=choice.text)
+                        start = ONNX_START if s in onnx_only else TORCH_START
+                        chain.check(start, study.operators)
+                        check_cell(chain, runtime, start, study.operators, f"cell {cell.name}")
+                        if cell.name not in seen:
+                            seen.add(cell.name)
+                            cells.append(cell)
     return under_conditions(cells, study_conditions(study))
+
+
+def _check_tiers_offer(study: StudyConfig, choice: RuntimeChoice, placement: Placement) -> None:
+    offered = study.testbed.tier_runtimes()
+    for tier in placement.tiers:
+        if tier in offered and choice.name not in offered[tier]:
+            raise PlanError(f"tier {tier} does not offer runtime {choice.name!r} "
+                            f"(it offers {', '.join(offered[tier])})",
+                            f"add {choice.name} to testbed.tiers.{tier}.runtimes, or serve {placement.name} with "
+                            "a runtime it offers")
 
 
 def under_conditions(cells: list[Cell], conditions: list[Condition]) -> list[Cell]:

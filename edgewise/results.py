@@ -13,7 +13,10 @@ from typing import Any
 from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
+from edgewise.errors import EdgewiseError
+from edgewise.measure.drift import drift_summary
 from edgewise.operators.chain import Chain
+from edgewise.runtimes.choice import RuntimeChoice, served_key
 from edgewise.store import Store
 from edgewise.testbeds.measured import measured_summary
 from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
@@ -38,7 +41,11 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)
+    drift = drift_summary(store, {n: t.speed for n, t in tb.tier_specs().items()})
+    if drift:
+        study["drift"] = drift
     study["chains"] = _chain_facts({c["chain"] for c in cells})
+    study["runtimes"] = _runtime_facts([c.get("runtime", "") for c in cells], config)
     return {"format": RESULTS_FORMAT, "study": study, "environment": store.environment(), "emulation": emulation,
             "events": store.events(), "cells": cells}
 
@@ -55,13 +62,29 @@ def _chain_facts(chains: set[str]) -> dict[str, dict[str, Any]]:
     return facts
 
 
+def _runtime_facts(runtimes: list[str], config: StudyConfig) -> dict[str, dict[str, Any]]:
+    """Each runtime the cells name: its name, settings, form, version and report order."""
+    facts = {}
+    for text in dict.fromkeys(runtimes):
+        choice = RuntimeChoice.parse(text)
+        try:
+            runtime = choice.make(config.runtimes)
+        except EdgewiseError:  # a runtime no longer installed: the report falls back to the name
+            facts[choice.label] = {"name": choice.name}
+            continue
+        facts[choice.label] = {"name": choice.name, "settings": runtime.settings(), "form": runtime.form,
+                               "version": runtime.version(), "order": runtime.display_order,
+                               "description": runtime.description}
+    return facts
+
+
 def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
     samples = store.samples(row["cell"])
     measured = [s for s in samples if not s[2]]
     warm = [s for s in samples if s[2]]
     keys = sorted({k for s in measured for k in s[4]})
     artifact = store.artifact(row["artifact"]) if row["artifact"] else None
-    acc = store.accuracy(row["artifact"]) if row["artifact"] else None
+    acc = store.accuracy(served_key(row["artifact"], row.get("runtime") or "")) if row["artifact"] else None
     metrics, correct = acc if acc else ({}, None)
     primary = next(iter(metrics), None)
     status = row["status"]
@@ -70,6 +93,7 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"],
         **({"condition": row["condition"]} if row.get("condition") else {}),
+        **({"runtime": row["runtime"]} if row.get("runtime") else {}),
         "status": status, "error": row["error"] if status != OK else None,
         "task": IMAGE_CLASSIFICATION if primary in ("top1", "top5") else (TEXT_CLASSIFICATION if primary else None),
         "metric": primary, "accuracy": metrics,
@@ -77,6 +101,7 @@ def _cell(store: Store, row: dict[str, Any]) -> dict[str, Any]:
         "latency_s": [s[3] for s in measured],
         "warmup_latency_s": [s[3] for s in warm],
         "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
+        "unheld_kept": store.unheld_kept(row["cell"]),
         "artifact": artifact,
     }
 

@@ -1,11 +1,9 @@
-"""ONNX Runtime sessions configured the way tiers run them, and in-process inference of artifacts."""
+"""ONNX Runtime sessions configured the way tiers run them (edgewise.runtimes.onnx_runtime serves through them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable, Sequence
-
-import numpy as np
 
 
 def make_session(model: str | Path | bytes, threads: int = 1, providers: Sequence[str] | None = None,
@@ -40,27 +38,3 @@ def unchecked_run(session) -> Callable[[list[str], dict[str, Any], Any], list]:
     if inner is None or not hasattr(inner, "run") or session.get_providers() != ["CPUExecutionProvider"]:
         return session.run
     return inner.run
-
-
-class ArtifactRunner:
-    """Runs an artifact in process: one session, or head then tail for a partition."""
-
-    def __init__(self, parts: Sequence[str | Path], threads: int = 1):
-        self.sessions = [make_session(p, threads) for p in parts]
-
-    @property
-    def input_names(self) -> list[str]:
-        return [i.name for i in self.sessions[0].get_inputs()]
-
-    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        values = dict(feeds)
-        out = None
-        for sess in self.sessions:
-            names = [i.name for i in sess.get_inputs()]
-            missing = [n for n in names if n not in values]
-            if missing:
-                raise KeyError(f"inputs {missing} missing for {sess._model_path}")
-            outs = sess.run(None, {n: values[n] for n in names})
-            values.update({o.name: v for o, v in zip(sess.get_outputs(), outs)})
-            out = outs[0]
-        return out

@@ -1,4 +1,8 @@
-"""Shipping a measured cell: its ONNX file(s) and a provenance record, from a study's output.
+"""Shipping a measured cell: the model file(s) its runtime loads and a provenance record, from a study's output.
+
+Each runtime ships its own form: ONNX Runtime the ONNX file(s), OpenVINO its IR (model.xml and
+model.bin, converted from the measured ONNX graph with its weights' precision kept), ExecuTorch the
+.pte program that was measured.
 
 The provenance says where the model came from (chain, operator parameters, artifact key,
 edgewise version), how good and how fast it measured (accuracy, latency percentiles with their
@@ -22,6 +26,7 @@ from edgewise.analysis.results import RESULTS_FILE, read_results
 from edgewise.artifacts import ArtifactCache
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.operators.base import get_operator
+from edgewise.runtimes.choice import RuntimeChoice
 from edgewise.store import Store
 
 FORMAT = "edgewise-export/1"
@@ -33,16 +38,16 @@ def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> li
     cell = _find_cell(results, cell_name, run_dir)
     artifact = _artifact(cell, cache_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = ("head.onnx", "tail.onnx") if artifact.is_split else ("model.onnx",)
-    written = []
-    for part, name in zip(artifact.parts, names):
-        shutil.copyfile(part, out / name)
-        written.append(out / name)
     study_config = _study_config(run_dir)
+    choice = RuntimeChoice.parse(cell.get("runtime"))
+    runtime = choice.make(study_config.get("runtimes") or {})
+    names, written = _write_parts(artifact, choice.name, out)
     record = {
         "format": FORMAT, "edgewise_version": __version__, "cell": cell["cell"], "subject": cell["subject"],
         "placement": cell["placement"], "files": {"parts": list(names), "roles": ["head", "tail"] if artifact.is_split
                                                   else ["full"]},
+        "runtime": {"name": choice.name, "settings": runtime.settings(), "form": runtime.form,
+                    "version": runtime.version(), "io": artifact.meta.get("io")},
         "chain": list(artifact.chain) or ["identity"],
         "operators": _operator_params(artifact.chain, study_config.get("operators") or {}),
         "artifact": {"key": artifact.key, "size_bytes": artifact.size_bytes, "meta": artifact.meta},
@@ -56,6 +61,21 @@ def export_cell(run_dir: Path, cell_name: str, out: Path, cache_dir: Path) -> li
     path = out / "provenance.json"
     path.write_text(json.dumps(record, indent=1, default=str))
     return [*written, path]
+
+
+def _write_parts(artifact, runtime: str, out: Path) -> tuple[list[str], list[Path]]:
+    """The files the cell's runtime loads, written into `out`: their names (one per part) and every file."""
+    if runtime == "openvino":
+        from edgewise.runtimes.openvino_runtime import OpenVino  # lazy: only an OpenVINO cell needs it
+
+        stems = ("head", "tail") if artifact.is_split else ("model",)
+        written = [f for part, stem in zip(artifact.parts, stems) for f in OpenVino.save_ir(part, out / f"{stem}.xml")]
+        return [f"{stem}.xml" for stem in stems], written
+    suffix = artifact.parts[0].suffix
+    names = [f"head{suffix}", f"tail{suffix}"] if artifact.is_split else [f"model{suffix}"]
+    for part, name in zip(artifact.parts, names):
+        shutil.copyfile(part, out / name)
+    return names, [out / n for n in names]
 
 
 def _find_cell(results: dict[str, Any], name: str, run_dir: Path) -> dict[str, Any]:

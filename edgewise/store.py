@@ -43,10 +43,20 @@ CREATE TABLE IF NOT EXISTS emulation (id INTEGER PRIMARY KEY CHECK (id = 1), rep
 CREATE TABLE IF NOT EXISTS condition_emulation (
     condition TEXT PRIMARY KEY, report TEXT NOT NULL, ts REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unheld (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, cell TEXT NOT NULL, pass INTEGER NOT NULL, input INTEGER NOT NULL,
+    latency_s REAL NOT NULL, pacing TEXT NOT NULL, ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nominal (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, cell TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
 );
 """
+
+
+def _json(pacing: dict[str, dict[str, float]]) -> str:
+    """Pacing as JSON, NaN (a tier that follows no nominal speed has no host factor) as null."""
+    return json.dumps({tier: {k: None if v != v else v for k, v in figures.items()} for tier, figures in pacing.items()})
 
 
 class Store:
@@ -58,13 +68,18 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self._add_condition_column()
+        self._add_columns()
 
-    def _add_condition_column(self) -> None:
-        """cells.condition ('' for a study without conditions), added to stores written before it existed."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-        if "condition" not in columns:
-            self.db.execute("ALTER TABLE cells ADD COLUMN condition TEXT NOT NULL DEFAULT ''")
+    def _add_columns(self) -> None:
+        """Columns added since the first stores were written: cells.condition ('' for a study without
+        conditions), cells.runtime ('' for ONNX Runtime as it is), latency.pacing and latency.held (how each
+        tier was paced: see add_sample)."""
+        for table, column, declaration in (("cells", "condition", "TEXT NOT NULL DEFAULT ''"),
+                                           ("cells", "runtime", "TEXT NOT NULL DEFAULT ''"),
+                                           ("latency", "pacing", "TEXT NOT NULL DEFAULT '{}'"),
+                                           ("latency", "held", "INTEGER NOT NULL DEFAULT 1")):
+            if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         self.db.close()
@@ -110,9 +125,9 @@ class Store:
     def add_cells(self, cells: list[dict[str, str]]) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""))
+                "INSERT OR IGNORE INTO cells (name, subject, chain, placement, position, condition, runtime) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(c["cell"], c["subject"], c["chain"], c["placement"], i, c.get("condition", ""), c.get("runtime", ""))
                  for i, c in enumerate(cells)],
             )
 
@@ -131,8 +146,9 @@ class Store:
 
     def cells(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
-            "SELECT name, subject, chain, placement, status, error, artifact, condition FROM cells ORDER BY position")
-        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition")
+            "SELECT name, subject, chain, placement, status, error, artifact, condition, runtime FROM cells "
+            "ORDER BY position")
+        keys = ("cell", "subject", "chain", "placement", "status", "error", "artifact", "condition", "runtime")
         return [dict(zip(keys, row)) for row in cur]
 
     def add_artifact(self, key: str, subject: str, chain: str, size_bytes: int, parts: int, meta: dict[str, Any]) -> None:
@@ -162,10 +178,42 @@ class Store:
 
     # --- latency ------------------------------------------------------------------------
     def add_sample(self, cell: str, pass_: int, input_: int, warmup: bool, latency_s: float,
-                   breakdown: dict[str, float]) -> None:
+                   breakdown: dict[str, float], pacing: dict[str, dict[str, float]] | None = None,
+                   held: bool = True) -> None:
+        """One request's figures. `pacing`: per computing tier, the host's factor against nominal and how
+        long its steps ran past the device's time; `held` False: kept although the host was too slow for
+        the device's speed (tiers/speed.py)."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO latency VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (cell, pass_, input_, int(warmup), latency_s, json.dumps(breakdown), time.time()))
+            db.execute("INSERT OR IGNORE INTO latency (cell, pass, input, warmup, latency_s, breakdown, ts, pacing, "
+                       "held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (cell, pass_, input_, int(warmup), latency_s, json.dumps(breakdown), time.time(),
+                        _json(pacing or {}), int(held)))
+
+    def add_unheld(self, cell: str, pass_: int, input_: int, latency_s: float,
+                   pacing: dict[str, dict[str, float]]) -> None:
+        """A sample taken while the host was too slow for its tiers' speed (it is measured again)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO unheld (cell, pass, input, latency_s, pacing, ts) VALUES (?, ?, ?, ?, ?, ?)",
+                       (cell, pass_, input_, latency_s, _json(pacing), time.time()))
+
+    def unheld(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT cell, pass, input, latency_s, pacing, ts FROM unheld ORDER BY id")
+        return [{"cell": c, "pass": p, "input": i, "latency_s": lat, "pacing": json.loads(pc), "ts": ts}
+                for c, p, i, lat, pc, ts in cur]
+
+    def pacing(self) -> list[tuple[float, str, dict[str, dict[str, float]], bool]]:
+        """Every sample's (time, cell, pacing, held), in time order: the host's speed over the run."""
+        cur = self.db.execute("SELECT ts, cell, pacing, held FROM latency ORDER BY ts")
+        return [(ts, cell, json.loads(pc), bool(h)) for ts, cell, pc, h in cur]
+
+    def set_nominal(self, record: dict[str, Any]) -> None:
+        """The nominal host speed this study's tiers are relative to (kept from its first run)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO nominal VALUES (1, ?)", (json.dumps(record),))
+
+    def nominal(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT record FROM nominal WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else None
 
     def done_inputs(self, cell: str, pass_: int) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT input FROM latency WHERE cell = ? AND pass = ?", (cell, pass_))}
@@ -177,6 +225,11 @@ class Store:
         cur = self.db.execute(
             "SELECT pass, input, warmup, latency_s, breakdown FROM latency WHERE cell = ? ORDER BY pass, input", (cell,))
         return [(p, i, bool(w), lat, json.loads(b)) for p, i, w, lat, b in cur]
+
+    def unheld_kept(self, cell: str) -> int:
+        """How many of the cell's measured samples were kept although the host could not hold them."""
+        return self.db.execute("SELECT COUNT(*) FROM latency WHERE cell = ? AND held = 0 AND warmup = 0",
+                               (cell,)).fetchone()[0]
 
     # --- emulation and events -----------------------------------------------------------
     def set_emulation(self, report: dict[str, Any]) -> None:

@@ -16,26 +16,28 @@ from typing import Any, Callable
 
 from edgewise import environment
 from edgewise.artifacts import ArtifactCache, content_key
-from edgewise.config import StudyConfig, apply_profile
+from edgewise.config import StudyConfig, apply_profile, identity_dump
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
-from edgewise.errors import ConfigError, TestbedError, build_failure
+from edgewise.errors import ConfigError, EdgewiseError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
 from edgewise.measure.accuracy import evaluate
 from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
                                          links_for_cell, links_of)
-from edgewise.measure.latency import CellJob, Protocol, measure_subject, tier_down_reason
+from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject, tier_down_reason
 from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
-from edgewise.operators.chain import build_chain
 from edgewise.plan import Cell, plan_cells
 from edgewise.results import write_results
-from edgewise.runtime import ArtifactRunner
+from edgewise.runtimes.choice import served_key
+from edgewise.runtimes.forms import build_cell
+from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
 from edgewise.testbeds import Testbed, make_testbed
 from edgewise.testbeds.emulation import EmulationReport
+from edgewise.testbeds.nominal import HostNominal
 from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
                                         route_links, route_tiers, topology)
 from edgewise.tiers.client import DoesNotFit, TierLost
@@ -43,6 +45,7 @@ from edgewise.tiers.spec import direct_links, route_for
 from edgewise.vocabulary import BUILT, FAILED, PLANNED, QUICK, UNMEASURABLE, normalise_profile
 
 DEFAULT_CACHE = Path(".edgewise-cache")
+REVERIFY_AFTER_S = 300.0  # a verification older than this, taken before the builds, is taken again to measure
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Study:
     options: RunOptions
     subjects: dict[str, Subject] = field(default_factory=dict)
     measured: dict[str, Any] | None = None  # remote testbeds: the real hosts' figures (EmulationReport dict)
+    headroom: Headroom = field(default_factory=Headroom)  # samples the host was too slow for: one budget per study
+    _verified_at: float | None = None  # when this run verified its testbed (monotonic)
 
     @classmethod
     def open(cls, config: StudyConfig, options: RunOptions) -> "Study":
@@ -99,7 +104,8 @@ class Study:
 
             t0 = time.time()
             try:
-                art = build_chain(cell.chain, subject, cache, make_ctx, self.config.operators, self.options.log)
+                art = build_cell(cell.chain, cell.runtime, subject, cache, make_ctx, self.config.operators,
+                                 self.config.runtimes, self.options.log)
                 built.append(_Built(cell, art))
                 self.options.log(f"built {cell.name} ({time.time() - t0:.1f} s)")
             except (ConfigError, TestbedError):
@@ -143,7 +149,10 @@ class Study:
             if self.measured is not None and store.emulation() is None:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
+            self._keep_nominal(store, testbed)
             with self.executor() as executor:  # local: teachers and steps in lanes, then Study.build
+                if executor.kind == "local":
+                    self._verify_before_builds(store, testbed, cells)
                 built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
                 self._record_artifacts(store, built)
                 self._start_stage("accuracy", len(built))
@@ -167,9 +176,40 @@ class Study:
             self._measure_real_hosts(testbed, cells)
         return testbed
 
+    def _keep_nominal(self, store: Store, testbed: Testbed) -> None:
+        """The nominal host speed the tiers emulate their devices against: the study's own from its first
+        run (a resumed study emulates the same devices), else this machine's (testbeds/nominal.py)."""
+        stored = store.nominal()
+        if stored is not None:
+            testbed.nominal = HostNominal.from_dict(stored)
+            return
+        nominal = testbed.host_nominal()
+        store.set_nominal(nominal.to_dict())
+        self.options.log(nominal.describe())
+
+    def _verify_before_builds(self, store: Store, testbed: Testbed, cells: list[Cell]) -> None:
+        """A testbed that cannot emulate the study stops it now, in its first minute, not after the builds."""
+        if not (self.config.testbed.verify and testbed.emulates_speed) or self._stored_verification(store):
+            return
+        tiers, links = self._testbed_scope(cells)
+        self.options.log(f"starting the {self.config.testbed.kind} testbed to verify it before the builds")
+        testbed.start(tiers, links)
+        try:
+            self._verify(store, testbed)
+        finally:
+            testbed.stop()
+
+    def _stored_verification(self, store: Store) -> bool:
+        """Whether the store holds a verification that passed and still stands: one from an earlier run of
+        this study (a resume keeps its figures), or one of this run taken less than REVERIFY_AFTER_S ago
+        (builds that took longer may have found the host in another state: it is verified again)."""
+        stored = store.emulation()
+        if stored is None or EmulationReport.from_dict(stored).failures(self.config.testbed.tolerance):
+            return False
+        return self._verified_at is None or time.monotonic() - self._verified_at < REVERIFY_AFTER_S
+
     def fingerprint(self) -> str:
-        # Conditions are left out: a study re-run with one more condition resumes and measures only that one.
-        return content_key(self.config.model_dump(mode="json", exclude={"conditions"}), self.options.profile)
+        return content_key(identity_dump(self.config), self.options.profile)
 
     def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
@@ -189,15 +229,17 @@ class Study:
             store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
     def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
-        """Accuracy once per artifact on the evaluation split, in ONNX Runtime as the tiers run it.
-        An artifact verified at build to compute its source's function (a partition's head then tail)
-        takes its source's figures instead of being evaluated again."""
+        """Accuracy once per artifact and runtime on the evaluation split, through the runtime that serves
+        it on the tiers (a bf16 or int8 runtime changes predictions). An artifact verified at build to
+        compute its source's function (a partition's head then tail) takes its source's figures instead
+        of being evaluated again. A runtime that cannot run an artifact fails that cell only."""
         cap = self.config.measure.evaluation_samples
         for b in sorted(built, key=lambda b: b.artifact is not None and "reproduces" in b.artifact.meta):
             self._progress("accuracy", b.cell.name)
-            if b.artifact is not None and store.accuracy(b.artifact.key) is None:
+            served = served_key(b.artifact.key, b.cell.runtime) if b.artifact is not None else None
+            if served is not None and store.accuracy(served) is None:
                 source = b.artifact.meta.get("reproduces")
-                found = store.accuracy(source) if source else None
+                found = store.accuracy(served_key(source, b.cell.runtime)) if source else None
                 if found is not None:
                     metrics, correct = found
                     how = f" (as {source}: head then tail reproduce it)"
@@ -206,9 +248,18 @@ class Study:
                     evaluation = subject.splits().evaluation
                     if cap is not None:
                         evaluation = evaluation.take(cap)
-                    metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics)
+                    try:
+                        metrics, correct, _ = evaluate(b.artifact.parts, evaluation, subject.metrics,
+                                                       runtime=b.cell.runtime_choice.make(self.config.runtimes),
+                                                       io=b.artifact.meta.get("io"))
+                    except Exception as exc:  # noqa: BLE001 - a runtime failing on one artifact fails its cell
+                        store.set_cell(b.cell.name, FAILED, f"accuracy through {b.cell.runtime_choice}: "
+                                       f"{build_failure(exc)}")
+                        self.options.log(f"[red]accuracy of {b.cell.name} failed: {build_failure(exc)}[/red]")
+                        self._advance("accuracy")
+                        continue
                     how = ""
-                store.add_accuracy(b.artifact.key, metrics, correct)
+                store.add_accuracy(served, metrics, correct)
                 figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                 self.options.log(f"accuracy {b.cell.name}: {figures}{how}")
             self._advance("accuracy")
@@ -233,6 +284,7 @@ class Study:
             self._verify(store, testbed)
             client = testbed.client(timeout_s=m.timeout_s)
             stack.callback(client.close)
+            stack.enter_context(testbed.client_side())
             for subject_name in dict.fromkeys(b.cell.subject for b in todo):
                 group = [b for b in todo if b.cell.subject == subject_name]
                 self._measure_group(store, testbed, client, subject_name, group, protocol, direct)
@@ -289,18 +341,16 @@ class Study:
         return normalise_profile(self.options.profile) == QUICK
 
     def _verify(self, store: Store, testbed) -> None:
-        if not self.config.testbed.verify:
+        if not self.config.testbed.verify or self._stored_verification(store):
             return
-        stored = store.emulation()
-        if stored is not None:
-            if not EmulationReport.from_dict(stored).failures(self.config.testbed.tolerance):
-                return  # verified at the first start of this study; a resume keeps those figures
-            self.options.log("the last verification of this testbed failed: verifying it again")
+        if store.emulation() is not None:
+            self.options.log("verifying the testbed again (the last verification failed, or was before the builds)")
         quick = self.quick_verification
         self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
                          + (", quick)" if quick else ")"))
         report = testbed.verify(quick=quick)
         store.set_emulation(report.to_dict())
+        self._verified_at = time.monotonic()
         failures = report.failures(self.config.testbed.tolerance)
         if failures:
             raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),
@@ -314,8 +364,12 @@ class Study:
         jobs, checks = [], {}
         for b in group:
             art, placement = b.artifact, b.cell.placement
+            runtime = b.cell.runtime_choice
+            served = served_key(art.key, b.cell.runtime)
             try:
-                deployment.deploy(art.key, placement.tiers, art.parts, art.is_split, spec)
+                deployment.deploy(served, placement.tiers, art.parts, art.is_split, spec,
+                                  None if runtime.is_default else runtime.wire(self.config.runtimes),
+                                  art.meta.get("io"))
             except TierLost as exc:  # a real host that went down
                 store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
                 store.event("tier-down", str(exc), b.cell.name)
@@ -325,9 +379,14 @@ class Study:
                 store.event("does-not-fit", str(exc), b.cell.name)
                 deployment.restart(exc.tier)
                 continue
-            if art.key not in checks:  # one in-process runner per artifact, however many conditions measure it
-                checks[art.key] = _output_check(ArtifactRunner(art.parts), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), art.key, checks[art.key]))
+            except EdgewiseError as exc:  # the tier's runtime cannot load this artifact: this cell fails alone
+                store.set_cell(b.cell.name, FAILED, f"load through {runtime}: {build_failure(exc)}")
+                store.event("load-failed", str(exc), b.cell.name)
+                continue
+            if served not in checks:  # one in-process runner per artifact and runtime, whatever the conditions
+                checks[served] = _output_check(ArtifactRunner(art.parts, runtime=runtime.make(self.config.runtimes),
+                                                              io=art.meta.get("io")), build_preprocessor(spec))
+            jobs.append(CellJob(b.cell.name, route_for(placement, direct), served, checks[served]))
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)
@@ -341,12 +400,17 @@ class Study:
             reloaded = deployment.recover(tier, attempts, failed)
             store.event("tier-restarted", f"tier {tier} restarted; {reloaded} artifact part(s) reloaded")
 
-        payloads = subject.latency_inputs(self.config.measure.inputs)
-        for condition, condition_jobs in jobs_by_condition(group, jobs):
-            if condition is not None:  # the links change in place; the artifacts stay loaded
+        current: list = [None]
+
+        def enter(condition) -> None:  # the links change in place; the artifacts stay loaded
+            if condition != current[0]:
                 enter_condition(condition, self.config, store, testbed, client, self.options.log)
-            measure_subject(condition_jobs, payloads, protocol, store, infer, recover, self.config.seed,
-                            on_sample=lambda name: self._advance("latency"))
+                current[0] = condition
+
+        payloads = subject.latency_inputs(self.config.measure.inputs)
+        blocks = [Block(condition, condition_jobs) for condition, condition_jobs in jobs_by_condition(group, jobs)]
+        measure_subject(blocks, payloads, protocol, store, infer, recover, self.config.seed,
+                        on_sample=lambda name: self._advance("latency"), enter=enter, headroom=self.headroom)
         for job in jobs:
             if not job.failed:
                 store.set_cell(job.name, "measured")

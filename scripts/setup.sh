@@ -41,7 +41,11 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compi
 echo "setup: installing torch 2.13.0 (CPU wheel) into $VENV"
 "${PIP[@]}" "torch==2.13.0"
 echo "setup: installing edgewise and its extras"
-"${PIP[@]}" -e ".[subjects,test,bench,ray]"
+"${PIP[@]}" -e ".[subjects,test,bench,ray,runtimes]"
+# ExecuTorch without its declared requirements: they pin versions of packages it does not import at run time
+# (and would replace the CPU torch); the runtimes extra above brings what it imports.
+echo "setup: installing executorch 1.5.1 (the runtime)"
+"${PIP[@]}" --no-deps "executorch==1.5.1"
 rm -f "$STAMP_DIR"/venv-*
 touch "$STAMP_DIR/venv-$key"
 echo "setup: done"

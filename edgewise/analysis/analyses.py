@@ -1,7 +1,8 @@
 """The default analyses of a result set: the reference study's questions asked of every subject.
 
-- placements: for each subject and chain, are its placements different?
-- chains: for each subject and placement, are the chains different?
+- placements: for each subject and chain (and runtime), are its placements different?
+- chains: for each subject and placement (and runtime), are the chains different?
+- runtimes: for each subject, chain and placement served by several runtimes, are the runtimes different?
 - partitions: for each subject and split placement, its chains against identity on the first tier
   (where the client sends: the alternative to splitting the model);
 - accuracy: each chain's drop against identity per subject (paired when correctness exists), and
@@ -35,10 +36,12 @@ class Speedup:
     ci: Interval
     significant: bool  # the chain is significantly faster than identity there
     comparison: str
+    runtime: str = ""  # both cells' runtime ("" for ONNX Runtime as it is)
 
     def to_dict(self) -> dict:
         return {"subject": self.subject, "placement": self.placement, "chain": self.chain, "ratio": self.ratio,
-                "ci": self.ci.to_dict(), "significant_speedup": self.significant, "comparison": self.comparison}
+                "ci": self.ci.to_dict(), "significant_speedup": self.significant, "comparison": self.comparison,
+                **({"runtime": self.runtime} if self.runtime else {})}
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,12 @@ class SpeedupSummary:
     mean: float
     maximum: float
     subjects: tuple[str, ...]
+    runtime: str = ""
 
     def to_dict(self) -> dict:
         return {"chain": self.chain, "placement": self.placement, "min": self.minimum, "mean": self.mean,
-                "max": self.maximum, "subjects": list(self.subjects)}
+                "max": self.maximum, "subjects": list(self.subjects),
+                **({"runtime": self.runtime} if self.runtime else {})}
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,12 @@ class Analyses:
     speedup_summaries: tuple[SpeedupSummary, ...]
     partition_comparisons: tuple[Comparison, ...] = ()
     medians: MedianReplicates | None = field(default=None, compare=False, repr=False)
+    runtime_comparisons: tuple[Comparison, ...] = ()
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:
-        return self.placement_comparisons + self.chain_comparisons + self.partition_comparisons
+        return (self.placement_comparisons + self.chain_comparisons + self.partition_comparisons
+                + self.runtime_comparisons)
 
     def median_ci(self, cell: str) -> Interval:
         """Bootstrap CI of a cell's median latency, reusing the replicates drawn for the comparisons."""
@@ -100,26 +107,35 @@ class Analyses:
                 "placement_comparisons": [c.to_dict() for c in self.placement_comparisons],
                 "chain_comparisons": [c.to_dict() for c in self.chain_comparisons],
                 "partition_comparisons": [c.to_dict() for c in self.partition_comparisons],
+                "runtime_comparisons": [c.to_dict() for c in self.runtime_comparisons],
                 "accuracy_drops": [a.to_dict() for a in self.accuracy_drops],
                 "accuracy_tests": [a.to_dict() for a in self.accuracy_tests],
                 "speedups": [s.to_dict() for s in self.speedups],
                 "speedup_summaries": [s.to_dict() for s in self.speedup_summaries]}
 
 
-def placements_id(subject: str, chain: str) -> str:
-    return f"placements:{subject}:{chain}"
+def placements_id(subject: str, chain: str, runtime: str = "") -> str:
+    return f"placements:{subject}:{chain}" + (f"/{runtime}" if runtime else "")
 
 
-def chains_id(subject: str, placement: str) -> str:
-    return f"chains:{subject}@{placement}"
+def chains_id(subject: str, placement: str, runtime: str = "") -> str:
+    return f"chains:{subject}@{placement}" + (f"/{runtime}" if runtime else "")
+
+
+def runtimes_id(subject: str, chain: str, placement: str) -> str:
+    return f"runtimes:{subject}:{chain}@{placement}"
+
+
+def _through(runtime: str) -> str:
+    return f" through {runtime}" if runtime else ""
 
 
 def partitions_id(subject: str, placement: str) -> str:
     return f"partitions:{subject}@{placement}"
 
 
-def _grouped(cells: list[CellResult], key) -> dict[tuple[str, str], list[str]]:
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+def _grouped(cells: list[CellResult], key) -> dict[tuple[str, ...], list[str]]:
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for c in cells:
         groups[key(c)].append(c.name)
     return {k: v for k, v in groups.items() if len(v) >= 2}
@@ -150,13 +166,13 @@ def _accuracy_tests(rs: ResultSet, drops: list[AccuracyDrop]) -> list[AccuracyTe
 
 
 def _partition_groups(cells: list[CellResult]) -> dict[tuple[str, str], list[str]]:
-    """(subject, split placement) -> identity on the first tier, then the chains on the split placement."""
+    """(subject, split placement, runtime) -> identity on the first tier, then the chains on the split placement."""
     names = {c.name for c in cells}
-    groups: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for c in cells:
-        identity = f"{c.subject}:identity@{c.placement.split('-')[0]}"
+        identity = f"{c.subject}:identity@{c.placement.split('-')[0]}" + (f"/{c.runtime}" if c.runtime else "")
         if not c.is_single_tier and identity in names:
-            groups.setdefault((c.subject, c.placement), [identity]).append(c.name)
+            groups.setdefault((c.subject, c.placement, c.runtime), [identity]).append(c.name)
     return groups
 
 
@@ -172,17 +188,17 @@ def _speedups(rs: ResultSet, comparisons: list[Comparison]) -> list[Speedup]:
                 continue
             cell, pair = rs.cell(name), comp.pair(identity, name)
             out.append(Speedup(cell.subject, cell.placement, cell.chain, pair.ratio, pair.ratio_ci,
-                               pair.faster == name, comp.id))
+                               pair.faster == name, comp.id, cell.runtime))
     return out
 
 
 def _summaries(speedups: list[Speedup]) -> list[SpeedupSummary]:
-    groups: dict[tuple[str, str], list[Speedup]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Speedup]] = defaultdict(list)
     for s in speedups:
-        groups[(s.chain, s.placement)].append(s)
+        groups[(s.chain, s.placement, s.runtime)].append(s)
     return [SpeedupSummary(chain, placement, min(r := [s.ratio for s in ss]), float(np.mean(r)), max(r),
-                           tuple(s.subject for s in ss))
-            for (chain, placement), ss in groups.items()]
+                           tuple(s.subject for s in ss), runtime)
+            for (chain, placement, runtime), ss in groups.items()]
 
 
 def default_analyses(rs: ResultSet, p_adjust: PAdjust = "holm") -> Analyses:
@@ -190,19 +206,26 @@ def default_analyses(rs: ResultSet, p_adjust: PAdjust = "holm") -> Analyses:
     usable = [c for c in ok.cells if c.latency_s.size > 0]
     medians = MedianReplicates(rs)
     placement_comparisons = [
-        compare_cells(rs, names, p_adjust, id=placements_id(subject, chain),
-                      title=f"{subject}: placements of {chain}", medians=medians)
-        for (subject, chain), names in _grouped(usable, lambda c: (c.subject, c.chain)).items()]
+        compare_cells(rs, names, p_adjust, id=placements_id(subject, chain, runtime),
+                      title=f"{subject}: placements of {chain}{_through(runtime)}", medians=medians)
+        for (subject, chain, runtime), names in _grouped(usable, lambda c: (c.subject, c.chain, c.runtime)).items()]
     chain_comparisons = [
-        compare_cells(rs, names, p_adjust, id=chains_id(subject, placement),
-                      title=f"{subject}: chains on {placement}", medians=medians)
-        for (subject, placement), names in _grouped(usable, lambda c: (c.subject, c.placement)).items()]
+        compare_cells(rs, names, p_adjust, id=chains_id(subject, placement, runtime),
+                      title=f"{subject}: chains on {placement}{_through(runtime)}", medians=medians)
+        for (subject, placement, runtime), names
+        in _grouped(usable, lambda c: (c.subject, c.placement, c.runtime)).items()]
     partition_comparisons = [
-        compare_cells(rs, names, p_adjust, id=partitions_id(subject, placement),
-                      title=f"{subject}: {placement} against identity on {placement.split('-')[0]}", medians=medians)
-        for (subject, placement), names in _partition_groups(usable).items()]
+        compare_cells(rs, names, p_adjust, id=partitions_id(subject, placement) + (f"/{runtime}" if runtime else ""),
+                      title=f"{subject}: {placement} against identity on {placement.split('-')[0]}{_through(runtime)}",
+                      medians=medians)
+        for (subject, placement, runtime), names in _partition_groups(usable).items()]
+    runtime_comparisons = [
+        compare_cells(rs, names, p_adjust, id=runtimes_id(subject, chain, placement),
+                      title=f"{subject}: runtimes serving {chain} on {placement}", medians=medians)
+        for (subject, chain, placement), names
+        in _grouped(usable, lambda c: (c.subject, c.chain, c.placement)).items()]
     drops = _representative_drops(ok)
     speedups = _speedups(rs, chain_comparisons + partition_comparisons)
     return Analyses(p_adjust, tuple(placement_comparisons), tuple(chain_comparisons), tuple(drops),
                     tuple(_accuracy_tests(rs, drops)), tuple(speedups), tuple(_summaries(speedups)),
-                    tuple(partition_comparisons), medians)
+                    tuple(partition_comparisons), medians, tuple(runtime_comparisons))

@@ -11,7 +11,7 @@ sides (a crossover the data supports) or not (a tie within the noise).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,17 @@ from edgewise.analysis.bootstrap import Interval, interval, median_rows, replica
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.stats import adjust_p, conover, kruskal
 from edgewise.conditions import Condition
+from edgewise.tiers.spec import Placement, direct_links, route_for
 from edgewise.vocabulary import OK
 
 
 @dataclass(frozen=True)
 class AcrossConditions:
-    """One cell's latency under every condition: Kruskal-Wallis, then Conover pairs (Holm-adjusted)."""
+    """One cell's latency under every condition: Kruskal-Wallis (its p Holm-adjusted over the cells of its
+    kind), then Conover pairs (Holm-adjusted).
+
+    A cell whose requests never cross a link the conditions change is a control: the network cannot move
+    it, so a difference there is the host's drift, not the network's doing, and is said so."""
 
     cell: str  # the cell's name without a condition
     conditions: tuple[str, ...]
@@ -33,10 +38,21 @@ class AcrossConditions:
     h: float
     p: float
     pairs: tuple[tuple[str, str, float], ...]  # (condition a, condition b, adjusted p)
+    crosses: bool = True  # its route crosses a link some condition changes
+    adjusted_p: float | None = None  # p, Holm-adjusted over the cells that cross (or over the controls)
+
+    @property
+    def spread(self) -> float:
+        """Slowest median over fastest, less one: how far apart the conditions' medians lie."""
+        return max(self.medians_s) / min(self.medians_s) - 1 if min(self.medians_s) > 0 else math.inf
+
+    @property
+    def differs(self) -> bool:
+        return (self.adjusted_p if self.adjusted_p is not None else self.p) < 0.05
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell, "conditions": list(self.conditions), "medians_s": list(self.medians_s),
-                "kruskal": {"h": self.h, "p": self.p},
+                "kruskal": {"h": self.h, "p": self.p, "adjusted_p": self.adjusted_p}, "crosses": self.crosses,
                 "pairs": [{"a": a, "b": b, "adjusted_p": p} for a, b, p in self.pairs]}
 
 
@@ -109,10 +125,23 @@ class ConditionAnalyses:
         if ties:
             out.append(f"{len(ties)} further crossing(s) of medians along the bandwidth are within the noise "
                        "(the 95% CI of the difference includes zero on one side).")
-        depends = [a for a in self.across if a.p < 0.05]
-        if self.across:
-            out.append(f"{len(depends)} of {len(self.across)} cells' latency differs across the "
-                       f"{len(self.conditions)} network conditions (Kruskal-Wallis, p < 0.05).")
+        crossing = [a for a in self.across if a.crosses]
+        if crossing:
+            depends = [a for a in crossing if a.differs]
+            out.append(f"{len(depends)} of {len(crossing)} cells whose requests cross the changed links differ "
+                       f"across the {len(self.conditions)} network conditions (Kruskal-Wallis, Holm-adjusted "
+                       "p < 0.05).")
+        controls = [a for a in self.across if not a.crosses]
+        if controls:
+            widest = max(controls, key=lambda a: a.spread)
+            drifted = [a for a in controls if a.differs]
+            verdict = ("none differs (Kruskal-Wallis, Holm-adjusted p >= 0.05): the host held its speed across "
+                       "the conditions" if not drifted else
+                       f"{len(drifted)} differ (Kruskal-Wallis, Holm-adjusted p < 0.05): the host drifted, so part "
+                       "of the other cells' differences may be the host's, not the network's")
+            out.append(f"{len(controls)} cells never cross the changed links (controls): their medians lie within "
+                       f"{widest.spread:.1%} of each other across the conditions (widest: {widest.cell}); "
+                       f"{verdict}.")
         return out
 
 
@@ -126,9 +155,14 @@ def condition_analyses(rs: ResultSet, seed: int = 0) -> ConditionAnalyses:
     for c in rs.cells:
         if c.condition and c.status == OK and len(c.latency_s) > 0:
             by_base.setdefault(f"{c.subject}:{c.chain}@{c.placement}", {})[c.condition] = c
+    changed = {s.link for cond in parsed.values() for s in cond.settings}
+    direct = direct_links((rs.study.get("testbed") or {}).get("links") or {})
     for base, cells in by_base.items():
         if len(cells) >= 2:
-            out.across.append(_across(base, cells))
+            placement = base.rsplit("@", 1)[1]
+            crosses = bool(changed & {f"{a}-{b}" for a, b in route_for(Placement.parse(placement), direct).links})
+            out.across.append(_across(base, cells, crosses))
+    out.across = _holm_by_kind(out.across)
     for link in _swept_links(parsed):
         for fixed, group in _groups(parsed, link).items():
             curves = _curves(by_base, group, link, fixed, seed)
@@ -141,7 +175,7 @@ def condition_analyses(rs: ResultSet, seed: int = 0) -> ConditionAnalyses:
     return out
 
 
-def _across(base: str, cells: dict[str, CellResult]) -> AcrossConditions:
+def _across(base: str, cells: dict[str, CellResult], crosses: bool) -> AcrossConditions:
     names = list(cells)
     groups = [np.asarray(cells[n].latency_s, dtype=float) for n in names]
     kw = kruskal(groups)
@@ -149,7 +183,18 @@ def _across(base: str, cells: dict[str, CellResult]) -> AcrossConditions:
     idx = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     adjusted = adjust_p([float(con.p[i, j]) for i, j in idx]) if idx else []
     return AcrossConditions(base, tuple(names), tuple(float(np.median(g)) for g in groups), float(kw.h), float(kw.p),
-                            tuple((names[i], names[j], float(p)) for (i, j), p in zip(idx, adjusted)))
+                            tuple((names[i], names[j], float(p)) for (i, j), p in zip(idx, adjusted)), crosses)
+
+
+def _holm_by_kind(across: list[AcrossConditions]) -> list[AcrossConditions]:
+    """Each cell's Kruskal-Wallis p, Holm-adjusted over the cells of its kind (crossing, controls): a family
+    of tests, as many as cells, would call some cell different by chance alone."""
+    out = list(across)
+    for kind in (True, False):
+        idx = [i for i, a in enumerate(out) if a.crosses is kind]
+        for i, p in zip(idx, adjust_p([out[i].p for i in idx])):
+            out[i] = replace(out[i], adjusted_p=float(p))
+    return out
 
 
 def _swept_links(parsed) -> list[str]:

@@ -19,6 +19,7 @@ from edgewise.errors import DataError
 from edgewise.vocabulary import OK, TIER_ORDER, CellStatus
 
 RESULTS_FORMAT = "edgewise-results/1"
+DEFAULT_RUNTIME = "onnxruntime"  # a cell that names no runtime was served by it
 RESULTS_FILE = "results.json"
 # Single tiers first, in the order a request travels; partitions after them.
 PLACEMENT_ORDER = (*TIER_ORDER, "mobile-edge", "edge-cloud", "mobile-cloud")
@@ -42,11 +43,18 @@ class CellResult:
     breakdown_s: dict[str, np.ndarray] = field(default_factory=dict)
     artifact: dict[str, Any] = field(default_factory=dict)
     condition: str = ""  # the network condition measured under ("" in a study without conditions)
+    unheld_kept: int = 0  # samples kept although the host was too slow to hold their device's speed
+    runtime: str = ""  # the runtime that served it, with its settings ("" for ONNX Runtime as it is)
 
     @property
     def name(self) -> str:
-        base = f"{self.subject}:{self.chain}@{self.placement}"
+        base = f"{self.subject}:{self.chain}@{self.placement}" + (f"/{self.runtime}" if self.runtime else "")
         return f"{base}~{self.condition}" if self.condition else base
+
+    @property
+    def runtime_label(self) -> str:
+        """The runtime as a report names it (the default spelled out)."""
+        return self.runtime or DEFAULT_RUNTIME
 
     @property
     def primary_accuracy(self) -> float | None:
@@ -62,12 +70,15 @@ class CellResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cell": self.name, "subject": self.subject, "chain": self.chain, "placement": self.placement,
-            **({"condition": self.condition} if self.condition else {}), "status": self.status, "error": self.error, "task": self.task, "metric": self.metric,
+            **({"condition": self.condition} if self.condition else {}),
+            **({"runtime": self.runtime} if self.runtime else {}),
+            "status": self.status, "error": self.error, "task": self.task, "metric": self.metric,
             "accuracy": dict(self.accuracy),
             "correct": None if self.correct is None else self.correct.astype(int).tolist(),
             "latency_s": self.latency_s.tolist(),
             "warmup_latency_s": self.warmup_latency_s.tolist(),
             "breakdown_s": {k: v.tolist() for k, v in self.breakdown_s.items()},
+            "unheld_kept": self.unheld_kept,
             "artifact": self.artifact,
         }
 
@@ -83,7 +94,8 @@ class CellResult:
                 correct=None if correct is None else np.asarray(correct, dtype=bool),
                 warmup_latency_s=np.asarray(d.get("warmup_latency_s") or [], dtype=float),
                 breakdown_s={k: np.asarray(v, dtype=float) for k, v in (d.get("breakdown_s") or {}).items()},
-                artifact=d.get("artifact") or {}, condition=d.get("condition") or "",
+                artifact=d.get("artifact") or {}, condition=d.get("condition") or "", runtime=d.get("runtime") or "",
+                unheld_kept=int(d.get("unheld_kept") or 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"a cell in the results is malformed: {exc!r}",
@@ -158,8 +170,13 @@ class ResultSet:
         kept = [replace(c, condition="") for c in self.cells if c.condition == condition]
         return ResultSet(kept, {**self.study, "condition": condition}, self.environment, self.emulation)
 
-    def find(self, subject: str, chain: str, placement: str) -> CellResult | None:
-        return self._by_name.get(f"{subject}:{chain}@{placement}")
+    @property
+    def runtimes(self) -> list[str]:
+        """The runtimes that served the cells, by their labels, in first-seen order."""
+        return list(dict.fromkeys(c.runtime_label for c in self.cells))
+
+    def find(self, subject: str, chain: str, placement: str, runtime: str = "") -> CellResult | None:
+        return self._by_name.get(f"{subject}:{chain}@{placement}" + (f"/{runtime}" if runtime else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": RESULTS_FORMAT, "study": self.study, "environment": self.environment,

@@ -11,6 +11,7 @@ from edgewise.analysis import compare_cells, default_analyses, findings, load_re
 from edgewise.analysis.conditions import condition_analyses
 from edgewise.analysis.loading import FORMATS
 from edgewise.analysis.render import render_analyses, render_comparison, to_json
+from edgewise.analysis.runtimes import fastest_runtimes
 from edgewise.analysis.stats import P_ADJUST_METHODS
 from edgewise.errors import ConfigError
 
@@ -53,10 +54,15 @@ def analyze(
         return
     analyses = default_analyses(rs, p_adjust)  # type: ignore[arg-type]
     found = findings(rs, analyses)
+    runtimes = fastest_runtimes(rs)
     if as_json:
-        typer.echo(to_json({"study": rs.study, **analyses.to_dict(), "findings": [f.to_dict() for f in found]}))
+        typer.echo(to_json({"study": rs.study, **analyses.to_dict(), "findings": [f.to_dict() for f in found],
+                            "fastest_runtimes": [r.to_dict() for r in runtimes]}))
     else:
         console.print(render_analyses(analyses, found))
+        if runtimes:
+            console.print("\n".join(["The fastest runtime per subject and tier:", *(f"- {r.text()}" for r in runtimes)]),
+                          markup=False)
 
 
 def register(app: typer.Typer) -> None:

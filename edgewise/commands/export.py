@@ -1,4 +1,4 @@
-"""edgewise export: one measured cell's ONNX file(s) and its provenance, ready to deploy."""
+"""edgewise export: one measured cell's model, in its runtime's form, and its provenance, ready to deploy."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from edgewise.study import DEFAULT_CACHE
 
 def export(
     run_dir: Path = typer.Argument(..., help="a study's output directory (holds results.json and study.sqlite)"),
-    cell: str = typer.Argument(..., help="the cell to ship, SUBJECT:CHAIN@PLACEMENT"),
-    out: Path = typer.Option(..., "--out", "-o", help="directory for the ONNX file(s) and provenance.json"),
+    cell: str = typer.Argument(..., help="the cell to ship, SUBJECT:CHAIN@PLACEMENT[/RUNTIME]"),
+    out: Path = typer.Option(..., "--out", "-o", help="directory for the model file(s) and provenance.json"),
     cache: Path = typer.Option(DEFAULT_CACHE, help="the artifact cache the run used"),
 ) -> None:
-    """Write a cell's model (model.onnx, or head.onnx and tail.onnx for a split) and provenance.json.
+    """Write a cell's model as its runtime loads it (model.onnx, or head.onnx and tail.onnx for a split; OpenVINO
+    IR model.xml and model.bin; an ExecuTorch model.pte) and provenance.json.
 
-    Example: edgewise export runs/default "resnet:sptq@edge" --out ship/
+    Example: edgewise export runs/default "resnet:sptq@edge/openvino" --out ship/
     """
     written = export_cell(run_dir, cell, out, cache)
     for path in written:

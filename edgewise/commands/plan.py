@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgewise.config import load_study
@@ -15,7 +16,8 @@ from edgewise.plan import plan_cells
 
 def plan(
     study: Path = typer.Argument(..., help="study file (YAML)"),
-    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {cell, subject, chain, placement}"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON list of {cell, subject, chain, placement[, "
+                                 "runtime]}"),
 ) -> None:
     """List the cells of a study.
 
@@ -28,11 +30,12 @@ def plan(
         typer.echo(json.dumps([c.as_dict() for c in cells], indent=1))
         return
     table = Table(title=f"{config.name}: {len(cells)} cells")
-    for col in ("cell", "subject", "chain", "placement"):
+    for col in ("cell", "subject", "chain", "placement", "runtime"):
         table.add_column(col)
     for c in cells:
-        d = c.as_dict()
-        table.add_row(d["cell"], d["subject"], d["chain"], d["placement"])
+        d = c.as_dict()  # settings in brackets are text, not rich markup
+        table.add_row(*(escape(v) for v in (d["cell"], d["subject"], d["chain"], d["placement"])),
+                      escape(c.runtime_choice.label))
     Console().print(table)
 
 

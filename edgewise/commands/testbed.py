@@ -1,5 +1,5 @@
-"""edgewise testbed check|calibrate|cleanup: verify what a study's testbed emulates, derive a tier's settings
-from a real device, or remove a crashed run's leftovers."""
+"""edgewise testbed check|calibrate|nominal|cleanup: verify what a study's testbed emulates, derive a tier's
+settings from a real device, show the host's nominal speed, or remove a crashed run's leftovers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from edgewise.config import TestbedConfig, load_study
 from edgewise.errors import TestbedError
 from edgewise.tiers.spec import Placement
 
-testbed_app = typer.Typer(help="Check or clean up the testbed.", no_args_is_help=True)
+testbed_app = typer.Typer(help="Check, calibrate or clean up the testbed; show this host's nominal speed.",
+                          no_args_is_help=True)
+BUSY_SPREAD = 1.15  # p90/p10 of the nominal's round medians above this: the host was not quiet
 
 
 @testbed_app.command("check")
@@ -88,15 +90,40 @@ def calibrate(
         return
     table = Table(title=f"{result.tier} at {address} ({result.device_threads} thread(s)) against this host "
                         f"({result.threads} thread(s))")
-    for col in ("workload", "device (ms)", "this host (ms)", "speed"):
+    for col in ("workload", "device (ms)", "nominal host (ms)", "this host now (ms)", "speed (of nominal)"):
         table.add_column(col)
     for name, speed in result.speeds().items():
-        table.add_row(name, _fmt(result.device_ms[name]), _fmt(result.host_ms[name]), _fmt(speed))
+        table.add_row(name, _fmt(result.device_ms[name]), _fmt(result.nominal_ms[name]), _fmt(result.host_ms[name]),
+                      _fmt(speed))
     Console().print(table)
     if result.capped:
         typer.echo("note: the device is faster than this host; speed held at 1.0 (a faster tier cannot be "
                    "emulated by slowing down: use testbed.kind: remote for it)")
     typer.echo(f"speed {result.speed:.3g}, threads {result.threads}; in the study file:\n{result.yaml()}")
+
+
+@testbed_app.command("nominal")
+def nominal(
+    measure: bool = typer.Option(False, "--measure", help="measure it again (do it when the host is quiet)"),
+    as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+) -> None:
+    """This host's nominal speed, which every emulated tier's speed is relative to (measured once, kept).
+
+    Example: edgewise testbed nominal --measure
+    """
+    from edgewise.testbeds.nominal import machine_nominal, nominal_file  # lazy: keeps `edgewise --help` light
+
+    record = machine_nominal(remeasure=measure, log=typer.echo)
+    if as_json:
+        typer.echo(json.dumps(record.to_dict(), indent=1))
+        return
+    typer.echo(record.describe())
+    typer.echo(f"kept in {nominal_file()}; a study keeps the one it started with")
+    busy = {name: spread for name, spread in record.spread.items() if spread > BUSY_SPREAD}
+    if busy:
+        typer.echo("note: the host was busy while it was measured (" + ", ".join(
+            f"{name}: p90/p10 {spread:.2f}" for name, spread in busy.items()) + "): measure it again when it is "
+            "quiet, with --measure")
 
 
 @testbed_app.command("cleanup")

@@ -17,6 +17,7 @@ from edgewise.config import StudyConfig
 from edgewise.errors import ArtifactError
 from edgewise.operators.chain import Chain, build_chain, root_artifact, root_key, step_key
 from edgewise.plan import Cell
+from edgewise.runtimes.forms import build_cell, form_key, form_plan, form_step, is_form_step
 
 
 @dataclass
@@ -50,13 +51,19 @@ def plan_steps(study, cells: list[Cell]) -> tuple[dict[str, Step], dict[str, str
         steps.setdefault(key, Step(key, cell.subject, cell.name, (), [], False))
         names: tuple[str, ...] = ()
         probe = study.build_context(cell, subject, None)
-        for op in cell.chain.operators(study.config.operators):
+        runtime = cell.runtime_choice.make(study.config.runtimes)
+        form = form_plan(cell.chain, runtime)  # a runtime with a form of its own builds it after the chain's start
+        for op in (form[0] if form else cell.chain).operators(study.config.operators):
             if op.name == "identity":
                 continue
             names = (*names, op.name)
             key = step_key(op, key, probe)
             steps.setdefault(key, Step(key, cell.subject, cell.name, names, list(chain_keys), op.kind == "white"))
             chain_keys.append(key)
+        if form is not None:
+            key = form_key(runtime, key, form[1], study.config.operators, probe)
+            steps.setdefault(key, Step(key, cell.subject, cell.name, form_step(names, runtime), list(chain_keys),
+                                       False))
         final[cell.name] = key
     return steps, final
 
@@ -95,6 +102,11 @@ def build_one(study, subject_name: str, cell_name: str, names: list[str], key: s
     subject = study.subject(subject_name)
     if not names:
         artifact = root_artifact(subject, cache, study.options.log)
+    elif is_form_step(names):
+        cell = Cell.parse(cell_name)
+        artifact = build_cell(cell.chain, cell.runtime, subject, cache,
+                              lambda workdir: study.build_context(cell, subject, workdir), study.config.operators,
+                              study.config.runtimes, study.options.log)
     else:
         cell = Cell.parse(cell_name)
         artifact = build_chain(Chain(tuple(names)), subject, cache,

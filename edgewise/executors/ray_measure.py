@@ -22,8 +22,8 @@ from edgewise.deploy import Deployment
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.executors.packs import install, pack_artifact
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
-from edgewise.measure.latency import CellJob, Protocol, measure_subject, output_check
-from edgewise.runtime import ArtifactRunner
+from edgewise.measure.latency import Block, CellJob, Protocol, measure_subject, output_check
+from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.testbeds import make_testbed
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import direct_links, route_for
@@ -129,9 +129,11 @@ def _start(ray, actors: dict[str, Any], store, testbed_config, quick: bool) -> N
 
 
 def _record(store, study, testbed: str, cell: str, result: dict[str, Any]) -> None:
-    for p, i, warm, total, breakdown in result["samples"]:
-        store.add_sample(cell, p, i, warm, total, breakdown)
+    for p, i, warm, total, breakdown, pacing, held in result["samples"]:
+        store.add_sample(cell, p, i, warm, total, breakdown, pacing, held)
         study._advance("latency")
+    for p, i, total, pacing in result["unheld"]:
+        store.add_unheld(cell, p, i, total, pacing)
     for kind, message in result["events"]:
         store.event(kind, message, cell)
     if result["status"]:
@@ -147,6 +149,7 @@ class _Recorder:
     def __init__(self, cell: str, done: dict[int, list[int]]):
         self.cell, self.done = cell, {int(p): set(v) for p, v in done.items()}
         self.samples: list[tuple] = []
+        self.unheld: list[tuple] = []
         self.events: list[tuple[str, str]] = []
         self.status: str | None = None
         self.error: str | None = None
@@ -154,9 +157,12 @@ class _Recorder:
     def done_inputs(self, cell: str, pass_: int) -> set[int]:
         return self.done.get(pass_, set())
 
-    def add_sample(self, cell, pass_, input_, warmup, latency_s, breakdown) -> None:
+    def add_sample(self, cell, pass_, input_, warmup, latency_s, breakdown, pacing=None, held=True) -> None:
         self.done.setdefault(pass_, set()).add(input_)
-        self.samples.append((pass_, input_, bool(warmup), latency_s, breakdown))
+        self.samples.append((pass_, input_, bool(warmup), latency_s, breakdown, pacing or {}, held))
+
+    def add_unheld(self, cell, pass_, input_, latency_s, pacing) -> None:
+        self.unheld.append((pass_, input_, latency_s, pacing))
 
     def event(self, kind: str, message: str, cell: str | None = None) -> None:
         self.events.append((kind, message))
@@ -165,7 +171,8 @@ class _Recorder:
         self.status, self.error = status, error
 
     def result(self) -> dict[str, Any]:
-        return {"samples": self.samples, "events": self.events, "status": self.status, "error": self.error}
+        return {"samples": self.samples, "unheld": self.unheld, "events": self.events, "status": self.status,
+                "error": self.error}
 
 
 class TestbedWorker:
@@ -206,7 +213,7 @@ class TestbedWorker:
             deployment.deploy(key, job["tiers"], parts, job["split"], spec)
             cell = CellJob(job["cell"], job["route"], key,
                            output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
-            measure_subject([cell], payloads, job["protocol"], record,
+            measure_subject([Block(None, [cell])], payloads, job["protocol"], record,
                             lambda j, payload: self.client.infer(j.route, j.artifact_id, payload),
                             recover, job["seed"])
         except DoesNotFit as exc:

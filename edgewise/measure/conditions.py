@@ -61,12 +61,13 @@ def jobs_by_condition(group: list, jobs: list) -> Iterator[tuple[Condition | Non
 
 
 def enter_condition(condition: Condition, config, store, testbed, client, log: Callable[[str], None]) -> None:
-    """Reshape the testbed's links to `condition` (in place) and verify the links it changes."""
+    """Reshape the testbed's links to `condition` (in place); the first time, verify the links it changes.
+    Conditions take turns pass by pass (measure/latency.py), so this runs many times a study."""
     links = condition.apply(links_of(config))
-    log(f"network condition {condition.name}: reshaping the links")
     testbed.reshape(links, client)
     if not config.testbed.verify or condition.name in store.condition_emulation():
         return
+    log(f"network condition {condition.name}: verifying the reshaped links")
     changed = [link for link in links if condition.setting(link.name) is not None]
     report = testbed.verify_links(changed)
     store.set_condition_emulation(condition.name, report.to_dict())

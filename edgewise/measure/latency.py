@@ -1,8 +1,10 @@
 """The request loop: passes x inputs, batch 1, sequential, client-side end to end.
 
-Cells of one subject are interleaved in a seeded random order within each pass, so drift of the
-machine over time does not favour a cell. Every sample is stored as it is measured; a resumed
-run asks the store what is missing and measures only that.
+Cells of one subject are interleaved in a seeded random order within each pass, and a study's
+network conditions take turns pass by pass, so drift of the machine over time favours no cell and no
+condition. Every sample is stored as it is measured; a resumed run asks the store what is missing
+and measures only that. A sample the host was too slow to take at its tiers' speed is set aside and
+taken again (Headroom).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from typing import Callable
 
 import numpy as np
 
+from edgewise.conditions import Condition
+from edgewise.measure.drift import WAIT_EVENT, wait_message
 from edgewise.store import Store
 from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route
+from edgewise.tiers.speed import held
 from edgewise.vocabulary import DOES_NOT_FIT, FAILED
 
 
@@ -53,59 +58,151 @@ class Protocol:
         return sum(self.inputs_in(p) for p in range(self.passes))
 
 
-def measure_subject(jobs: list[CellJob], payloads: list[bytes], protocol: Protocol, store: Store, infer,
-                    recover: Callable[[str], None], seed: int, on_sample: Callable[[str], None] | None = None) -> None:
-    """Measure every missing sample of `jobs`.
+@dataclass
+class Block:
+    """The cells of one subject measured under one network condition (None: the study's own links)."""
 
+    condition: Condition | None
+    jobs: list[CellJob]
+
+
+@dataclass
+class Headroom:
+    """What the request loop does with a sample the host was too slow to take at its device's speed
+    (tiers/speed.py): it is set aside, logged, and taken again after a pause, pauses growing while the
+    host stays slow, until the study's waiting budget is spent; what is still unheld then is kept,
+    marked, and the report counts it. One per study: the budget spans its subjects."""
+
+    pauses_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    budget_s: float = 300.0
+    waited_s: float = 0.0
+
+    def pause(self, round_: int) -> float | None:
+        """Wait before re-measuring round `round_`; the seconds waited, None once no rounds or budget are left."""
+        if round_ >= len(self.pauses_s) or self.waited_s >= self.budget_s:
+            return None
+        wait = min(self.pauses_s[round_], self.budget_s - self.waited_s)
+        time.sleep(wait)
+        self.waited_s += wait
+        return wait
+
+
+def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protocol, store: Store, infer,
+                    recover: Callable[[str], None], seed: int, on_sample: Callable[[str], None] | None = None,
+                    enter: Callable[[Condition], None] | None = None, headroom: Headroom | None = None) -> None:
+    """Measure every missing sample of the blocks' jobs.
+
+    Pass by pass, the blocks (one per network condition) take turns in an order that rotates from pass
+    to pass, so that the host's drift over time never poses as a difference between conditions; within
+    a block the cells take turns in a seeded random order. `enter(condition)` puts the testbed's links
+    into a block's condition before it is measured.
     `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
     `recover(tier)` restarts a dead tier and reloads what it held.
     """
     rng = np.random.default_rng(seed)
+    headroom = headroom or Headroom()
+    jobs = [job for block in blocks for job in block.jobs]
     for p in range(protocol.passes):
-        order = rng.permutation(len(jobs))
-        warm = p < protocol.warmup_passes
-        for j in order:
-            job = jobs[int(j)]
-            if job.failed:
+        order = [jobs[int(j)] for j in rng.permutation(len(jobs))]
+        for k in range(len(blocks)):
+            block = blocks[(p + k) % len(blocks)]
+            members = {id(job) for job in block.jobs}
+            todo = [job for job in order if id(job) in members and not job.failed
+                    and len(store.done_inputs(job.name, p)) < protocol.inputs_in(p)]
+            if not todo:
                 continue
-            done = store.done_inputs(job.name, p)
-            for i in range(protocol.inputs_in(p)):
-                if i in done:
-                    continue
-                payload = payloads[i % len(payloads)]
-                attempts = 0
-                while True:
-                    try:
-                        result = infer(job, payload)
-                        break
-                    except DoesNotFit as exc:
-                        job.failed = f"does not fit on {exc.tier}"
-                        store.event("does-not-fit", str(exc), job.name)
-                        store.set_cell(job.name, DOES_NOT_FIT, job.failed)
-                        break
-                    except TierDown as exc:
-                        attempts += 1
-                        store.event("tier-down", f"{exc} (attempt {attempts})", job.name)
-                        if attempts > protocol.retries:
-                            job.failed = f"tier {exc.tier} kept failing: {exc}"
-                            store.set_cell(job.name, FAILED, job.failed)
-                            break
-                        try:
-                            recover(exc.tier)
-                        except TierLost as lost:  # a real host: the cells needing it wait for a later run
-                            _tier_lost(jobs, lost, store, protocol.samples)
-                            job.failed = job.failed or tier_down_reason(lost)
-                            break
+            if block.condition is not None and enter is not None:
+                enter(block.condition)
+            loop = _Loop(jobs, payloads, protocol, store, infer, recover, on_sample)
+            for job in todo:
+                loop.measure(job, p)
+                time.sleep(0)  # let a Ctrl-C land between cells
+            loop.measure_again(headroom)
+
+
+class _Loop:
+    """One block's requests of one pass: each sample stored as it is measured, those the host could not
+    hold at their device's speed set aside for `measure_again`."""
+
+    def __init__(self, jobs, payloads, protocol, store, infer, recover, on_sample):
+        self.jobs, self.payloads, self.protocol, self.store = jobs, payloads, protocol, store
+        self.infer, self.recover, self.on_sample = infer, recover, on_sample
+        self.unheld: list[tuple[CellJob, int, int]] = []  # (job, pass, input)
+
+    def measure(self, job: CellJob, p: int) -> None:
+        done = self.store.done_inputs(job.name, p)
+        for i in range(self.protocol.inputs_in(p)):
+            if i in done:
+                continue
+            if not self.take(job, p, i, last_chance=False):
                 if job.failed:
-                    break
-                if p == 0 and i == 0 and job.check is not None:
-                    problem = job.check(payload, result.logits)
-                    if problem:
-                        store.event("output-mismatch", problem, job.name)
-                store.add_sample(job.name, p, i, warm, result.total_s, result.breakdown)
-                if on_sample:
-                    on_sample(job.name)
-            time.sleep(0)  # let a Ctrl-C land between cells
+                    return
+
+    def take(self, job: CellJob, p: int, i: int, last_chance: bool) -> bool:
+        """One sample; False when the job failed or the sample was set aside (not held, not the last chance)."""
+        payload = self.payloads[i % len(self.payloads)]
+        result = self.request(job, payload)
+        if result is None:
+            return False
+        warm = p < self.protocol.warmup_passes
+        compute = sum(v for k, v in result.breakdown.items() if k.startswith(("compute:", "preprocess:")))
+        ok = held(result.late_s, compute)
+        if not ok and not warm:
+            self.store.add_unheld(job.name, p, i, result.total_s, result.pacing)
+            if not last_chance:
+                self.unheld.append((job, p, i))
+                return False
+        if p == 0 and i == 0 and job.check is not None:
+            problem = job.check(payload, result.logits)
+            if problem:
+                self.store.event("output-mismatch", problem, job.name)
+        self.store.add_sample(job.name, p, i, warm, result.total_s, result.breakdown, result.pacing, ok)
+        if self.on_sample:
+            self.on_sample(job.name)
+        return True
+
+    def measure_again(self, headroom: Headroom) -> None:
+        """The samples set aside, again after a pause, until held or the rounds or the budget run out;
+        then what is left is taken once more and kept, marked as measured without headroom."""
+        round_ = 0
+        while self.unheld:
+            waiting, self.unheld = self.unheld, []
+            waited = headroom.pause(round_)
+            last = waited is None
+            if not last:
+                self.store.event(WAIT_EVENT, wait_message(waited, len(waiting)))
+            for job, p, i in waiting:
+                if not job.failed:
+                    self.take(job, p, i, last_chance=last)
+            if last and waiting:
+                self.store.event("headroom-kept", f"{len(waiting)} sample(s) kept without headroom: the host stayed "
+                                                  "too slow for their tiers' speed (see the report's drift section)")
+            round_ += 1
+
+    def request(self, job: CellJob, payload: bytes):
+        """The job's reply to `payload`, or None once the job has failed (its status is stored)."""
+        attempts = 0
+        while True:
+            try:
+                return self.infer(job, payload)
+            except DoesNotFit as exc:
+                job.failed = f"does not fit on {exc.tier}"
+                self.store.event("does-not-fit", str(exc), job.name)
+                self.store.set_cell(job.name, DOES_NOT_FIT, job.failed)
+                return None
+            except TierDown as exc:
+                attempts += 1
+                self.store.event("tier-down", f"{exc} (attempt {attempts})", job.name)
+                if attempts > self.protocol.retries:
+                    job.failed = f"tier {exc.tier} kept failing: {exc}"
+                    self.store.set_cell(job.name, FAILED, job.failed)
+                    return None
+                try:
+                    self.recover(exc.tier)
+                except TierLost as lost:  # a real host: the cells needing it wait for a later run
+                    _tier_lost(self.jobs, lost, self.store, self.protocol.samples)
+                    job.failed = job.failed or tier_down_reason(lost)
+                    return None
 
 
 def tier_down_reason(lost: Exception) -> str:

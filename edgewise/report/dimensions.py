@@ -1,4 +1,4 @@
-"""Report sections for a study's swept dimensions: operator settings and network conditions.
+"""Report sections for a study's swept dimensions: operator settings, network conditions and runtimes.
 
 Each section is empty when the study sweeps nothing, so a study without sweeps reports as before.
 """
@@ -9,6 +9,7 @@ from html import escape
 
 from edgewise.analysis.conditions import ConditionAnalyses, condition_analyses
 from edgewise.analysis.results import ResultSet
+from edgewise.analysis.runtimes import fastest_runtimes
 from edgewise.analysis.settings import setting_sweeps
 from edgewise.errors import DataError
 from edgewise.report.htmlparts import figures, how_to_read, section, table
@@ -105,9 +106,35 @@ def conditions(ctx: ReportContext) -> str:
             charts.append(line_chart(title, series, f"{link} bandwidth (Mbit/s)", "median latency (ms)",
                                      log_x=True, log_y=True))
     parts.append(figures(charts))
-    rows = [[a.cell, len(a.conditions), fmt(min(a.medians_s) * 1000), fmt(max(a.medians_s) * 1000), a.h, a.p,
+    rows = [[a.cell, "yes" if a.crosses else "no (control)", len(a.conditions), fmt(min(a.medians_s) * 1000),
+             fmt(max(a.medians_s) * 1000), f"{a.spread:.1%}", a.h, a.adjusted_p if a.adjusted_p is not None else a.p,
              sum(p < 0.05 for _, _, p in a.pairs), len(a.pairs)] for a in found.across]
-    parts.append(table(["cell", "conditions", "fastest median (ms)", "slowest median (ms)", "Kruskal-Wallis H", "p",
-                        "Conover pairs p<0.05 (Holm)", "pairs"], rows,
-                       caption="Does a cell's latency depend on the network condition?"))
+    parts.append(table(["cell", "crosses a changed link", "conditions", "fastest median (ms)", "slowest median (ms)",
+                        "spread", "Kruskal-Wallis H", "p (Holm over cells)", "Conover pairs p<0.05 (Holm)", "pairs"],
+                       rows, caption="Does a cell's latency depend on the network condition? A cell that crosses no "
+                                     "changed link is a control: the network cannot move it, the host's drift can."))
     return section("conditions", "Network conditions", "".join(parts))
+
+
+def runtime_rows(results: ResultSet) -> tuple[list[str], list[list[object]]]:
+    """Per subject and tier, each runtime's fastest cell with its accuracy, the fastest runtime first."""
+    rows: list[list[object]] = []
+    for found in fastest_runtimes(results):
+        for i, b in enumerate(found.best):
+            rows.append([found.subject, found.placement, b.runtime + (" (fastest)" if i == 0 else ""), b.chain,
+                         fmt(b.median_ms), "–" if b.accuracy is None else f"{b.accuracy * 100:.2f}"])
+    return ["subject", "tier", "runtime", "its fastest chain", "median (ms)", "accuracy (%)"], rows
+
+
+def runtimes(ctx: ReportContext) -> str:
+    """Which runtime serves each subject fastest on each tier, with its accuracy, and the tests between runtimes."""
+    found = fastest_runtimes(ctx.results)
+    if not found:
+        return ""
+    parts = [how_to_read("each subject and tier served by several runtimes: every runtime's fastest chain there (its "
+                         "median latency and the accuracy it scored as that runtime serves it; a bf16 or int8 runtime "
+                         "changes predictions), the fastest first. Whether runtimes differ on the same chain is tested "
+                         "with Kruskal-Wallis and Conover in the significance section."),
+             "<ul>" + "".join(f"<li>{escape(f.text())}</li>" for f in found) + "</ul>",
+             table(*runtime_rows(ctx.results), caption="The fastest runtime per subject and tier")]
+    return section("runtimes", "Runtimes", "".join(parts))

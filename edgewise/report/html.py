@@ -11,13 +11,14 @@ from string import Template
 from edgewise.analysis import ResultSet, default_analyses, load_results
 from edgewise.report import dimensions, sections
 from edgewise.report.comparison import against_reference
+from edgewise.report.drift import drift
 from edgewise.report.markdown import summary_markdown
 from edgewise.report.plots import chain_colours, chain_order_key
 from edgewise.report.source import analyse, default_reference, relevant_part
 from edgewise.report.tables import Reference, ReportContext
 from edgewise.sla import Sla
 
-_SECTIONS = (("summary", "Summary"), ("latency", "Latency"), ("accuracy", "Accuracy vs latency"),
+_SECTIONS = (("summary", "Summary"), ("drift", "The host"), ("latency", "Latency"), ("accuracy", "Accuracy vs latency"),
              ("breakdown", "Where the time goes"), ("speedups", "Speed-ups"), ("significance", "Significance"),
              ("reference", "Against the reference"), ("operators", "Operator notes"))
 
@@ -72,7 +73,9 @@ def _reference_label(path: Path, reference: ResultSet) -> str:
 def render_html(ctx: ReportContext, source: str) -> str:
     body = [sections.summary(ctx), sections.latency(ctx), sections.accuracy_vs_latency(ctx), sections.breakdown(ctx),
             sections.speedups(ctx), sections.significance(ctx), against_reference(ctx), sections.operator_notes(ctx)]
-    body[3:3] = [part for part in (dimensions.conditions(ctx), dimensions.settings(ctx)) if part]  # swept dimensions
+    swept = (dimensions.runtimes(ctx), dimensions.conditions(ctx), dimensions.settings(ctx))
+    body[3:3] = [part for part in swept if part]  # swept dimensions
+    body[1:1] = [part for part in (drift(ctx),) if part]
     study = ctx.results.study
     used = [c for c in ctx.colours if c in set(ctx.results.chains)]
     legend = "Chains: " + "".join(f'<span><i style="background:{ctx.colours[c]}"></i>{escape(c)}</span>' for c in used)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgewise.report.dimensions import runtime_rows
 from edgewise.report.htmlparts import cell_value
 from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
                                     speedup_rows, verdict_rows)
@@ -23,6 +24,9 @@ def summary_markdown(ctx: ReportContext) -> str:
              *[f"- {f}" for f in ctx.findings], "", "## What was measured", markdown_table(*measured_rows(ctx)), "",
              "## Speed-up over identity (ratio of medians)", markdown_table(*speedup_rows(ctx.results, ctx.analyses)), "",
              "## Latency per cell", markdown_table(*latency_rows(ctx)), ""]
+    runtimes = runtime_rows(ctx.results)
+    if runtimes[1]:
+        parts += ["## The fastest runtime per subject and tier", markdown_table(*runtimes), ""]
     failed = failed_rows(ctx)
     if failed[1]:
         parts += ["## Cells not measured", markdown_table(*failed), ""]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds.emulation import EmulationReport
+from edgewise.testbeds.nominal import HostNominal, machine_nominal
+from edgewise.testbeds.processes import ProbeProcess
 from edgewise.testbeds.verify import verify_links
 from edgewise.tiers.client import TierClient
+from edgewise.tiers.hostspeed import Board
 from edgewise.tiers.spec import LinkSpec, TierSpec
 
 
@@ -17,9 +22,38 @@ class Testbed(ABC):
     __test__ = False
     kind: str = ""
     modelled: bool = False  # True where links are modelled in the wire layer, not emulated by the kernel
+    emulates_speed: bool = True  # False where the tiers are real devices, whose speed is what it is
+    # The host speed the tiers' speeds are relative to: a study sets the one it keeps; else the machine's.
+    nominal: HostNominal | None = None
+    tiers: dict[str, TierSpec]
+
+    def host_nominal(self) -> HostNominal:
+        """The nominal host speed the tiers emulate their devices against (measured once per machine)."""
+        if self.nominal is None:
+            self.nominal = machine_nominal()
+        return self.nominal
+
+    def start_probe(self, directory: Path) -> str:
+        """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board."""
+        board = Board.create(directory / "host-speed.board")
+        nominal = self.host_nominal()
+        self._probe = ProbeProcess(board, nominal.probe_s, nominal.cold_extra_s, directory / "host-probe.log")
+        self._probe.spawn()
+        return str(board)
+
+    def stop_probe(self) -> None:
+        probe, self._probe = getattr(self, "_probe", None), None
+        if probe is not None:
+            probe.kill()
 
     @abstractmethod
     def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None: ...
+
+    def client_side(self) -> AbstractContextManager[None]:
+        """Where the measuring client runs while it measures: the client stands beside the device, so a
+        testbed that can keeps the host's other work from taking its time (the linux testbed: a cgroup of
+        a tier's weight)."""
+        return nullcontext()
 
     @abstractmethod
     def endpoint(self, tier: str) -> str:

@@ -2,8 +2,10 @@
 settings (speed, threads) under which the emulated tier takes as long per request as the device.
 
 The device runs `edgewise serve`; its compute time per request is the one its server records (the
-network is left out). Here, each workload runs unconstrained on one thread, or on as many as the
-device uses when the device is faster than one of this host's cores.
+network is left out). A tier's speed is relative to this host's nominal speed (testbeds/nominal.py):
+on one thread it is the workload's nominal time over the device's. When the device is faster than one
+of this host's cores, the workloads run here on as many threads as the device uses, in turns with the
+device, and the host's drift from nominal meanwhile is taken out of the figure.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from edgewise.config import PRESETS
 from edgewise.environment import usable_cores
+from edgewise.testbeds.nominal import HostNominal, host_factor_now, machine_nominal
 from edgewise.testbeds.verify import SPEED_REQUESTS, speed_samples
-from edgewise.testbeds.workloads import SPEED_WORKLOADS
+from edgewise.tiers.reference import SPEED_WORKLOADS
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import CLIENT, Route
 
@@ -28,11 +31,16 @@ class Calibration:
     device_threads: int
     threads: int  # the emulated tier's thread count
     device_ms: dict[str, float] = field(default_factory=dict)  # workload -> median compute on the device
-    host_ms: dict[str, float] = field(default_factory=dict)  # workload -> median here with `threads`
-    capped: bool = False  # the device is faster than this host can be: speed held at 1.0
+    host_ms: dict[str, float] = field(default_factory=dict)  # workload -> median here with `threads`, now
+    nominal_ms: dict[str, float] = field(default_factory=dict)  # workload -> its nominal time here, one thread
+    drift: float = 1.0  # this host now against its nominal speed (one thread), while the device was measured
+    capped: bool = False  # the device is faster than the nominal host: speed held at 1.0
 
     def speeds(self) -> dict[str, float]:
-        return {name: self.host_ms[name] / self.device_ms[name] for name in self.device_ms}
+        """Per workload, the device's speed relative to the nominal host."""
+        if self.threads <= 1:
+            return {name: self.nominal_ms[name] / self.device_ms[name] for name in self.device_ms}
+        return {name: self.host_ms[name] / self.drift / self.device_ms[name] for name in self.device_ms}
 
     @property
     def speed(self) -> float:
@@ -57,18 +65,22 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {"tier": self.tier, "address": self.address, "device_threads": self.device_threads,
-                "capped": self.capped, "settings": self.tier_settings(),
-                "workloads": {n: {"device_ms": self.device_ms[n], "host_ms": self.host_ms[n], "speed": v}
+                "capped": self.capped, "settings": self.tier_settings(), "host_drift": self.drift,
+                "workloads": {n: {"device_ms": self.device_ms[n], "host_ms": self.host_ms[n],
+                                  "nominal_ms": self.nominal_ms[n], "speed": v}
                               for n, v in self.speeds().items()}}
 
 
-def calibrate(address: str, token: str | None = None, quick: bool = False, timeout_s: float = 60.0) -> Calibration:
-    """Measure the device at `address` against this host with the speed check's workloads."""
+def calibrate(address: str, token: str | None = None, quick: bool = False, timeout_s: float = 60.0,
+              nominal: HostNominal | None = None) -> Calibration:
+    """Measure the device at `address` against this host's nominal speed with the speed check's workloads."""
+    nominal = nominal or machine_nominal()
     with TierClient({"device": address}, token, timeout_s) as probe:
         info = probe.ping("device")
     tier, device_threads = str(info.get("tier")), int(info.get("threads") or 1)
     route = Route(((tier, "full"),), ((CLIENT, tier),))
-    result = Calibration(tier, address, device_threads, threads=1)
+    result = Calibration(tier, address, device_threads, threads=1,
+                         nominal_ms={name: s * 1e3 for name, s in nominal.workloads_s.items()})
     with TierClient({tier: address}, token, timeout_s, ship_models=True) as client:
         _measure(client, route, result, quick)
         cores = usable_cores()
@@ -81,8 +93,11 @@ def calibrate(address: str, token: str | None = None, quick: bool = False, timeo
 
 
 def _measure(client: TierClient, route: Route, result: Calibration, quick: bool) -> None:
+    drift = []
     for name in SPEED_WORKLOADS:
-        on_device, here = speed_samples(client, result.tier, route, result.threads, name,
-                                        SPEED_REQUESTS[name][1 if quick else 0])
-        result.device_ms[name] = statistics.median(on_device) * 1e3
-        result.host_ms[name] = statistics.median(here) * 1e3
+        series = speed_samples(client, result.tier, route, result.threads, name, SPEED_REQUESTS[name][1 if quick else 0])
+        result.device_ms[name] = statistics.median(series.on_tier) * 1e3
+        result.host_ms[name] = statistics.median(series.on_host) * 1e3
+        if result.threads <= 1:
+            drift.append(result.host_ms[name] / result.nominal_ms[name])
+    result.drift = statistics.median(drift) if drift else host_factor_now(result.nominal_ms)

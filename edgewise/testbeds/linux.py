@@ -79,6 +79,7 @@ class LinuxTestbed(Testbed):
                 group = cgroups.TierCgroup(f"{cgroups.PREFIX}{self.run}-{name}")
                 group.create(spec.cpus, spec.memory_mb)
                 self.groups[name] = group
+            self.board = self.start_probe(self.state)
             for name in tiers:
                 self._spawn(name)
         except BaseException:
@@ -110,6 +111,7 @@ class LinuxTestbed(Testbed):
         peers = {b: f"{addr}:{PORT}" for (a, b), addr in self.addresses.items() if a == tier}
         proc = TierProcess(tier, f"0.0.0.0:{PORT}", self.state / f"{tier}.log", token=self.token,
                            threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
+                           host_board=self.board,
                            queue_depth=self.queue_depth, peers=peers, shapes=self._shapes(tier),
                            control=str(self.state / f"{tier}.sock"), prefix=("ip", "netns", "exec", self.ns(tier)),
                            setup=group.join)
@@ -157,6 +159,9 @@ class LinuxTestbed(Testbed):
             client.reshape(tier, self._shapes(tier))
         client.reshape_own(self._shapes(CLIENT))
 
+    def client_side(self):
+        return cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-client")
+
     def restart(self, tier: str) -> None:
         proc = self.procs.get(tier)
         if proc is not None:
@@ -175,7 +180,7 @@ class LinuxTestbed(Testbed):
         with self.client() as client:
             verify_links(client, self.links, report, quick)
             with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
-                verify_speed(client, self.tiers, self.links, report, quick)
+                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
         limits = {t: g.limits() for t, g in self.groups.items()}
         verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
         verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,
@@ -203,6 +208,7 @@ class LinuxTestbed(Testbed):
         self._started = False
         for proc in self.procs.values():
             proc.kill()
+        self.stop_probe()
         remove_run(self.run)
         atexit.unregister(self.stop)
 

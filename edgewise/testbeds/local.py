@@ -47,6 +47,7 @@ class LocalTestbed(Testbed):
         for name, spec in tiers.items():
             self.cores[name] = set(available[: max(1, min(len(available), math.ceil(spec.cpus)))])
         try:
+            self.board = self.start_probe(self._dir)
             # Tiers are started from the far end so each knows its peers' ports at spawn.
             for name in reversed(list(tiers)):
                 self._spawn(name)
@@ -72,6 +73,7 @@ class LocalTestbed(Testbed):
         port = self.ports.get(tier, 0)  # a restart keeps the port its neighbours know
         proc = TierProcess(tier, f"127.0.0.1:{port}", self._dir / f"{tier}.log", token=self.token,
                            threads=self.tiers[tier].intra_op_threads, speed=self.tiers[tier].speed,
+                           host_board=self.board,
                            queue_depth=self.queue_depth, peers=peers, shapes=self._shapes(tier),
                            setup=lambda: os.sched_setaffinity(0, cores))
         address = proc.start()
@@ -110,7 +112,7 @@ class LocalTestbed(Testbed):
                          for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick)
+            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))
@@ -120,6 +122,7 @@ class LocalTestbed(Testbed):
         for proc in self.procs.values():
             proc.kill()
         self.procs.clear()
+        self.stop_probe()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

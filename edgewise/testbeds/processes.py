@@ -25,34 +25,21 @@ def die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class TierProcess:
-    """One `python -m edgewise.tiers.server` child; `prefix` runs it elsewhere (e.g. `ip netns exec NS`)."""
+class ChildProcess:
+    """A `python -m MODULE` child that prints a line starting with `ready` once it serves; `prefix` runs it
+    elsewhere (e.g. `ip netns exec NS`), `setup` runs in the child before it starts (a cgroup to join)."""
 
-    def __init__(self, tier: str, listen: str, log_path: Path, *, token: str | None = None, threads: int = 1,
-                 speed: float = 1.0, queue_depth: int = DEFAULT_QUEUE_DEPTH,
-                 peers: dict[str, str] | None = None, shapes: dict[str, LinkShape] | None = None,
-                 control: str | None = None, prefix: tuple[str, ...] = (),
+    what = "process"
+
+    def __init__(self, name: str, cmd: list[str], log_path: Path, env: dict[str, str] | None = None,
                  setup: Callable[[], None] | None = None):
-        self.tier = tier
-        self.log_path = log_path
-        self.address: str | None = None
-        self.cmd = [*prefix, sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", listen,
-                    "--threads", str(threads), "--speed", repr(float(speed)), "--cpu-only",
-                    "--queue-depth", str(queue_depth),
-                    "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()}),
-                    # Received models go beside the log, in the testbed's directory, which the testbed
-                    # removes: a server killed with SIGKILL cannot clean up after itself.
-                    "--workdir", str(log_path.parent / f"{tier}-models")]
-        if peers:
-            self.cmd += ["--peers", ",".join(f"{k}={v}" for k, v in peers.items())]
-        if control:
-            self.cmd += ["--control", control]
-        self.env = {**os.environ, "EDGEWISE_TOKEN": token or "", "OMP_NUM_THREADS": str(threads)}
+        self.name, self.cmd, self.log_path = name, cmd, log_path
+        self.env = {**os.environ, **(env or {})}
         self.setup = setup
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 60.0) -> str:
-        """Spawn and wait for the server's `ready` line; returns the address it listens on."""
+    def spawn(self, timeout_s: float = 60.0) -> str:
+        """Spawn and wait for the child's `ready` line, which is returned."""
         def preexec() -> None:
             die_with_parent()
             if self.setup is not None:
@@ -65,15 +52,14 @@ class TierProcess:
         line = b""
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()  # type: ignore[union-attr]
-            if line.startswith(b"ready ") or not line:
+            if line.startswith(b"ready") or not line:
                 break
-        if not line.startswith(b"ready "):
+        if not line.startswith(b"ready"):
             self.kill()
             tail = self.log_path.read_text(errors="replace")[-800:] if self.log_path.exists() else ""
-            raise TestbedError(f"tier server {self.tier} did not start: {tail.strip() or 'no output'}",
+            raise TestbedError(f"{self.what} {self.name} did not start: {tail.strip() or 'no output'}",
                                f"see {self.log_path}")
-        self.address = line.split()[2].decode()
-        return self.address
+        return line.decode().strip()
 
     @property
     def pid(self) -> int | None:
@@ -100,3 +86,50 @@ class TierProcess:
                 self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+class TierProcess(ChildProcess):
+    """One `python -m edgewise.tiers.server` child."""
+
+    what = "tier server"
+
+    def __init__(self, tier: str, listen: str, log_path: Path, *, token: str | None = None, threads: int = 1,
+                 speed: float = 1.0, host_board: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH,
+                 peers: dict[str, str] | None = None, shapes: dict[str, LinkShape] | None = None,
+                 control: str | None = None, prefix: tuple[str, ...] = (),
+                 setup: Callable[[], None] | None = None):
+        cmd = [*prefix, sys.executable, "-m", "edgewise.tiers.server", "--tier", tier, "--listen", listen,
+               "--threads", str(threads), "--speed", repr(float(speed)), "--cpu-only",
+               "--queue-depth", str(queue_depth),
+               "--shapes", json.dumps({k: v.to_dict() for k, v in (shapes or {}).items()}),
+               # Received models go beside the log, in the testbed's directory, which the testbed
+               # removes: a server killed with SIGKILL cannot clean up after itself.
+               "--workdir", str(log_path.parent / f"{tier}-models")]
+        if host_board:
+            cmd += ["--host-board", host_board]
+        if peers:
+            cmd += ["--peers", ",".join(f"{k}={v}" for k, v in peers.items())]
+        if control:
+            cmd += ["--control", control]
+        super().__init__(tier, cmd, log_path, {"EDGEWISE_TOKEN": token or "", "OMP_NUM_THREADS": str(threads)},
+                         setup)
+        self.tier = tier
+        self.address: str | None = None
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        """Spawn and wait for the server's `ready TIER ADDRESS` line; returns the address it listens on."""
+        self.address = self.spawn(timeout_s).split()[2]
+        return self.address
+
+
+class ProbeProcess(ChildProcess):
+    """The testbed's probe of the host's speed (`python -m edgewise.tiers.hostspeed`): it posts on `board`."""
+
+    what = "host speed probe"
+
+    def __init__(self, board: Path, nominal_probe_s: float, nominal_cold_extra_s: float, log_path: Path,
+                 setup: Callable[[], None] | None = None):
+        cmd = [sys.executable, "-m", "edgewise.tiers.hostspeed", "--board", str(board),
+               "--nominal-probe-s", repr(float(nominal_probe_s)),
+               "--nominal-cold-extra-s", repr(float(nominal_cold_extra_s))]
+        super().__init__("probe", cmd, log_path, {"OMP_NUM_THREADS": "1"}, setup)

@@ -55,7 +55,8 @@ class DoesNotFit(ServerError):
 
 class InferResult:
     """One request's logits and client-side latency, and its latency breakdown: client_encode,
-    link:a-b, preprocess:t, compute:t, queue:t, overhead:t, decode (see `breakdown`).
+    link:a-b, preprocess:t, compute:t, queue:t, overhead:t, decode (see `breakdown`); and how each
+    computing tier was paced (`pacing`, `late_s`).
 
     The breakdown is built from the reply's hop records when it is first read, after the request
     is over, so a caller that only wants the logits does not wait for it."""
@@ -71,10 +72,27 @@ class InferResult:
     @property
     def breakdown(self) -> dict[str, float]:
         if self._parts is None:
-            hops = wire.hop_records(self._hops) if self._hops is not None else []
             encode_s, wait_s, decode_s = self._times
-            self._parts = breakdown(self._names, hops, encode_s, wait_s, decode_s)
+            self._parts = breakdown(self._names, self._records(), encode_s, wait_s, decode_s)
         return self._parts
+
+    @property
+    def pacing(self) -> dict[str, dict[str, float]]:
+        """Per computing tier: `host`, how much slower than nominal the host was (NaN where the tier
+        follows no nominal speed), and `late_s`, how long its steps ran past the device's time."""
+        out = {}
+        for record, (tier, _, _, compute, _, _) in zip(self._records(), self._names):
+            if compute is not None:
+                out[tier] = {"host": record[6], "late_s": record[5]}
+        return out
+
+    @property
+    def late_s(self) -> float:
+        """How long this request's steps ran past their device's time, over every tier."""
+        return sum(record[5] for record in self._records())
+
+    def _records(self) -> list[tuple[float, ...]]:
+        return wire.hop_records(self._hops) if self._hops is not None else []
 
 
 @dataclass
@@ -137,15 +155,23 @@ class TierClient:
 
     # --- control -----------------------------------------------------------------------------
     def load(self, tier: str, artifact_id: str, onnx_path: Path, role: str, preprocess: dict | None,
-             cold_start: bool = False, input_meta: Any = None) -> None:
-        """Load one artifact part on `tier` under `artifact_id` (`input_meta` is read from the model itself)."""
+             cold_start: bool = False, input_meta: Any = None, runtime: dict[str, Any] | None = None,
+             io: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Load one artifact part on `tier` under `artifact_id` (`input_meta` is read from the model itself),
+        served by `runtime` ({name, settings}; None: ONNX Runtime); `io` names the inputs and outputs of a
+        form that does not carry them. Returns the tier's reply (inputs, runtime, memory_mb)."""
         meta = {"artifact": artifact_id, "role": role, "preprocess": preprocess, "cold_start": cold_start}
+        if runtime is not None:
+            meta["runtime"] = runtime
+        if io is not None:
+            meta["io"] = io
         blobs: dict[str, Any] = {}
         if self.ship_models:
             blobs["payload"] = Path(onnx_path).read_bytes()
+            meta["suffix"] = Path(onnx_path).suffix
         else:
             meta["path"] = str(Path(onnx_path).resolve())
-        self._control_request(tier, Frame("LOAD", meta, blobs))
+        return self._control_request(tier, Frame("LOAD", meta, blobs)).meta
 
     def unload(self, tier: str, artifact_id: str) -> None:
         self._control_request(tier, Frame("UNLOAD", {"artifact": artifact_id}))
@@ -246,7 +272,8 @@ def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait
     `names` are the route's keys (part_names); `hops` the reply's hop records (wire.HOP_FIELDS)."""
     parts = {"client_encode": encode_s}
     sent_wait = wait_s  # how long the sender of each hop's request waited for its reply
-    for (service, preprocess, compute, downstream, queue), (link, pre, comp, queued, overhead) in zip(hops, names):
+    for record, (_, link, pre, comp, queued, overhead) in zip(hops, names):
+        service, preprocess, compute, downstream, queue = record[:5]
         parts[link] = sent_wait - service
         if preprocess:
             parts[pre] = preprocess
@@ -261,11 +288,12 @@ def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait
     return parts
 
 
-def part_names(route: Route) -> tuple[tuple[str, str, str | None, str | None, str], ...]:
-    """Per hop, the breakdown's keys: link, preprocess, compute and queue (None on a relay), overhead."""
+def part_names(route: Route) -> tuple[tuple[str, str, str, str | None, str | None, str], ...]:
+    """Per hop, its tier and the breakdown's keys: link, preprocess, compute and queue (None on a relay),
+    overhead."""
     names = []
     for (tier, role), (src, dst) in zip(route.hops, route.links):
         compute = role != "relay"
-        names.append((f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
+        names.append((tier, f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
                       f"queue:{tier}" if compute else None, f"overhead:{tier}"))
     return tuple(names)

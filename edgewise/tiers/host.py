@@ -12,7 +12,7 @@ import platform
 from typing import Any
 
 import edgewise
-from edgewise.environment import _cpu_model, usable_cores
+from edgewise.environment import cpu_model, usable_cores
 
 
 def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def describe(threads: int, providers: list[str] | None, memory: dict[str, Any] |
     import onnxruntime as ort
 
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": usable_cores(),
         "memory_mb": _total_memory_mb(),

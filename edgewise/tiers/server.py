@@ -1,4 +1,4 @@
-"""The tier server: one process per tier, warm ONNX Runtime sessions, a thread per connection.
+"""The tier server: one process per tier, warm sessions of any runtime (tiers/models.py), a thread per connection.
 
 Requests (see wire.py for the framing): PING, LOAD, UNLOAD, INFER, ECHO, PROBE and SHAPE. An INFER
 request carries its route; this server plays its hop's role:
@@ -38,27 +38,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.runtime import make_session, unchecked_run
 from edgewise.tiers import watchdog, wire
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
+from edgewise.tiers.hostspeed import Board, HostSpeed
+from edgewise.tiers.models import ROLES, InputMeta, Loaded, ModelRegistry, model_suffix, unload
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
 from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
-
-ROLES = ("full", "head", "tail")
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
-               "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
-
 
 @dataclass
 class ServerConfig:
@@ -67,7 +62,11 @@ class ServerConfig:
     control: str | None = None  # a unix socket path for control traffic (LOAD from outside the netns)
     token: str | None = None
     threads: int = 1
-    speed: float = 1.0  # per-request speed relative to this host (tiers/speed.py); 1: not stretched
+    speed: float = 1.0  # per-request speed relative to the nominal host (tiers/speed.py)
+    # The board on which the testbed's probe posts the host's speed against nominal (tiers/hostspeed.py):
+    # with it the tier keeps its absolute speed while the host drifts; without it (a real device) the
+    # speed is relative to the host as it is now.
+    host_board: str | None = None
     peers: dict[str, str] = field(default_factory=dict)  # tier -> host:port
     shapes: dict[str, LinkShape] = field(default_factory=dict)  # neighbour -> shaping of self -> neighbour
     max_frame: int = wire.DEFAULT_MAX_FRAME
@@ -80,28 +79,6 @@ class ServerConfig:
     providers: list[str] | None = None
     workdir: Path | None = None
     memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
-
-
-@dataclass
-class InputMeta:
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]  # None: a dynamic dimension
-
-    def __post_init__(self) -> None:
-        self.numpy_dtype = wire.numpy_dtype(self.dtype)  # compared with each request's tensors
-
-
-@dataclass
-class Loaded:
-    artifact_id: str
-    role: str
-    path: Path
-    inputs: list[InputMeta]
-    session: Any | None  # None in cold-start mode: a new session per request
-    preprocess: Callable[[bytes], dict[str, np.ndarray]] | None
-    outputs: list[str] = field(default_factory=list)  # the model's output names, read once at LOAD
-    run: Callable | None = None  # the warm session's run, unchecked: check_feeds checks every request
 
 
 @dataclass(frozen=True)
@@ -139,10 +116,12 @@ class TierServer:
         if not _is_loopback(addr[0]) and not config.token:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
-        self.artifacts: dict[str, Loaded] = {}
+        self.artifacts: dict[str, Loaded] = {}  # by "artifact id/role"
+        self.models = ModelRegistry(config.tier, config.threads, config.providers)
         self._plans: dict[bytes, InferPlan] = {}  # by request header; emptied whenever what they name changes
         self._generation = 0  # counts those changes, so a plan checked meanwhile is not kept
-        self.pace = Pace(config.speed, config.threads)
+        host = HostSpeed(Board(config.host_board)) if config.host_board else None
+        self.pace = Pace(config.speed, config.threads, host)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._stop = threading.Event()
@@ -276,7 +255,7 @@ class TierServer:
             return wire.encode(handler(request)), shape
         except EdgewiseError as exc:
             return wire.encode(error_frame(exc)), shape
-        except Exception as exc:  # an ONNX Runtime failure on a validated request: report it, keep serving
+        except Exception as exc:  # a runtime's failure on a validated request: report it, keep serving
             failure = ServerError(f"{type(exc).__name__}: {exc}", "check the model and its inputs")
             return wire.encode(error_frame(failure)), shape
 
@@ -315,7 +294,8 @@ class TierServer:
         figures = {"tier": self.config.tier, "pid": os.getpid(), "artifacts": loaded, "rss_mb": _rss_mb(),
                    "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
                    "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies,
-                   "host": self.host, "speed": self.config.speed}
+                   "host": self.host, "speed": self.config.speed,
+                   "host_factor": None if self.pace.host is None else self.pace.host.factor}
         if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
             reset_peak_rss()
         return Frame("OK", figures)
@@ -326,39 +306,26 @@ class TierServer:
         if not isinstance(art_id, str) or not art_id or role not in ROLES:
             raise ServerError(f"LOAD needs an artifact id and a role in {ROLES}", "send artifact=<id>, role=full|head|tail")
         path = self._model_file(request, art_id, role)
-        session = self._session(path)
-        inputs = [InputMeta(i.name, _ORT_DTYPES.get(i.type, i.type), tuple(d if isinstance(d, int) else None for d in i.shape))
-                  for i in session.get_inputs()]
         spec = meta.get("preprocess")
-        preprocess = None
-        if spec is not None:
-            preprocess = build_preprocessor(spec)
-        cold = bool(meta.get("cold_start", False))
+        preprocess = build_preprocessor(spec) if spec is not None else None
+        loaded, memory_mb = self.models.open(meta, path, preprocess)
         with self._lock:
-            self.artifacts[f"{art_id}/{role}"] = Loaded(art_id, role, path, inputs, None if cold else session, preprocess,
-                                                             [o.name for o in session.get_outputs()],
-                                                             None if cold else unchecked_run(session))
+            self.artifacts[f"{art_id}/{role}"] = loaded
             self._changed()
-        return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in inputs]})
+        return Frame("OK", {"inputs": [[i.name, i.dtype, list(i.shape)] for i in loaded.inputs],
+                            "runtime": loaded.runtime.name, "memory_mb": memory_mb})
 
     def _model_file(self, request: Frame, art_id: str, role: str) -> Path:
         data = request.payload
         if data is not None:
-            path = self._model_dir() / f"{_safe(art_id)}-{role}.onnx"
+            path = self._model_dir() / f"{_safe(art_id)}-{role}{model_suffix(request.meta)}"
             path.write_bytes(data)
             return path
         given = request.meta.get("path")
         if not isinstance(given, str) or not Path(given).is_file():
             raise DataError(f"tier {self.config.tier}: model file {given!r} not found",
-                            "send the ONNX bytes, or a path this tier's host can read")
+                            "send the model's bytes, or a path this tier's host can read")
         return Path(given)
-
-    def _session(self, path: Path):
-        try:
-            return make_session(path, self.config.threads, self.config.providers)
-        except Exception as exc:
-            raise DataError(f"tier {self.config.tier}: ONNX Runtime cannot load {path.name}: {exc}",
-                            "send a valid ONNX model") from None
 
     def _shape(self, request: Frame) -> Frame:
         """New link shapes towards the neighbours named, applied to open connections too (tiers/reshape.py)."""
@@ -372,9 +339,7 @@ class TierServer:
     def _unload(self, request: Frame) -> Frame:
         art_id = request.meta.get("artifact")
         with self._lock:
-            gone = [k for k in self.artifacts if k.split("/")[0] == art_id]
-            for k in gone:
-                del self.artifacts[k]
+            gone = unload(self.artifacts, art_id)
             self._changed()
         return Frame("OK", {"unloaded": gone})
 
@@ -421,10 +386,11 @@ class TierServer:
         loaded, reply = plan.loaded, None
         if loaded is None:  # a relay computes nothing
             reply, wait_s = self._forward(request, dict(request.blobs), plan)
-            preprocess_s = compute_s = 0.0
-            queue_s = math.nan
+            preprocess_s = compute_s = late_s = 0.0
+            queue_s = factor = math.nan
         else:
-            (outputs, preprocess_s, compute_s), queue_s = self.admission.run(self._compute, request, loaded)
+            (outputs, preprocess_s, compute_s, late_s, factor), queue_s = self.admission.run(self._compute, request,
+                                                                                           loaded)
             if plan.role == "head":
                 reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
             else:
@@ -433,23 +399,24 @@ class TierServer:
             if reply.type != "RESULT":
                 return wire.encode(reply)
             logits, downstream = reply.blobs["logits"], reply.blobs.get("hops", b"")
-        own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s)
+        own = wire.hop_record(time.perf_counter() - received, preprocess_s, compute_s, wait_s, queue_s, late_s, factor)
         return wire.encode_result(logits, own + downstream)
 
-    def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float]:
+    def _compute(self, request: Frame, loaded: Loaded) -> tuple[list[np.ndarray], float, float, float, float]:
         """Preprocessing and the model run, what a request computes on the tier (one request at a
-        time): the outputs in the model's order, and the seconds each part took."""
-        payload, preprocess_s = request.payload, 0.0
+        time): the outputs in the model's order, the seconds each part took, how long they ran past the
+        device's time and the host's factor they were held by (tiers/speed.py)."""
+        payload, preprocess_s, late_s = request.payload, 0.0, 0.0
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
+            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
             preprocess_s = time.perf_counter() - t0
         else:
             feeds = request.tensors
         check_feeds(feeds, loaded.inputs, self.config.tier)
         t0 = time.perf_counter()
-        outputs = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
-        return outputs, preprocess_s, time.perf_counter() - t0
+        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
+        return outputs, preprocess_s, time.perf_counter() - t0, late_s + late_run_s, factor
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:
         with self._lock:
@@ -460,8 +427,7 @@ class TierServer:
         return loaded
 
     def _run(self, loaded: Loaded, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        run = loaded.run or unchecked_run(self._session(loaded.path))  # cold start: a new session per request
-        return run(loaded.outputs, feeds, None)
+        return loaded.run(feeds)  # cold start: a new session per request
 
     def _forward(self, request: Frame, blobs: dict[str, Any], plan: InferPlan) -> tuple[Frame, float]:
         """The next hop's reply to the request carrying `blobs`, and the seconds spent waiting for it."""
@@ -565,7 +531,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control")
     parser.add_argument("--token", default=os.environ.get("EDGEWISE_TOKEN"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to this host, <= 1")
+    parser.add_argument("--speed", type=float, default=1.0, help="per-request speed relative to the nominal host, <= 1")
+    parser.add_argument("--host-board", help="the testbed's board of the host's speed against nominal: the tier then "
+                        "keeps its absolute speed while the host drifts (without it the speed is relative to the host now)")
     parser.add_argument("--peers")
     parser.add_argument("--shapes", default="{}", help="JSON {neighbour: {delay_s, rate_mbit}}")
     parser.add_argument("--max-frame-mb", type=float, default=64.0)
@@ -578,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = ServerConfig(
         tier=args.tier, listen=args.listen, control=args.control, token=args.token, threads=args.threads,
-        speed=args.speed, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
+        speed=args.speed, host_board=args.host_board, peers=parse_peers(args.peers), shapes={k: LinkShape.from_dict(v) for k, v in json.loads(args.shapes).items()},
         max_frame=int(args.max_frame_mb * 2**20), read_timeout_s=args.read_timeout_s,
         providers=["CPUExecutionProvider"] if args.cpu_only else default_providers(), workdir=args.workdir,
         queue_depth=args.queue_depth)

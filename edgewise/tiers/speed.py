@@ -1,43 +1,68 @@
 """A tier's per-request speed, modelled in the tier server: each compute step is held until it has
-taken its CPU time divided by the tier's speed.
+taken the time the emulated device takes for it.
+
+A tier's speed is relative to the host's nominal speed (testbeds/nominal.py). A step's device time is
+its CPU time on this host as the quiet nominal host would have taken it (tiers/hostspeed.py: less the
+cold start a busy host adds, divided by how much slower the host runs now), divided by the tier's speed:
+the device keeps its absolute speed while the host drifts. A server given
+no nominal (a real device's `edgewise serve`) takes the host as it is now, and speed 1 is not held.
 
 A CPU quota cannot do this: a request shorter than what is left of the CFS budget runs at full
 speed and the next one stalls until the period refills, so short requests are not slowed at all
 and the latency becomes bimodal. Stretching the measured compute time is exact for every request
 size; the price is that the speed is modelled, not enforced by the kernel (and labelled so).
 
-The hold sleeps, so a slow tier leaves the host's cores to the other tiers; only its last stretch
+A step that ends after its device time (the host is slower than the device, or another process took
+the core) cannot be held: the seconds it ran late are returned, so the sample can be marked and taken
+again. The hold sleeps, so a slow tier leaves the host's cores to the other tiers; only its last stretch
 is spun, because a sleep wakes up late (see Holder).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from edgewise.errors import ConfigError
+from edgewise.tiers.hostspeed import HostSpeed
 
 T = TypeVar("T")
 SPIN_S = 100e-6
 MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual lateness
+# A request ran at its device's speed when its steps ran late by no more than this share of its compute
+# (or LATE_FLOOR_S): timer and scheduling jitter, not a host too slow for the device.
+LATE_SHARE = 0.02
+LATE_FLOOR_S = 100e-6
 
 
 def check_speed(speed: float, where: str = "speed") -> float:
-    """A speed in (0, 1]: this host is 1, and a faster device cannot be emulated by slowing down."""
+    """A speed in (0, 1]: the nominal host is 1, and a faster device cannot be emulated by slowing down."""
     if not speed > 0:
         raise ConfigError(f"{where} {speed} must be positive",
                           "e.g. 0.25 for a device four times slower than this host")
     if speed > 1:
         raise ConfigError(f"{where} {speed} is faster than this host (speed 1.0), which cannot be emulated "
                           "by slowing requests down",
-                          "set the fastest tier to speed 1.0 and the others relative to it, or run that tier "
-                          "on a faster host (testbed.kind: remote)")
+                          "set the fastest tier to speed 1.0 or below and the others relative to it, or run that "
+                          "tier on a faster host (testbed.kind: remote)")
     return float(speed)
 
 
+def held(late_s: float, compute_s: float) -> bool:
+    """Whether a request whose steps ran `late_s` past their device time still ran at the device's speed."""
+    return late_s <= max(LATE_FLOOR_S, LATE_SHARE * compute_s)
+
+
+class Paced(NamedTuple):
+    out: Any
+    late_s: float  # how long the step ran past its device time (0: held)
+    factor: float  # the host's factor against nominal it was held by (NaN: the tier follows none)
+
+
 class Pace:
-    """Runs compute steps at `speed` times this host's speed.
+    """Runs compute steps at `speed` times the nominal host's speed (this host's, without a `host`).
 
     With one intra-op thread ONNX Runtime computes on the calling thread, so that thread's CPU time
     is the step's own work, untouched by other processes that take the core meanwhile. With more
@@ -45,20 +70,31 @@ class Pace:
     (a step slowed by contention is then stretched by as much again).
     """
 
-    def __init__(self, speed: float = 1.0, threads: int = 1):
+    def __init__(self, speed: float = 1.0, threads: int = 1, host: HostSpeed | None = None):
         self.speed = check_speed(speed)
         self.by_thread_time = threads <= 1
+        self.host = host
+        self.paced = host is not None or self.speed < 1.0
         self._holders = threading.local()  # one per serving thread: lateness is a per-thread affair
 
-    def run(self, step: Callable[..., T], *args: Any) -> T:
-        """`step(*args)`, held until it has taken its time at this tier's speed."""
-        if self.speed >= 1.0:
-            return step(*args)
+    def run(self, step: Callable[..., T], *args: Any) -> Paced:
+        """`step(*args)` held until it has taken its device time; with how many seconds it ran past it and
+        the host's factor it was held by (NaN where the tier follows no nominal speed)."""
+        if not self.paced:
+            return Paced(step(*args), 0.0, math.nan)
         start, cpu0 = time.perf_counter(), time.thread_time()
         out = step(*args)
-        work = time.thread_time() - cpu0 if self.by_thread_time else time.perf_counter() - start
-        self._holder().until(start + work / self.speed)
-        return out
+        end = time.perf_counter()
+        work = time.thread_time() - cpu0 if self.by_thread_time else end - start
+        host = self.host
+        factor = host.factor if host is not None else math.nan
+        deadline = start + (host.nominal_work(work) if host is not None else work) / self.speed
+        if host is not None:
+            host.use(deadline - end)  # a look at the host's speed, inside the hold (or after a late step)
+        if end >= deadline:
+            return Paced(out, end - deadline, factor)
+        self._holder().until(deadline)
+        return Paced(out, 0.0, factor)
 
     def _holder(self) -> "Holder":
         holder = getattr(self._holders, "holder", None)

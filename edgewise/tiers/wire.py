@@ -32,7 +32,7 @@ from edgewise.errors import ServerError
 from edgewise.tiers import watchdog
 
 MAGIC = b"EW"
-VERSION = 2  # 2: an INFER reply's hop records travel as a blob (HOP_RECORD)
+VERSION = 3  # 2: an INFER reply's hop records travel as a blob (HOP_RECORD); 3: they say how each tier was paced
 PREFIX = struct.Struct("!2sBBIQ")
 MAX_HEADER = 64 * 1024
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
@@ -179,15 +179,19 @@ def _check_desc(desc: Any) -> tuple[str, str, tuple[int, ...], int]:
 
 # Each hop of an INFER adds one record to the reply's "hops" blob, first hop first: HOP_FIELDS as
 # big-endian doubles. The client knows each hop's tier and role from the route it sent. queue_s is
-# NaN on a relay hop, which computes nothing. Packed with struct, not numpy: a few small numpy calls
-# cost more than the rest of a hop's bookkeeping on a cold cache.
-HOP_FIELDS = ("service_s", "preprocess_s", "compute_s", "wait_s", "queue_s")
-HOP_RECORD = struct.Struct("!5d")
+# NaN on a relay hop, which computes nothing. late_s is how long the tier's steps ran past the
+# emulated device's time (0: held at the device's speed), host_factor how much slower than nominal
+# the host was when they ran (NaN on a tier that follows no nominal speed; tiers/speed.py). Packed
+# with struct, not numpy: a few small numpy calls cost more than the rest of a hop's bookkeeping on a
+# cold cache.
+HOP_FIELDS = ("service_s", "preprocess_s", "compute_s", "wait_s", "queue_s", "late_s", "host_factor")
+HOP_RECORD = struct.Struct("!7d")
 
 
-def hop_record(service_s: float, preprocess_s: float, compute_s: float, wait_s: float, queue_s: float) -> bytes:
+def hop_record(service_s: float, preprocess_s: float, compute_s: float, wait_s: float, queue_s: float,
+               late_s: float = 0.0, host_factor: float = math.nan) -> bytes:
     """One hop's record; a reply's hops blob is this hop's record followed by those of the hops after it."""
-    return HOP_RECORD.pack(service_s, preprocess_s, compute_s, wait_s, queue_s)
+    return HOP_RECORD.pack(service_s, preprocess_s, compute_s, wait_s, queue_s, late_s, host_factor)
 
 
 def hop_records(blob: bytes) -> list[tuple[float, ...]]:

@@ -9,6 +9,7 @@ from edgewise.config import load_study
 from edgewise.store import Store
 from edgewise.study import RunOptions, Study
 from edgewise.testbeds import make_testbed
+from edgewise.testbeds.nominal import HostNominal
 from edgewise.testbeds.verify import SPEED_REQUESTS
 
 
@@ -50,15 +51,17 @@ def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkey
 
     asked = []
 
-    def figure(client, tier, spec, route, name, quick, real_hosts):
+    def figure(client, tier, spec, route, name, quick, nominal, real_hosts):
         asked.append(quick)
         achieved = 1.5 if len(asked) == 1 else 1.0  # the first (quick) series disturbed, the retry not
-        return Figure(f"speed:{tier}:{name}", 1.0, achieved, "x slower", tolerance_min=verify.SPEED_TOLERANCE)
+        series = verify.SpeedSeries([0.003], [0.003], 0)
+        return Figure(f"speed:{tier}:{name}", 1.0, achieved, "x slower", tolerance_min=verify.SPEED_TOLERANCE), series
 
     monkeypatch.setattr(verify, "_speed_figure", figure)
     monkeypatch.setattr(verify, "SPEED_WORKLOADS", ["3ms"])
     report = EmulationReport("local", True)
-    verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, [], report, quick=True)
+    nominal = HostNominal("cpu", {"0.3ms": 0.0003, "3ms": 0.003, "30ms": 0.03}, 0.0)
+    verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, [], report, quick=True, nominal=nominal)
     assert asked == [True, False]
     assert report.figures[0].achieved == 1.0 and "closest of 2 series" in report.figures[0].note
 

@@ -83,7 +83,7 @@ def _export_reproduces_a_text_cell(workspace: Path, cell: str) -> None:
 
     from edgewise.artifacts import ArtifactCache
     from edgewise.data.preprocess import build_preprocessor
-    from edgewise.runtime import ArtifactRunner
+    from edgewise.runtimes.runner import ArtifactRunner
     from edgewise.shipping import export_cell
 
     ship = workspace / "ship"

@@ -28,10 +28,12 @@ def tight(on_tier: list[float]) -> bool:
     return p90_over_p50(on_tier) <= 1.5
 
 
-def slowdown(client, tier: str, route, workload: str, requests: int = 15, threads: int = 1):
-    """Median compute on the tier / median on this host, and the tier's compute times."""
-    on_tier, here = speed_samples(client, tier, route, threads, workload, requests)
-    return statistics.median(on_tier) / statistics.median(here), on_tier
+def slowdown(client, tier: str, route, workload: str, requests: int = 15, threads: int = 1, nominal=None):
+    """Median compute on the tier / the workload's nominal time (a tier that follows the nominal host speed),
+    or / its median on this host now (a tier relative to the host as it is); and the tier's compute times."""
+    series = speed_samples(client, tier, route, threads, workload, requests)
+    host = nominal.workloads_s[workload] if nominal is not None else statistics.median(series.on_host)
+    return statistics.median(series.on_tier) / host, series.on_tier
 
 
 def p90_over_p50(values: list[float]) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgewise.errors import ConfigError, ServerError
-from edgewise.runtime import ArtifactRunner
+from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.tiers import wire
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.server import ServerConfig, TierServer

@@ -136,11 +136,12 @@ def test_frames_of_one_header_share_its_parse_but_not_their_metadata():
 
 
 def test_hop_records_travel_as_packed_doubles_first_hop_first():
-    edge = wire.hop_record(2.0, 0.0, 1.5, 0.0, 0.25)
+    edge = wire.hop_record(2.0, 0.0, 1.5, 0.0, 0.25, 0.125, 1.25)
     relay = wire.hop_record(3.0, 0.0, 0.0, 2.5, math.nan) + edge
     records = wire.hop_records(relay)
-    assert records[1] == (2.0, 0.0, 1.5, 0.0, 0.25)
+    assert records[1] == (2.0, 0.0, 1.5, 0.0, 0.25, 0.125, 1.25)  # ran 0.125 s late on a host 1.25x nominal
     assert records[0][:4] == (3.0, 0.0, 0.0, 2.5) and records[0][4] != records[0][4]  # NaN: a relay queues nothing
+    assert records[0][5] == 0.0 and records[0][6] != records[0][6]  # nor runs late, nor follows a host
     with pytest.raises(wire.WireError, match="whole number"):
         wire.hop_records(relay[:-1])
 
@@ -188,7 +189,7 @@ def test_an_infer_result_encodes_as_the_general_frame_does():
         wire.send_buffers(a, wire.encode_result(np.ones((1, 3), np.float32), hops))
         reply = wire.read_frame(b, timeout_s=1)
     assert reply.type == "RESULT" and reply.blobs["logits"].tolist() == [[1.0, 1.0, 1.0]]
-    assert wire.hop_records(reply.blobs["hops"]) == [(2.0, 0.0, 1.5, 0.0, 0.25)]
+    assert wire.hop_records(reply.blobs["hops"])[0][:5] == (2.0, 0.0, 1.5, 0.0, 0.25)
 
 
 class _CountingSocket:

@@ -1,0 +1,126 @@
+"""The host's speed against nominal: the board the probe posts on, the probe itself, and what a tier
+server does with it (a step's device time, and a step the host was too slow to hold)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from edgewise.tiers.hostspeed import MIN_PROBES, RING, WINDOW_S, Board, HostProbe, HostSpeed
+from edgewise.tiers.reference import PROBE_WORKLOAD, ReferenceRunner
+from edgewise.tiers.speed import LATE_FLOOR_S, Pace, held
+from tests.tiers.speedcheck import within
+
+
+@pytest.fixture(scope="module", autouse=True)
+def workload_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+        yield
+
+
+def post_many(board: Board, ratio: float, extra_s: float = 0.0, count: int = MIN_PROBES, at: float | None = None):
+    at = time.monotonic() if at is None else at
+    for i in range(count):
+        board.post(at - 0.01 * (count - i), ratio, extra_s)
+
+
+def test_the_board_gives_the_median_of_the_recent_window(tmp_path):
+    board = Board(Board.create(tmp_path / "b"))
+    assert board.read() is None  # nothing posted: a tier keeps what it had
+    now = time.monotonic()
+    post_many(board, 3.0, 0.002, count=MIN_PROBES, at=now - 2 * WINDOW_S)  # an old episode
+    post_many(board, 1.2, 0.0001, count=MIN_PROBES + 2, at=now)
+    factor, extra = board.read(now)
+    assert factor == pytest.approx(1.2) and extra == pytest.approx(0.0001)
+    # A reader in another process maps the same file and sees the same figures.
+    assert Board(tmp_path / "b").read(now) == (factor, extra)
+
+
+def test_after_a_quiet_spell_the_latest_probes_stand(tmp_path):
+    board = Board(Board.create(tmp_path / "b"))
+    now = time.monotonic()
+    post_many(board, 1.1, count=3, at=now - 4 * WINDOW_S)
+    post_many(board, 1.3, count=MIN_PROBES, at=now - 3 * WINDOW_S)  # all older than the window
+    assert board.read(now)[0] == pytest.approx(1.3)
+
+
+def test_the_ring_keeps_only_the_newest_probes(tmp_path):
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 5.0, count=RING)
+    post_many(board, 1.0, count=RING)  # overwrites every entry
+    assert board.read()[0] == pytest.approx(1.0)
+
+
+def test_a_negative_cold_extra_counts_as_none(tmp_path):
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 1.0, -0.0005)  # the quiet host's cold start is sometimes longer than this one's
+    assert board.read()[1] == 0.0
+
+
+def test_nominal_work_takes_off_the_cold_start_then_divides_by_the_factor(tmp_path):
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 1.25, 0.0001)
+    host = HostSpeed(board)
+    assert host.nominal_work(0.0011) == pytest.approx(0.001 / 1.25)
+    assert host.nominal_work(0.0001) == pytest.approx(0.00005 / 1.25)  # at most half a step is cold start
+
+
+def test_the_probe_posts_how_fast_the_host_runs_now(tmp_path):
+    runner = ReferenceRunner(PROBE_WORKLOAD)
+    runner.once()
+    nominal = float(np.median([runner.once() for _ in range(30)]))
+    board = Board(Board.create(tmp_path / "b"))
+    probe = HostProbe(board, nominal)
+    probe.warm()
+    factor, _ = board.read()
+    assert 0.5 < factor < 2.0  # the same host a moment later: about its nominal speed
+    # Against a nominal twice as fast as this host, the probe says the host runs twice as slow.
+    HostProbe(board, nominal / 2).warm(RING)
+    assert board.read()[0] == pytest.approx(2 * factor, rel=0.5)
+
+
+def test_a_step_is_held_to_its_device_time_against_the_nominal_host(tmp_path):
+    """A board saying the host runs 1.5x slower than nominal: a step of 6 ms CPU is 4 ms nominal, and a
+    tier at speed 0.25 holds it 16 ms (room enough for a busy host to take some of the step's core)."""
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 1.5, 0.0)
+    pace = Pace(0.25, 1, HostSpeed(board))
+
+    def work() -> None:
+        end = time.thread_time() + 0.006
+        while time.thread_time() < end:
+            pass
+
+    def held_for() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        _, late, _ = pace.run(work)
+        return time.perf_counter() - t0, late
+
+    device_s = 0.006 / 1.5 / 0.25  # not 0.024 s, as on a host at its nominal speed
+    took, late = within(held_for, device_s, tolerance=0.1, also=lambda late: late == 0.0)
+    assert late == 0.0
+    # Never shorter than the device's time; longer by a late wake-up at most (a busy host wakes a sleeper late).
+    assert device_s - 1e-4 <= took <= device_s * 1.15
+
+
+def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
+    """The board says the host runs 2x slower than nominal: a device at 0.8 of nominal needs 0.625 of the
+    step's time, so the step ends past its device time and is not held."""
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 2.0, 0.0)
+    pace = Pace(0.8, 1, HostSpeed(board))
+
+    def work() -> None:
+        end = time.thread_time() + 0.004
+        while time.thread_time() < end:
+            pass
+
+    t0 = time.perf_counter()
+    _, late, factor = pace.run(work)
+    took = time.perf_counter() - t0  # the step's wall time: its CPU time and whatever the host took from it
+    assert late == pytest.approx(took - 0.004 / 1.6, abs=3e-4)
+    assert not held(late, 0.004 / 1.6) and factor == pytest.approx(2.0)
+    assert held(LATE_FLOOR_S / 2, 0.0)  # timer jitter is not a host too slow
