@@ -3,8 +3,8 @@
 The models are tiny transformers configs with random weights: encoders (ALBERT with its shared
 layer, DeBERTa-v2 with relative attention through a shared key projection, ELECTRA), a ViT,
 decoders (GPT-2 with one fused q/k/v Conv1D and causal attention; Qwen2 with grouped-query
-attention and a gated FFN; Mistral with one key/value head for all queries; Falcon with its q/k/v
-fused per key/value group), a Swin (windowed
+attention and a gated FFN; Mistral with one key/value head for all queries; GPT-NeoX with q/k/v
+fused head by head, Falcon group by group; BLOOM, whose heads cannot go), a Swin (windowed
 attention, a relative position bias per head, stages) and a ConvNeXt, beside a torch CNN with
 depthwise convolutions: what matters here is the structure the operators find and keep.
 """
@@ -27,12 +27,13 @@ from edgewise.whitebox.students import derive_student
 from tests.subjects import families
 
 ENCODERS = ["albert", "deberta-v2", "electra", "vit"]
-DECODERS = ["gpt2", "qwen2", "mistral", "falcon"]
+DECODERS = ["gpt2", "qwen2", "mistral", "gpt-neox", "falcon"]
 FAMILIES = ENCODERS + DECODERS + ["swin"]
 # (attentions, query heads, key/value heads, projections: 3 separate or 1 fused) of each family's
 # default size; Swin's two stages have 2 and 4 heads.
 ATTENTIONS = {"albert": (1, [4], [4], 3), "gpt2": (2, [4, 4], [4, 4], 1), "qwen2": (2, [4, 4], [2, 2], 3),
-              "mistral": (2, [4, 4], [1, 1], 3), "falcon": (2, [4, 4], [2, 2], 1), "swin": (4, [2, 2, 4, 4], [2, 2, 4, 4], 3)}
+              "mistral": (2, [4, 4], [1, 1], 3), "gpt-neox": (2, [4, 4], [4, 4], 1),
+              "falcon": (2, [4, 4], [2, 2], 1), "swin": (4, [2, 2, 4, 4], [2, 2, 4, 4], 3)}
 
 
 def _falcon(**sizes) -> nn.Module:
@@ -55,6 +56,18 @@ def _mistral(**sizes) -> nn.Module:
     return families.text_classifier("mistral", MistralConfig(**{**config, **sizes}))
 
 
+def _config(name: str, **sizes):
+    """GPT-NeoX (q/k/v fused as [q k v] per head) and BLOOM (the same, with ALiBi slopes per head made by the model)."""
+    from transformers import BloomConfig, GPTNeoXConfig
+
+    common = dict(vocab_size=len(families.VOCAB), hidden_size=32, num_labels=families.CLASSES, pad_token_id=0,
+                  bos_token_id=2, eos_token_id=3)
+    if name == "gpt-neox":
+        return GPTNeoXConfig(**{**common, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+                                "max_position_embeddings": families.MAX_LENGTH, **sizes})
+    return BloomConfig(**{**common, "n_layer": 2, "n_head": 4, **sizes})
+
+
 def _model(name: str, **sizes) -> nn.Module:
     if name in families.IMAGE_CLASSIFIERS:
         return families.IMAGE_CLASSIFIERS[name](**sizes).eval()
@@ -62,6 +75,8 @@ def _model(name: str, **sizes) -> nn.Module:
         return _falcon(**sizes).eval()
     if name == "mistral":
         return _mistral(**sizes).eval()
+    if name in ("gpt-neox", "bloom"):
+        return families.text_classifier(name, _config(name, **sizes)).eval()
     return families.text_classifier(name, families.text_config(name, **sizes)).eval()
 
 
@@ -149,6 +164,16 @@ def test_half_the_heads_go_and_the_onnx_export_agrees(name, tmp_path):
         expected = model(**example).numpy()
     assert expected.shape == (4, families.CLASSES)
     assert np.allclose(make_session(path).run(None, feeds)[0], expected, atol=1e-4)
+
+
+def test_heads_whose_bias_is_made_outside_the_attention_are_refused_not_mispruned():
+    """BLOOM adds ALiBi slopes for every head, computed by the model from its head count: no
+    removal reproduces the model without those heads, so pruning refuses with the reason."""
+    model, example = _model("bloom"), _example("bloom")
+    with pytest.raises(PlanError, match="cannot remove heads of BloomAttention") as caught:
+        prune_transformer(model, 0.5, "l1", False, 0, example, families.CLASSES)
+    assert "ALiBi" in caught.value.message and "unstructured" in caught.value.hint
+    assert all(a.heads == 4 for a in find_attention(model, example)), "nothing is left half-pruned"
 
 
 def test_grouped_query_attention_loses_a_whole_group_and_what_it_computed():
