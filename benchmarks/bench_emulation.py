@@ -102,7 +102,8 @@ def main() -> None:
         result["presets"][preset] = rows
         print(f"\n{preset}: {runs} run(s), median (min-max) of each verified figure")
         print(table(["figure", "requested", "achieved", "min-max", "error", "band", "inside"],
-                    [[r["name"], f"{r['requested']:.4g} {r['unit']}", f"{r['achieved']['median']:.4g}",
+                    [[r["name"], "-" if r["requested"] is None else f"{r['requested']:.4g} {r['unit']}",
+                      f"{r['achieved']['median']:.4g}",
                       f"{r['achieved']['min']:.4g}-{r['achieved']['max']:.4g}"
                       + (f" (host {r['host_share']['median']:.2f})" if "host_share" in r else ""),
                       _error(r), r.get("band", ""), {True: "yes", False: "NO"}.get(r.get("inside"), "")]

@@ -1,8 +1,9 @@
 """Every runtime against ONNX Runtime on the built-in subjects' artifacts, one thread, batch 1.
 
 Per subject: the fp32 model (identity) through ONNX Runtime, OpenVINO in f32 and in bf16, and
-ExecuTorch (XNNPACK); the int8 model through ONNX Runtime and OpenVINO (the same sptq QDQ graph) and
-ExecuTorch's own int8 form (PT2E, XNNPACK quantizer). The sessions of one precision take turns in
+ExecuTorch (XNNPACK); the int8 model as each runtime's cells build it: ONNX Runtime's sptq (the variant
+its search chose), OpenVINO's (sptq in QDQ format, also run through ONNX Runtime: one graph in both)
+and ExecuTorch's own int8 form (PT2E, XNNPACK quantizer). The sessions of one precision take turns in
 blocks of back-to-back runs (the order rotating per block); a figure is the median of three rounds'
 medians, with their min and max. The CPU is named in the JSON.
 
@@ -22,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import parse_args, spread, table, write_results  # noqa: E402
 from edgewise.artifacts import ArtifactCache  # noqa: E402
 from edgewise.environment import fingerprint  # noqa: E402
-from edgewise.operators import BuildContext, get_operator  # noqa: E402
-from edgewise.operators.chain import build_step, root_artifact  # noqa: E402
+from edgewise.operators import BuildContext  # noqa: E402
+from edgewise.operators.chain import Chain  # noqa: E402
 from edgewise.runtimes.choice import RuntimeChoice  # noqa: E402
-from edgewise.runtimes.forms import build_form  # noqa: E402
+from edgewise.runtimes.forms import build_cell  # noqa: E402
 from edgewise.subjects import SUBJECTS, SubjectContext, get_subject  # noqa: E402
 from edgewise.subjects.base import _load_builtins  # noqa: E402
 from edgewise.subjects.teachers import teacher_missing  # noqa: E402
@@ -34,6 +35,7 @@ CACHE = Path(".edgewise-cache")
 WANTED = ("resnet", "resnext", "bert", "roberta")
 FP32 = ("onnxruntime", "openvino", "openvino[precision=bf16]", "executorch")
 INT8 = ("onnxruntime", "openvino", "executorch")
+SAME_GRAPH = "onnxruntime (openvino's graph)"  # ONNX Runtime on OpenVINO's int8 graph, where it is another
 
 
 def cpu_name() -> str:
@@ -62,24 +64,31 @@ def rounds_of_blocks(runs: dict[str, callable], feeds: list, rounds: int, blocks
     return {n: spread(v) for n, v in per_round.items()}
 
 
-def sessions(subject, cache, root, int8, log) -> tuple[dict, dict, dict]:
-    """The fp32 and int8 runs of every runtime (name -> feeds -> outputs), and what could not be built."""
+def sessions(subject, cache, log) -> tuple[dict, dict, dict, dict]:
+    """The fp32 and int8 runs of every runtime (name -> feeds -> outputs), what could not be built, and the key of
+    each artifact. Each is the artifact a study's cell builds for that runtime (the same cache keys)."""
     ctx = lambda wd: BuildContext(subject, wd or Path("."), log=log)  # noqa: E731 - the build's context factory
-    fp32, quant, failed = {}, {}, {}
-    for texts, artifact, out, replaced in ((FP32, root, fp32, ()), (INT8, int8, quant, ("sptq",))):
+    runs: dict[str, dict] = {"fp32": {}, "int8": {}}
+    failed, keys = {}, {}
+    for precision, chain, texts in (("fp32", "identity", FP32), ("int8", "sptq", INT8)):
         for text in texts:
-            runtime = RuntimeChoice.parse(text).make()
             try:
-                art = artifact
-                if runtime.form != "onnx":
-                    art = build_form(runtime, root, cache, ctx, replaced, {}, ("sptq",) if replaced else ())
+                art = build_cell(Chain.parse(chain), text, subject, cache, ctx, {}, None, log)
+                runtime = RuntimeChoice.parse(text).make()
                 session = runtime.open(art.parts[0], 1, art.meta.get("io"))
             except Exception as exc:  # noqa: BLE001 - a runtime that cannot take this model is reported, not fatal
-                failed[f"{text} {'int8' if replaced else 'fp32'}"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                failed[f"{text} {precision}"] = f"{type(exc).__name__}: {str(exc)[:300]}"
                 continue
+            keys[f"{text} {precision}"] = art.key
             names = [i.name for i in session.inputs]
-            out[text] = lambda feeds, s=session, n=names: s.run({k: feeds[k] for k in n})
-    return fp32, quant, failed
+            runs[precision][text] = lambda feeds, s=session, n=names: s.run({k: feeds[k] for k in n})
+            if text == "openvino" and precision == "int8" and art.key != keys.get("onnxruntime int8"):
+                # OpenVINO's int8 graph is sptq built in QDQ format, an artifact of its own: ONNX Runtime runs
+                # it too, so one graph is timed in both runtimes beside each runtime's own int8 model.
+                ort = RuntimeChoice.parse("onnxruntime").make().open(art.parts[0], 1)
+                names = [i.name for i in ort.inputs]
+                runs[precision][SAME_GRAPH] = lambda feeds, s=ort, n=names: s.run({k: feeds[k] for k in n})
+    return runs["fp32"], runs["int8"], failed, keys
 
 
 def main() -> None:
@@ -97,13 +106,11 @@ def main() -> None:
     results, rows = [], []
     for name in names:
         subject = get_subject(name, SubjectContext(cache_dir=CACHE, log=log))
-        root = root_artifact(subject, cache, log)
-        int8 = build_step(get_operator("sptq"), root, cache, lambda wd: BuildContext(subject, wd or Path("."), log=log))
         feeds = [subject.splits().evaluation.batch(slice(i, i + 1)) for i in range(8)]
-        fp32, quant, failed = sessions(subject, cache, root, int8, log)
+        fp32, quant, failed, keys = sessions(subject, cache, log)
         figures = {"fp32": rounds_of_blocks(fp32, feeds, 3, blocks, block),
                    "int8": rounds_of_blocks(quant, feeds, 3, blocks, block)}
-        entry = {"subject": name, "ms": figures, "failed": failed}
+        entry = {"subject": name, "ms": figures, "failed": failed, "artifacts": keys}
         for precision, found in figures.items():
             base = found.get("onnxruntime", {}).get("median")
             entry.setdefault("vs_onnxruntime", {})[precision] = {r: base / f["median"] for r, f in found.items()} \

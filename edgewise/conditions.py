@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, replace
 
 from edgewise.errors import ConfigError
+from edgewise.testbeds.kinds import testbed_class
 from edgewise.tiers.spec import LinkSpec, Placement, route_for
 
 _SETTING = re.compile(r"^(?P<link>[a-z]+-[a-z]+)=(?P<values>[0-9.a-z,]+)$")
@@ -99,9 +100,9 @@ def study_conditions(config) -> list[Condition]:
     """Every condition of a study (an edgewise.config.StudyConfig), in grid order; [] when it has none."""
     if config.conditions is None:
         return []
-    if config.testbed.kind == "remote":
-        raise ConfigError("conditions need a testbed that can reshape its links; a remote testbed's links are real",
-                          "remove 'conditions', or use testbed.kind linux or local")
+    if not testbed_class(config.testbed.kind).can_reshape:
+        raise ConfigError(f"conditions need a testbed that can reshape its links; a {config.testbed.kind} testbed's "
+                          "links are real", "remove 'conditions', or use testbed.kind linux or local")
     known = [link.name for link in config.testbed.link_specs()]
     grids = config.conditions if isinstance(config.conditions, list) else [config.conditions]
     out: list[Condition] = []

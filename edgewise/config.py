@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgewise.errors import ConfigError
 from edgewise.executors.config import ExecutorConfig
 from edgewise.sla import Sla
+from edgewise.testbeds.kinds import modules as testbed_modules
+from edgewise.testbeds.kinds import testbed_class
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, TierSpec
 from edgewise.vocabulary import IMAGE_CLASSIFICATION, PAPER, QUICK, Task
@@ -110,7 +112,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 class TestbedConfig(_Strict):
     __test__ = False
 
-    kind: Literal["linux", "local", "remote"] = "linux"
+    kind: str = Field(default="linux", description="linux (root) | local | remote, or a plug-in's kind")
     preset: str = "paper-scaled"
     tiers: dict[str, TierConfig] = Field(default_factory=dict, description="overrides per tier")
     links: dict[str, LinkConfig] = Field(default_factory=dict, description="overrides per link, 'a-b'")
@@ -122,6 +124,14 @@ class TestbedConfig(_Strict):
                              description="requests a tier server queues before it answers busy (under load)")
     expect: dict[str, LinkExpectation] = Field(default_factory=dict,
                                                description="remote: bounds per link the measured figures must meet")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        known = testbed_modules()
+        if v not in known:
+            raise ValueError(f"unknown testbed kind {v!r}; use one of {', '.join(known)}")
+        return v
 
     @field_validator("preset")
     @classmethod
@@ -139,16 +149,14 @@ class TestbedConfig(_Strict):
             ends = name.split("-")
             if len(ends) != 2 or any(e not in ("client", *TIER_ORDER) for e in ends):
                 raise ValueError(f"link {name!r} must be 'a-b' with a, b among client, {', '.join(TIER_ORDER)}")
-        if self.kind == "remote" and not self.endpoints:
-            raise ValueError("a remote testbed needs testbed.endpoints (tier: host:port)")
         for name in self.expect:
             ends = name.split("-")
             if len(ends) != 2 or any(e not in ("client", *TIER_ORDER) for e in ends):
                 raise ValueError(f"testbed.expect: link {name!r} must be 'a-b' with a, b among client, "
                                  f"{', '.join(TIER_ORDER)}")
-        if self.expect and self.kind != "remote":
-            raise ValueError("testbed.expect bounds what real hosts measure: use it with kind: remote "
-                             "(emulated links are checked against testbed.links and tolerance)")
+        problem = testbed_class(self.kind).check_config(self)
+        if problem:
+            raise ValueError(problem)
         return self
         return self
 

@@ -16,8 +16,7 @@ from typing import Any, Callable, Sequence
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.testbeds.base import Testbed
 from edgewise.tiers.client import TierClient, TierDown
-
-FULL, HEAD, TAIL = "full", "head", "tail"
+from edgewise.tiers.wire import FULL, HEAD, TAIL
 
 
 def part_roles(split: bool) -> tuple[str, ...]:
@@ -108,7 +107,7 @@ class Deployment:
         try:
             self._load(tier, part)
         except TierDown:
-            if self.testbed.kind != "remote":
-                raise  # an emulated tier is restarted by the caller's recovery
+            if self.testbed.can_restart:
+                raise  # a tier this testbed can start again is restarted by the caller's recovery
             self.testbed.restart(tier)
             self._load(tier, part)

@@ -15,6 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from edgewise.analysis.load import LOAD_FORMAT
 from edgewise.config import StudyConfig
 from edgewise.deploy import Deployment
 from edgewise.errors import EdgewiseError
@@ -22,9 +23,8 @@ from edgewise.measure.load import Search, Step, find_max_rate, offer, requests_p
 from edgewise.report.load import write_load_report
 from edgewise.study import RunOptions, Study
 from edgewise.tiers.spec import direct_links, route_for
-from edgewise.vocabulary import FAILED, OK
+from edgewise.vocabulary import FAILED, FAILED_MARK, OK
 
-FORMAT = "edgewise-load/1"
 _WARMUP_REQUESTS = 5
 _SERVICE_REQUESTS = 30
 
@@ -58,9 +58,9 @@ def run_load(config: StudyConfig, options: RunOptions) -> Path:
                                 **_load_cell(study, deployment, b, route_for(b.cell.placement, direct), count)})
             except EdgewiseError as exc:
                 records.append({**record, "status": FAILED, "error": str(exc)})
-                options.log(f"[red]load of {b.cell.name} failed: {exc}[/red]")
+                options.log(f"{FAILED_MARK} load of {b.cell.name} failed: {exc}")
     path = options.out / "load.json"
-    path.write_text(json.dumps({"format": FORMAT, "study": {"name": cfg.name, "source": cfg.source,
+    path.write_text(json.dumps({"format": LOAD_FORMAT, "study": {"name": cfg.name, "source": cfg.source,
                                                             "sla": sla.model_dump(), "load": load.model_dump(),
                                                             "requests_per_step": count, "seed": cfg.seed},
                                 "cells": records}, indent=1))

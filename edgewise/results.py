@@ -18,18 +18,21 @@ from edgewise.measure.drift import drift_summary
 from edgewise.operators.chain import Chain
 from edgewise.runtimes.choice import RuntimeChoice, served_key
 from edgewise.store import Store
+from edgewise.testbeds.kinds import testbed_class
 from edgewise.testbeds.measured import measured_summary
 from edgewise.vocabulary import BUILT, FAILED, IMAGE_CLASSIFICATION, MEASURED, OK, PLANNED, TEXT_CLASSIFICATION
 
 
 def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict[str, Any]:
     tb = config.testbed
+    kind = testbed_class(tb.kind)
     emulation = store.emulation() or {}
     study = {
         "name": config.name, "profile": profile, "seed": config.seed, "source": config.source,
         "sla": config.sla.model_dump(), "measure": config.measure.model_dump(),
         "testbed": {
-            "kind": tb.kind, "preset": tb.preset, "modelled": bool(emulation.get("modelled", tb.kind == "local")),
+            "kind": tb.kind, "preset": tb.preset, "modelled": bool(emulation.get("modelled", kind.modelled)),
+            "real_hosts": kind.real_hosts,
             "tiers": {n: {"cpus": t.cpus, "memory_mb": t.memory_mb, "threads": t.intra_op_threads, "speed": t.speed,
                           "labels": (emulation.get("labels") or {}).get(n, {})}
                       for n, t in tb.tier_specs().items()},
@@ -37,7 +40,7 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
                       for l in tb.link_specs()},
         },
     }
-    if tb.kind == "remote" and emulation:  # real hosts: the figures are what was measured, not what a preset says
+    if kind.real_hosts and emulation:  # the figures are what was measured, not what a preset says
         study["testbed"].update(measured_summary(emulation))
     cells = [_cell(store, row) for row in store.cells()]
     _add_conditions(study, store, config)

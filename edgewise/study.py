@@ -22,8 +22,14 @@ from edgewise.deploy import Deployment
 from edgewise.errors import ConfigError, EdgewiseError, TestbedError, build_failure
 from edgewise.executors.base import Built as _Built
 from edgewise.measure.accuracy import evaluate
-from edgewise.measure.conditions import (build_cells, enter_condition, for_every_condition, jobs_by_condition,
-                                         links_for_cell, links_of)
+from edgewise.measure.conditions import (
+    build_cells,
+    enter_condition,
+    for_every_condition,
+    jobs_by_condition,
+    links_for_cell,
+    links_of,
+)
 from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject, tier_down_reason
 from edgewise.measure.latency import output_check as _output_check
 from edgewise.operators.base import BuildContext
@@ -35,14 +41,21 @@ from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.store import Store
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject
-from edgewise.testbeds import Testbed, make_testbed
+from edgewise.testbeds import Testbed, make_testbed, testbed_class
 from edgewise.testbeds.emulation import EmulationReport
+from edgewise.testbeds.measured import (
+    NETWORK_HINT,
+    expectation_failures,
+    measured_link_specs,
+    measured_tier_specs,
+    route_links,
+    route_tiers,
+    topology,
+)
 from edgewise.testbeds.nominal import HostNominal
-from edgewise.testbeds.measured import (NETWORK_HINT, expectation_failures, measured_link_specs, measured_tier_specs,
-                                        route_links, route_tiers, topology)
 from edgewise.tiers.client import DoesNotFit, TierLost
 from edgewise.tiers.spec import direct_links, route_for
-from edgewise.vocabulary import BUILT, FAILED, PLANNED, QUICK, UNMEASURABLE, normalise_profile
+from edgewise.vocabulary import BUILT, FAILED, FAILED_MARK, PLANNED, QUICK, UNMEASURABLE, normalise_profile
 
 DEFAULT_CACHE = Path(".edgewise-cache")
 REVERIFY_AFTER_S = 300.0  # a verification older than this, taken before the builds, is taken again to measure
@@ -112,7 +125,7 @@ class Study:
                 raise  # the study file or the testbed: nothing else can be measured right either
             except Exception as exc:  # noqa: BLE001 - an operator failing on one subject must not end the study
                 built.append(_Built(cell, None, build_failure(exc)))
-                self.options.log(f"[red]build of {cell.name} failed: {built[-1].error}[/red]")
+                self.options.log(f"{FAILED_MARK} build of {cell.name} failed: {built[-1].error}")
             self._advance("build")
         return built
 
@@ -172,7 +185,7 @@ class Study:
         for name in dict.fromkeys(c.subject for c in cells):
             self.subject(name).splits()
         testbed = make_testbed(self.config.testbed)
-        if self.config.testbed.kind == "remote":
+        if testbed.real_hosts:
             self._measure_real_hosts(testbed, cells)
         return testbed
 
@@ -255,7 +268,7 @@ class Study:
                     except Exception as exc:  # noqa: BLE001 - a runtime failing on one artifact fails its cell
                         store.set_cell(b.cell.name, FAILED, f"accuracy through {b.cell.runtime_choice}: "
                                        f"{build_failure(exc)}")
-                        self.options.log(f"[red]accuracy of {b.cell.name} failed: {build_failure(exc)}[/red]")
+                        self.options.log(f"{FAILED_MARK} accuracy of {b.cell.name} failed: {build_failure(exc)}")
                         self._advance("accuracy")
                         continue
                     how = ""
@@ -316,7 +329,7 @@ class Study:
     def _testbed_scope(self, cells: list[Cell]) -> tuple[dict, list]:
         """The tiers and links to start: all of the study's, or on real hosts those the cells' routes use."""
         tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
-        if self.config.testbed.kind != "remote":
+        if not testbed_class(self.config.testbed.kind).real_hosts:
             return tiers, links
 
         pairs = route_links([c.placement for c in cells], self._direct_links())

@@ -62,3 +62,7 @@ TORCH = "torch"  # a trainable PyTorch model travels with the artifact
 ONNX = "onnx"  # an unpartitioned ONNX model
 FLOAT = "float"  # floating-point weights (absent once quantised to int8)
 SPLIT = "split"  # two parts, head and tail
+
+# A log line that reports a failure starts with this mark (the terminal shows it red); log lines are plain
+# text otherwise: the names a user wrote (prune[ratio=0.3]) reach the terminal as written.
+FAILED_MARK = "✗"

@@ -11,6 +11,18 @@ IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: network namespaces and cgroups")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_work_folders_left():
+    """Tier servers the tests kill cannot remove their work folders: the sweep of their owners' successors
+    does (tiers/workdirs.py), and a last one at the session's end; no folder of a dead owner is left."""
+    yield
+    from edgewise.tiers import workdirs
+
+    workdirs.sweep()
+    left = workdirs.sweep()  # a second sweep finds nothing: the first removed every dead owner's folder
+    assert not left, f"work folders of dead processes left in the temporary directory: {left}"
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("edgewise-cache")

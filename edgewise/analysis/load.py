@@ -62,6 +62,9 @@ class RateVerdict:
     evidence: str
 
 
+LOAD_FORMAT = "edgewise-load/1"  # load.json, written by edgewise.loadrun
+
+
 def read_load(path: str | Path) -> tuple[dict, list[LoadCell]]:
     p = Path(path)
     if p.is_dir():
@@ -69,7 +72,7 @@ def read_load(path: str | Path) -> tuple[dict, list[LoadCell]]:
     if not p.is_file():
         raise DataError(f"no load results at {p}", "run `edgewise load STUDY --out DIR` first")
     data = json.loads(p.read_text())
-    if data.get("format") != "edgewise-load/1":
+    if data.get("format") != LOAD_FORMAT:
         raise DataError(f"{p} is not an edgewise load result", "give the load.json written by `edgewise load`")
     return data["study"], [LoadCell.from_dict(c) for c in data["cells"]]
 

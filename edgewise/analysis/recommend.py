@@ -19,7 +19,7 @@ from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
 from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
 from edgewise.analysis.pareto import Point, pareto_front
-from edgewise.analysis.results import CellResult, ResultSet
+from edgewise.analysis.results import DEFAULT_RUNTIME, CellResult, ResultSet
 from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
 from edgewise.sla import DEFAULT_SLA, Sla, within
@@ -43,10 +43,12 @@ class CellVerdict:
     accuracy_drop: AccuracyDrop | None
     no_significant_speedup: bool | None  # None: identity, or no identity on this placement to compare with
     on_pareto_front: bool = False
+    runtime: str = DEFAULT_RUNTIME  # the runtime that served the cell, with its settings
 
     def to_dict(self) -> dict:
         return {"cell": self.cell, "subject": self.subject, "chain": self.chain, "placement": self.placement,
-                "status": self.status, "reasons": list(self.reasons), "notes": list(self.notes),
+                "runtime": self.runtime, "status": self.status, "reasons": list(self.reasons),
+                "notes": list(self.notes),
                 "latency": self.latency.to_dict() if self.latency else None, "accuracy": self.accuracy,
                 "accuracy_drop": self.accuracy_drop.to_dict() if self.accuracy_drop else None,
                 "no_significant_speedup": self.no_significant_speedup, "on_pareto_front": self.on_pareto_front}
@@ -94,7 +96,8 @@ class Recommendation:
                         "max_accuracy_drop": self.max_accuracy_drop},
                 "judged_on": self.judged_on(),
                 "placements": list(self.placements) if self.placements else None,
-                "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None), "pareto_front": self.pareto(s),
+                "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None),
+                                 "best_runtime": b.runtime if b else None, "pareto_front": self.pareto(s),
                                  "ranking": [v.to_dict() for v in self.ranked(s)]} for s in self.subjects}}
 
     def __rich__(self):
@@ -149,7 +152,7 @@ def _latency_status(estimate: TailEstimate | None, max_latency_ms: float, reason
 
 def _accuracy_status(cell: CellResult, drop: AccuracyDrop | None, max_drop: float,
                      reasons: list[str], notes: list[str]) -> Status:
-    if cell.chain == "identity":
+    if cell.chain == "identity" and not cell.runtime:  # another runtime (bf16, say) may change the predictions
         return "meets"
     if drop is None:
         reasons.append("accuracy drop unknown (no accuracy for the cell or its identity)")
@@ -167,7 +170,9 @@ def _accuracy_status(cell: CellResult, drop: AccuracyDrop | None, max_drop: floa
 
 
 def _no_speedup(rs: ResultSet, cell: CellResult, medians: MedianReplicates) -> bool | None:
-    identity = rs.find(cell.subject, "identity", cell.placement)
+    # The identity its own runtime serves (what the chain itself changes), else the default runtime's.
+    identity = rs.find(cell.subject, "identity", cell.placement, cell.runtime) or rs.find(cell.subject, "identity",
+                                                                                         cell.placement)
     if cell.chain == "identity" or identity is None or identity.status != OK or identity.latency_s.size == 0:
         return None
     pair = compare_cells(rs, [identity.name, cell.name], "none", medians=medians).pair(identity.name, cell.name)
@@ -181,14 +186,15 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
     if cell.status != OK or cell.latency_s.size == 0:
         reasons.append(f"cell {cell.status}" + (f": {cell.error}" if cell.error else ""))
         return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, "fails", tuple(reasons), (),
-                           None, cell.primary_accuracy, None, None)
+                           None, cell.primary_accuracy, None, None, runtime=cell.runtime_label)
     estimate = _latency_estimate(cell, percentile, notes)
     drop = accuracy_drop(rs, cell)
     statuses = [_latency_status(estimate, max_latency_ms, reasons),
                 _accuracy_status(cell, drop, max_drop, reasons, notes)]
     status = max(statuses, key=_STATUS_RANK.__getitem__)
     return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, status, tuple(reasons), tuple(notes),
-                       estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians))
+                       estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians),
+                       runtime=cell.runtime_label)
 
 
 def _rank_key(v: CellVerdict) -> tuple[int, float]:
@@ -234,7 +240,8 @@ def render_recommendation(rec: Recommendation) -> Group:
     for subject in rec.subjects:
         best = rec.best(subject)
         title = (f"{subject}: p{rec.percentile} <= {rec.max_latency_ms:g} ms, accuracy drop <= "
-                 f"{rec.max_accuracy_drop:g} points -> " + (f"[bold green]{best.cell}[/]" if best else "[red]none[/]"))
+                 f"{rec.max_accuracy_drop:g} points -> "
+                 + (f"[bold green]{best.cell}[/] served by {best.runtime}" if best else "[red]none[/]"))
         table = Table(title=title, title_justify="left")
         for col in ("cell", "status", "latency", "accuracy drop", "pareto", "why / notes"):
             table.add_column(col, overflow="fold")

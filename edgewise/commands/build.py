@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgewise.commands import options
+from edgewise.commands import options, plain
 from edgewise.commands.progress import StudyProgress
 from edgewise.commands.run import _device
 from edgewise.config import load_study
@@ -42,10 +43,10 @@ def build(
         table.add_column(col)
     for b in built:
         if b.artifact is None:
-            table.add_row(b.cell.name, "-", "-", f"[red]{b.error}[/red]")
+            plain.add_row(table, b.cell.name, "-", "-", Text(str(b.error), style="red"))
         else:
             warnings = "; ".join(b.artifact.meta.get("warnings", []))
-            table.add_row(b.cell.name, b.artifact.key, f"{b.artifact.size_bytes / 1e6:.2f} MB", warnings)
+            plain.add_row(table, b.cell.name, b.artifact.key, f"{b.artifact.size_bytes / 1e6:.2f} MB", warnings)
     Console().print(table)
     if any(b.artifact is None for b in built):
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ from rich.table import Table
 from edgewise.analysis import load_results
 from edgewise.analysis.render import to_json
 from edgewise.analysis.runs import RunComparison, compare_runs
+from edgewise.commands import plain
 
 
 def compare_command(
@@ -40,7 +41,7 @@ def render(c: RunComparison, console: Console) -> None:
         table.add_column(col)
     for p in sorted(c.pairs, key=lambda p: -abs(p.ratio - 1)):
         if abs(p.ratio - 1) > c.within:
-            table.add_row(escape(p.cell), f"{p.median_a_s * 1e3:.3g}", f"{p.median_b_s * 1e3:.3g}", f"{p.ratio:.3f}")
+            plain.add_row(table, p.cell, f"{p.median_a_s * 1e3:.3g}", f"{p.median_b_s * 1e3:.3g}", f"{p.ratio:.3f}")
     if table.row_count:
         console.print(table)
     console.print(f"{c.decisions - len(c.changed)} of {c.decisions} decisions the findings rest on are the same"

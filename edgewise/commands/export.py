@@ -12,7 +12,9 @@ from edgewise.study import DEFAULT_CACHE
 
 def export(
     run_dir: Path = typer.Argument(..., help="a study's output directory (holds results.json and study.sqlite)"),
-    cell: str = typer.Argument(..., help="the cell to ship, SUBJECT:CHAIN@PLACEMENT[/RUNTIME]"),
+    # Help text is read as rich markup, where "[/...]" closes a tag: the optional part is spelled out.
+    cell: str = typer.Argument(..., help="the cell to ship, SUBJECT:CHAIN@PLACEMENT, with /RUNTIME after it for "
+                               "a runtime other than onnxruntime"),
     out: Path = typer.Option(..., "--out", "-o", help="directory for the model file(s) and provenance.json"),
     cache: Path = typer.Option(DEFAULT_CACHE, help="the artifact cache the run used"),
 ) -> None:

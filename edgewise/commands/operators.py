@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.commands import plain
 from edgewise.operators.base import OPERATORS, load_builtin_operators
 
 operators_app = typer.Typer(help="Deployment operators (white-box train, black-box do not).", no_args_is_help=True)
@@ -24,8 +25,8 @@ def list_operators() -> None:
     for name in sorted(OPERATORS):
         op = OPERATORS[name]
         params = ", ".join(f"{k}={f.default!r}" for k, f in op.Params.model_fields.items())
-        table.add_row(name, op.kind, ",".join(sorted(op.requires)) or "-", ",".join(sorted(op.produces | op.keeps)) or "-",
-                      params or "-", op.description)
+        plain.add_row(table, name, op.kind, ",".join(sorted(op.requires)) or "-",
+                      ",".join(sorted(op.produces | op.keeps)) or "-", params or "-", op.description)
     Console().print(table)
 
 

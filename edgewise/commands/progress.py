@@ -14,6 +14,9 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+from edgewise.vocabulary import FAILED_MARK
 
 REFRESH_S = 0.25
 TIMED_STAGES = frozenset({"latency"})  # stages whose items are timed requests
@@ -24,7 +27,8 @@ class StudyProgress:
         self.console = console or Console(stderr=True)
         self.bar = Progress(
             TextColumn("[bold]{task.fields[stage]:<9}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[item]}"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[item]}", markup=False),  # a cell's name as written: prune[ratio=0.3]
             console=self.console, transient=False, auto_refresh=False,
         )
         self.tasks: dict[str, int] = {}
@@ -71,4 +75,5 @@ class StudyProgress:
             self.bar.refresh()
 
     def log(self, message: str) -> None:
-        self.bar.console.print(message)
+        """A line as written (no markup: a chain's settings in brackets stay); a failure's line in red."""
+        self.bar.console.print(Text(message, style="red" if message.startswith(FAILED_MARK) else ""))

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.commands import plain
 from edgewise.subjects.base import SUBJECTS, SubjectContext, _load_builtins
 
 subjects_app = typer.Typer(help="Models to deploy: the built-in subjects (your own go in the study file).",
@@ -34,7 +35,7 @@ def list_subjects(
     for name in sorted(SUBJECTS):
         info = SUBJECTS[name](ctx).describe()
         quality = info.get("teacher_quality")
-        table.add_row(name, info["task"], info["family"], _millions(info.get("parameters")), info.get("input", "-"),
+        plain.add_row(table, name, info["task"], info["family"], _millions(info.get("parameters")), info.get("input", "-"),
                       ", ".join(info["metrics"]),
                       ", ".join(f"{k} {v:.3f}" for k, v in quality.items()) if quality else "not trained")
     Console().print(table)

@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.commands import plain
 from edgewise.config import TestbedConfig, load_study
 from edgewise.errors import TestbedError
 from edgewise.tiers.spec import Placement
 
 testbed_app = typer.Typer(help="Check, calibrate or clean up the testbed; show this host's nominal speed.",
                           no_args_is_help=True)
-BUSY_SPREAD = 1.15  # p90/p10 of the nominal's round medians above this: the host was not quiet
 
 
 @testbed_app.command("check")
@@ -33,16 +33,17 @@ def check(
 
     config = load_study(study).testbed if study else TestbedConfig()
     tiers, links = config.tier_specs(), config.link_specs()
-    if config.kind == "remote":  # real hosts: measure the links between the tiers that have an endpoint
+    testbed = make_testbed(config)
+    if testbed.real_hosts:  # measure the links between the tiers that have an endpoint
         from edgewise.testbeds.measured import route_links, route_tiers, topology  # lazy: keeps `edgewise --help` light
 
         pairs = route_links([Placement((t,)) for t in config.endpoints], set())
         tiers, links = {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
-    with make_testbed(config) as testbed:
+    with testbed:
         testbed.start(tiers, links)
         report = testbed.verify(quick=quick)
     failures = report.failures(config.tolerance)
-    if config.kind == "remote":
+    if testbed.real_hosts:
         from edgewise.testbeds.measured import NETWORK_HINT, expectation_failures  # lazy: keeps `edgewise --help` light
 
         failures = expectation_failures(report, config.expect)
@@ -53,7 +54,7 @@ def check(
         for col in ("figure", "requested", "achieved", "unit", "note"):
             table.add_column(col)
         for f in report.figures:
-            table.add_row(f.name, _fmt(f.requested), _fmt(f.achieved), f.unit, f.note)
+            plain.add_row(table, f.name, _fmt(f.requested), _fmt(f.achieved), f.unit, f.note)
         Console().print(table)
         for note in report.notes:
             typer.echo(f"note: {note}")
@@ -63,7 +64,7 @@ def check(
                        f"{host.get('os')}, ONNX Runtime {host.get('onnxruntime')} "
                        f"({', '.join(host.get('providers') or [])}), edgewise {host.get('edgewise')}, "
                        f"memory cap: {cap.get('how', '-')}")
-    if failures and config.kind == "remote":
+    if failures and testbed.real_hosts:
         raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
                            NETWORK_HINT)
     if failures:
@@ -93,8 +94,8 @@ def calibrate(
     for col in ("workload", "device (ms)", "nominal host (ms)", "this host now (ms)", "speed (of nominal)"):
         table.add_column(col)
     for name, speed in result.speeds().items():
-        table.add_row(name, _fmt(result.device_ms[name]), _fmt(result.nominal_ms[name]), _fmt(result.host_ms[name]),
-                      _fmt(speed))
+        plain.add_row(table, name, _fmt(result.device_ms[name]), _fmt(result.nominal_ms[name]),
+                      _fmt(result.host_ms[name]), _fmt(speed))
     Console().print(table)
     if result.capped:
         typer.echo("note: the device is faster than this host; speed held at 1.0 (a faster tier cannot be "
@@ -119,11 +120,9 @@ def nominal(
         return
     typer.echo(record.describe())
     typer.echo(f"kept in {nominal_file()}; a study keeps the one it started with")
-    busy = {name: spread for name, spread in record.spread.items() if spread > BUSY_SPREAD}
-    if busy:
-        typer.echo("note: the host was busy while it was measured (" + ", ".join(
-            f"{name}: p90/p10 {spread:.2f}" for name, spread in busy.items()) + "): measure it again when it is "
-            "quiet, with --measure")
+    if record.busy:
+        typer.echo(f"note: the host was busy while it was measured (load {record.load} per core): measure it again "
+                   "when it is quiet, with --measure")
 
 
 @testbed_app.command("cleanup")

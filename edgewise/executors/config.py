@@ -21,7 +21,7 @@ class ClusterTestbed(_Strict):
 
     name: str
     resources: dict[str, float] = Field(default_factory=dict, description="Ray resources pinning it to a host")
-    kind: Literal["linux", "local", "remote"] | None = Field(default=None, description="default: testbed.kind")
+    kind: str | None = Field(default=None, description="default: testbed.kind")
     endpoints: dict[str, str] = Field(default_factory=dict, description="remote: tier -> host:port")
     token: str | None = None
 

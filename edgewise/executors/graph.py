@@ -15,9 +15,9 @@ from typing import Any, Callable
 from edgewise.artifacts import Artifact, ArtifactCache
 from edgewise.config import StudyConfig
 from edgewise.errors import ArtifactError
-from edgewise.operators.chain import Chain, build_chain, root_artifact, root_key, step_key
+from edgewise.operators.chain import build_chain, root_artifact, root_key, step_key
 from edgewise.plan import Cell
-from edgewise.runtimes.forms import build_cell, form_key, form_plan, form_step, is_form_step
+from edgewise.runtimes.forms import build_cell, form_key, form_plan, form_step, is_form_step, prefix, served_chain
 
 
 @dataclass
@@ -52,8 +52,9 @@ def plan_steps(study, cells: list[Cell]) -> tuple[dict[str, Step], dict[str, str
         names: tuple[str, ...] = ()
         probe = study.build_context(cell, subject, None)
         runtime = cell.runtime_choice.make(study.config.runtimes)
-        form = form_plan(cell.chain, runtime)  # a runtime with a form of its own builds it after the chain's start
-        for op in (form[0] if form else cell.chain).operators(study.config.operators):
+        chain = served_chain(cell.chain, runtime, study.config.operators)
+        form = form_plan(chain, runtime)  # a runtime with a form of its own builds it after the chain's start
+        for op in (form[0] if form else chain).operators(study.config.operators):
             if op.name == "identity":
                 continue
             names = (*names, op.name)
@@ -108,8 +109,11 @@ def build_one(study, subject_name: str, cell_name: str, names: list[str], key: s
                               lambda workdir: study.build_context(cell, subject, workdir), study.config.operators,
                               study.config.runtimes, study.options.log)
     else:
+        # The cell's chain as its runtime builds it, cut at this step: its links keep their settings.
         cell = Cell.parse(cell_name)
-        artifact = build_chain(Chain(tuple(names)), subject, cache,
+        runtime = cell.runtime_choice.make(study.config.runtimes)
+        chain = prefix(served_chain(cell.chain, runtime, study.config.operators), len(names))
+        artifact = build_chain(chain, subject, cache,
                                lambda workdir: study.build_context(cell, subject, workdir), study.config.operators,
                                study.options.log)
     if artifact.key != key:

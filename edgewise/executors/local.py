@@ -14,11 +14,12 @@ import time
 from typing import Any, Callable
 
 from edgewise.artifacts import ArtifactCache
+from edgewise.environment import usable_cores
 from edgewise.executors.base import Executor
 from edgewise.executors.graph import build_one, plan_steps, study_spec, worker_study
-from edgewise.environment import usable_cores
 from edgewise.lanes import LaneTask, Outcome, run_in_lanes
 from edgewise.subjects.teachers import teacher_missing, teacher_record
+from edgewise.vocabulary import FAILED_MARK
 
 
 class LocalExecutor(Executor):
@@ -58,7 +59,7 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
     def done(name: str, outcome: Outcome) -> None:
         label = labels[name]
         if outcome.error:
-            log(f"[red]{label}: failed in its lane ({outcome.error}); the build tries it again[/red]")
+            log(f"{FAILED_MARK} {label}: failed in its lane ({outcome.error}); the build tries it again")
         else:
             log(f"built {label} in a lane ({outcome.seconds:.1f} s)")
         study._advance("lanes")

@@ -29,6 +29,7 @@ from edgewise.executors.packs import install, pack_artifact, pack_teacher
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
 from edgewise.executors.ray_measure import fan_out
 from edgewise.subjects.teachers import teacher_missing, teacher_path
+from edgewise.vocabulary import FAILED_MARK
 
 
 def import_ray():
@@ -130,7 +131,7 @@ class RayExecutor(Executor):
                          "(if the workers do not share that directory, set executor.shared_cache: false)")
             built.append(Built(cell, artifact, error))
             if error:
-                self.log(f"[red]build of {cell.name} failed: {error}[/red]")
+                self.log(f"{FAILED_MARK} build of {cell.name} failed: {error}")
         return built
 
     def _gather(self, tasks: dict[Any, str], cache_root: Path, install, study, cells, final) -> dict[str, str]:

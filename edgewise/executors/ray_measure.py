@@ -27,7 +27,7 @@ from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.testbeds import make_testbed
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import direct_links, route_for
-from edgewise.vocabulary import BUILT, DOES_NOT_FIT, FAILED, MEASURED, UNMEASURABLE
+from edgewise.vocabulary import BUILT, DOES_NOT_FIT, FAILED, FAILED_MARK, MEASURED, UNMEASURABLE
 
 
 def fan_out(executor, study, store, built) -> None:
@@ -88,7 +88,7 @@ def fan_out(executor, study, store, built) -> None:
                 reason = failure_reason(exc)
                 store.event("testbed-lost", f"testbed {name}: {reason}", b.cell.name)
                 store.set_cell(b.cell.name, FAILED, f"testbed {name} lost while measuring: {reason}")
-                executor.log(f"[red]testbed {name} lost: {reason}[/red]")
+                executor.log(f"{FAILED_MARK} testbed {name} lost: {reason}")
                 continue
             _record(store, study, name, b.cell.name, result)
             idle.append(name)

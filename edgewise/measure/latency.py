@@ -18,6 +18,7 @@ import numpy as np
 from edgewise.conditions import Condition
 from edgewise.measure.drift import WAIT_EVENT, wait_message
 from edgewise.store import Store
+from edgewise.tiers import parts
 from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route
 from edgewise.tiers.speed import held
@@ -145,7 +146,7 @@ class _Loop:
         if result is None:
             return False
         warm = p < self.protocol.warmup_passes
-        compute = sum(v for k, v in result.breakdown.items() if k.startswith(("compute:", "preprocess:")))
+        compute = sum(parts.work_by_tier(result.breakdown).values())
         ok = held(result.late_s, compute)
         if not ok and not warm:
             self.store.add_unheld(job.name, p, i, result.total_s, result.pacing)

@@ -21,9 +21,11 @@ from typing import Callable
 import numpy as np
 
 from edgewise.analysis.tails import min_samples, upper_bound
+from edgewise.sla import within
+from edgewise.tiers import parts
 from edgewise.tiers.client import TierBusy
 from edgewise.tiers.peers import PeerPool
-from edgewise.tiers.wire import Frame
+from edgewise.tiers.wire import BUSY, Frame
 
 # What one request came to: "ok" with its breakdown, "busy" (the tier's queue was full) or "error".
 Send = Callable[[], dict[str, float]]  # raises TierBusy when refused; returns the breakdown when served
@@ -110,7 +112,7 @@ class Step:
     def holds(self) -> bool:
         """The SLA's percentile, bounded as MLPerf's early stopping does, is within the latency limit."""
         bound = self.bound
-        return bound is not None and bound.value <= self.max_latency_s
+        return bound is not None and within(bound.value, self.max_latency_s)
 
     def achieved_rate(self) -> float:
         done = [o.scheduled_s + o.latency_s for o in self.outcomes if o.kind == "ok"]
@@ -193,13 +195,7 @@ def single_stream_service_s(send: Send, count: int = 30) -> float:
     """The median time the bottleneck tier spends on a request (preprocessing + compute), one at a time."""
     per_tier: dict[str, list[float]] = {}
     for _ in range(count):
-        parts = send()
-        work: dict[str, float] = {}
-        for key, value in parts.items():
-            kind, _, tier = key.partition(":")
-            if kind in ("compute", "preprocess") and tier:
-                work[tier] = work.get(tier, 0.0) + value
-        for tier, value in work.items():
+        for tier, value in parts.work_by_tier(send()).items():
             per_tier.setdefault(tier, []).append(value)
     if not per_tier:
         raise ValueError("the requests reported no compute time")
@@ -215,10 +211,11 @@ class EchoSender:
     def __call__(self) -> dict[str, float]:
         reply = self.pool.exchange(Frame("ECHO", {"work_s": self.work_s}))
         if reply.type == "ERROR":
-            if reply.meta.get("error") == "Busy":
+            if reply.meta.get("error") == BUSY:
                 raise TierBusy(self.tier, str(reply.meta.get("message", "")))
             raise RuntimeError(str(reply.meta.get("message")))
-        return {f"queue:{self.tier}": reply.meta["queue_s"], f"compute:{self.tier}": reply.meta["compute_s"]}
+        return {parts.key(parts.QUEUE, self.tier): reply.meta["queue_s"],
+                parts.key(parts.COMPUTE, self.tier): reply.meta["compute_s"]}
 
     def close(self) -> None:
         self.pool.close()

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgewise.measure.load import EchoSender, offer, single_stream_service_s
 from edgewise.testbeds.processes import TierProcess
+from edgewise.tiers import parts
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import Placement, route_for
 
@@ -62,7 +63,7 @@ def overload(workdir: Path, seconds: float, factor: float = 10.0, *, artifact=No
             "requests": len(outcomes), "scheduled": int(rate * seconds), **kinds,
             "served_rate_per_s": kinds["ok"] / elapsed, "service_ms_before": service * 1e3,
             "service_ms_after": service_after * 1e3,
-            "queue_ms_after_max": max(v for a in after for k, v in a.items() if k.startswith("queue:")) * 1e3,
+            "queue_ms_after_max": max(v for a in after for k, v in a.items() if parts.parse(k)[0] == parts.QUEUE) * 1e3,
             "served_p50_ms": float(np.median(served) * 1e3) if served.size else None,
             "served_max_ms": float(served.max() * 1e3) if served.size else None,
             "peak_rss_mb": {"before": baseline, "during": peak}, "server_alive": alive,

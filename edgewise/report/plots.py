@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from edgewise.report.source import chain_facts
+from edgewise.tiers import parts
 from edgewise.report.svg import Canvas, Scale, fmt
 
 # Colour-blind-safe first (Okabe-Ito), then Tableau for longer lists of chains.
@@ -34,17 +35,17 @@ def chain_colours(chains: list[str]) -> dict[str, str]:
 
 
 # Breakdown components: one hue per kind, shades for its tiers or links (in order of appearance).
-_COMPONENT_SHADES = {"compute": ("#08519C", "#3182BD", "#6BAED6", "#9ECAE1"),
-                     "link": ("#D55E00", "#F28E2B", "#A63603", "#FDAE6B"),
-                     "preprocess": ("#E6AB02", "#FFD92F", "#B8860B"),
-                     "queue": ("#7B3294", "#C2A5CF", "#9970AB"),
-                     "client_encode": ("#B0B0B0",), "decode": ("#7F7F7F",), "other": ("#DDDDDD",)}
+_COMPONENT_SHADES = {parts.COMPUTE: ("#08519C", "#3182BD", "#6BAED6", "#9ECAE1"),
+                     parts.LINK: ("#D55E00", "#F28E2B", "#A63603", "#FDAE6B"),
+                     parts.PREPROCESS: ("#E6AB02", "#FFD92F", "#B8860B"),
+                     parts.QUEUE: ("#7B3294", "#C2A5CF", "#9970AB"),
+                     parts.CLIENT_ENCODE: ("#B0B0B0",), parts.DECODE: ("#7F7F7F",), "other": ("#DDDDDD",)}
 
 
 def component_colours(components: list[str]) -> dict[str, str]:
     colours, used = {}, {}
     for name in components:
-        kind = name.split(":", 1)[0]
+        kind = parts.parse(name)[0]
         shades = _COMPONENT_SHADES.get(kind, ("#CC79A7", "#E7A3C8"))
         colours[name] = shades[used.get(kind, 0) % len(shades)]
         used[kind] = used.get(kind, 0) + 1

@@ -8,12 +8,13 @@ from html import escape
 import numpy as np
 
 from edgewise.analysis import Analyses, CellResult, Comparison, Point, ResultSet, pareto_front
+from edgewise.analysis.results import DEFAULT_RUNTIME
 from edgewise.report import plots
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.source import Analysed
 from edgewise.report.svg import fmt
-from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
-                                    speedup_rows, testbed_words, verdict_rows)
+from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, ordered_speedups,
+                                    recommendation_rows, speedup_rows, testbed_words, verdict_rows)
 from edgewise.vocabulary import OK
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light
@@ -65,7 +66,7 @@ def findings(data: Analysed) -> list[str]:
 def _testbed(ctx: ReportContext) -> str:
     study, emu = ctx.results.study, ctx.results.emulation
     testbed = study.get("testbed") or {}
-    if testbed.get("kind") == "remote":
+    if testbed.get("real_hosts", testbed.get("kind") == "remote"):  # results written before real_hosts was recorded
         head = note(testbed_words(testbed)) + _hosts(emu.get("hosts") or {})
     else:
         head = note(f"kind {testbed.get('kind', '–')}, preset {testbed.get('preset', '–')}"
@@ -205,12 +206,18 @@ def breakdown(ctx: ReportContext) -> str:
 
 
 def speedup_charts(results: ResultSet, analyses: Analyses, colours: dict[str, str], label: str) -> list[str]:
-    _, rows = speedup_rows(results, analyses)
+    summaries = ordered_speedups(results, analyses)
+    several = len(results.runtimes) > 1  # each chain once per runtime: the runtime joins its label
     charts = []
     for placement in results.placements:
-        ranges = [plots.Range(chain, colours.get(chain, "#777"), lo, mean, hi,
-                              f"{chain} on {placement}: min {lo:.2f}×, mean {mean:.2f}×, max {hi:.2f}× over {n} subjects")
-                  for chain, place, lo, mean, hi, n in rows if place == placement]
+        ranges = []
+        for s in summaries:
+            if s.placement != placement:
+                continue
+            label = f"{s.chain} / {s.runtime or DEFAULT_RUNTIME}" if several else s.chain
+            ranges.append(plots.Range(label, colours.get(s.chain, "#777"), s.minimum, s.mean, s.maximum,
+                                      f"{label} on {placement}: min {s.minimum:.2f}×, mean {s.mean:.2f}×, "
+                                      f"max {s.maximum:.2f}× over {len(s.subjects)} subjects"))
         if ranges:
             charts.append(plots.range_chart(f"{label}: speed-up over identity on {placement}", ranges,
                                             "ratio of median latencies, identity / chain"))

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from edgewise.analysis import Analyses, CellVerdict, Interval, ResultSet
+from edgewise.analysis.analyses import SpeedupSummary
+from edgewise.analysis.results import DEFAULT_RUNTIME
 from edgewise.report.plots import chain_order_key
 from edgewise.report.source import Analysed
 from edgewise.sla import Sla
@@ -55,7 +57,7 @@ def latency_text(v: CellVerdict) -> str:
 
 
 def drop_text(v: CellVerdict) -> str:
-    if v.chain == "identity":
+    if v.chain == "identity" and (v.accuracy_drop is None or v.accuracy_drop.baseline == v.cell):
         return "0 (baseline)"
     if v.accuracy_drop is None:
         return "unknown"
@@ -66,7 +68,7 @@ def drop_text(v: CellVerdict) -> str:
 def recommendation_rows(ctx: ReportContext) -> Rows:
     """Per subject the fastest cell that meets the SLA; else the closest candidate and why it falls short."""
     rec = ctx.study.recommendation
-    rows = []
+    rows, served = [], []
     for subject in rec.subjects:
         best = rec.best(subject)
         shown = best or rec.ranked(subject)[0]
@@ -74,8 +76,10 @@ def recommendation_rows(ctx: ReportContext) -> Rows:
                "the SLA" if best else "no cell meets the SLA; closest: " + "; ".join(shown.reasons))
         rows.append([subject, shown.chain, shown.placement, shown.status, _accuracy_text(ctx.results.cell(shown.cell)),
                      latency_text(shown), drop_text(shown), why + "".join(f"; {n}" for n in shown.notes)])
-    return ["subject", "chain", "placement", "status", "accuracy", "judged latency [95% CI], bound",
-            "drop (points) [95% CI]", "why"], rows
+        served.append(shown.runtime)
+    return _runtime_column(ctx.results, ["subject", "chain", "placement", "status", "accuracy",
+                                         "judged latency [95% CI], bound", "drop (points) [95% CI]", "why"],
+                           rows, served, 3)
 
 
 def verdict_rows(ctx: ReportContext) -> Rows:
@@ -92,13 +96,14 @@ def verdict_rows(ctx: ReportContext) -> Rows:
 
 def latency_rows(ctx: ReportContext) -> Rows:
     """One row per cell, ordered subject, placement, median latency."""
-    rows = []
+    rows, served = [], []
     p = ctx.sla.percentile
     for subject in ctx.results.subjects:
         cells = [c for c in ctx.results.cells if c.subject == subject]
         cells.sort(key=lambda c: (ctx.results.placements.index(c.placement),
                                   float(np.median(c.latency_s)) if len(c.latency_s) else float("inf")))
         for c in cells:
+            served.append(c.runtime_label)
             if c.status != OK or not len(c.latency_s):
                 rows.append([subject, c.chain, c.placement, c.status, None, None, None, None, 0, _accuracy_text(c)])
                 continue
@@ -107,17 +112,32 @@ def latency_rows(ctx: ReportContext) -> Rows:
             at_p = tail.value * 1000 if tail and tail.value is not None and tail.percentile == p else None
             rows.append([subject, c.chain, c.placement, c.status, float(np.median(c.latency_s)) * 1000,
                          ci.low * 1000, ci.high * 1000, at_p, len(c.latency_s), _accuracy_text(c)])
-    return ["subject", "chain", "placement", "status", "median (ms)", "CI low", "CI high", f"p{p} (ms)", "n",
-            "accuracy"], rows
+    return _runtime_column(ctx.results, ["subject", "chain", "placement", "status", "median (ms)", "CI low",
+                                         "CI high", f"p{p} (ms)", "n", "accuracy"], rows, served, 3)
+
+
+def ordered_speedups(results: ResultSet, analyses: Analyses) -> list[SpeedupSummary]:
+    """The speed-ups over identity per (chain, placement, runtime), placements in order, chains in report order."""
+    order = results.placements
+    return sorted(analyses.speedup_summaries,
+                  key=lambda s: (order.index(s.placement), chain_order_key(s.chain, results)))
 
 
 def speedup_rows(results: ResultSet, analyses: Analyses) -> Rows:
     """Ratio of medians identity / chain per (chain, placement), min / mean / max over subjects."""
-    order = results.placements
-    summaries = sorted(analyses.speedup_summaries,
-                       key=lambda s: (order.index(s.placement), chain_order_key(s.chain, results)))
+    summaries = ordered_speedups(results, analyses)
     rows = [[s.chain, s.placement, s.minimum, s.mean, s.maximum, len(s.subjects)] for s in summaries]
-    return ["chain", "placement", "min ×", "mean ×", "max ×", "subjects"], rows
+    return _runtime_column(results, ["chain", "placement", "min ×", "mean ×", "max ×", "subjects"], rows,
+                           [s.runtime or DEFAULT_RUNTIME for s in summaries], 2)
+
+
+def _runtime_column(results: ResultSet, headers: list[str], rows: list[list[object]], runtimes: list[str],
+                    at: int) -> Rows:
+    """A runtime column at `at` where several runtimes served the cells (rows that differ only by runtime
+    would read as duplicates); a study on one runtime keeps its tables as they were."""
+    if len(results.runtimes) < 2:
+        return headers, rows
+    return [*headers[:at], "runtime", *headers[at:]], [[*r[:at], rt, *r[at:]] for r, rt in zip(rows, runtimes)]
 
 
 def measured_rows(ctx: ReportContext) -> Rows:
@@ -130,6 +150,7 @@ def measured_rows(ctx: ReportContext) -> Rows:
         ["subjects", ", ".join(r.subjects)],
         ["chains", ", ".join(r.chains)],
         ["placements", ", ".join(r.placements)],
+        *([["runtimes", ", ".join(r.runtimes)]] if len(r.runtimes) > 1 else []),
         ["cells", f"{len(r.cells)} ({len(ok)} ok, {len(r.cells) - len(ok)} not measured)"],
         ["latency samples", f"{samples:,} (+{warm:,} warm-up, left out of statistics)"],
         ["protocol", ", ".join(f"{k} {v}" for k, v in measure.items()) or "–"],
@@ -147,7 +168,7 @@ def failed_rows(ctx: ReportContext) -> Rows:
 def testbed_words(testbed: dict) -> str:
     """How the tiers and links came to be: emulated, modelled, or measured on real hosts."""
     kind = testbed.get("kind", "–")
-    if kind == "remote":
+    if testbed.get("real_hosts", kind == "remote"):  # results written before real_hosts was recorded
         return f"{kind}: measured on real hosts (links and tiers as they are, not emulated)"
     return f"{kind}: " + ("modelled, not emulated" if testbed.get("modelled") else "emulated and verified")
 

@@ -6,6 +6,8 @@ and unloads it. It declares the form it serves (`form`) and what it cannot take 
 plan refuses a cell it cannot serve with the reason. A runtime that serves a form other than the
 chain's ONNX builds that form itself (`build_form`), and may do the work of the chain's last
 operators in its own way (`replaces`: ExecuTorch quantizes with its own int8 path instead of sptq).
+A runtime that reads the chain's graph but only some of its variants names the operator settings
+it needs (`operator_settings`: OpenVINO reads sptq's QDQ format).
 
 Built-in runtimes are imported only when a study names them (`runtime_class`), so a study on ONNX
 Runtime alone never imports OpenVINO or ExecuTorch; a package of your own declares its module in
@@ -90,6 +92,10 @@ class Runtime(ABC):
     display_order: ClassVar[int] = 1000  # where the report lists it (lower first)
     description: ClassVar[str] = ""
     replaces: ClassVar[frozenset[str]] = frozenset()  # chain operators (at the chain's end) it does in its form
+    # Settings it needs of the operators whose graphs it reads as they are, and why (OpenVINO reads sptq's QDQ
+    # graphs, not its operator-level ones): its cells build those links with them (runtimes/forms.py).
+    operator_settings: ClassVar[dict[str, dict[str, Any]]] = {}
+    operator_settings_reason: ClassVar[str] = ""
     Params: ClassVar[type[RuntimeParams]] = RuntimeParams
 
     def __init_subclass__(cls, **kwargs: Any):

@@ -1,9 +1,11 @@
 """A cell's artifact in its runtime's form, built once and cached by content hash like every step.
 
 ONNX Runtime and OpenVINO serve the chain's ONNX graph as the operators built it: the cell's artifact is
-the chain's. A runtime with a form of its own (ExecuTorch's .pte) builds it from the chain's artifact
-before the operators it does itself (`Runtime.replaces`: sptq is ExecuTorch's own int8 path), and that
-form is one more cache step after them, keyed the same way wherever it is built (in-process, a lane, Ray).
+the chain's, built with the operator settings the runtime needs (`served_chain`: OpenVINO's sptq is
+built in QDQ format, so its int8 graph is keyed apart from ONNX Runtime's). A runtime with a form of its
+own (ExecuTorch's .pte) builds it from the chain's artifact before the operators it does itself
+(`Runtime.replaces`: sptq is ExecuTorch's own int8 path), and that form is one more cache step after
+them, keyed the same way wherever it is built (in-process, a lane, Ray).
 """
 
 from __future__ import annotations
@@ -27,6 +29,29 @@ def prefix(chain: Chain, length: int) -> Chain:
     return Chain(chain.names[:length], settings if any(settings) else ())
 
 
+def served_chain(chain: Chain, runtime: Runtime, params: dict[str, dict[str, Any]] | None = None,
+                 where: str = "") -> Chain:
+    """`chain` with the operator settings `runtime` needs written into its links (they then key its
+    artifacts); a setting the study gives otherwise, in the chain or its `operators:`, is refused (PlanError)."""
+    needs = runtime.operator_settings
+    if not any(n in needs for n in chain.names):
+        return chain
+    params = params or {}
+    links = []
+    for i, name in enumerate(chain.names):
+        own = dict(chain.settings[i]) if chain.settings else {}
+        for key, value in (needs.get(name) or {}).items():
+            given = own.get(key, (params.get(name) or {}).get(key, value))
+            if given != value:
+                raise PlanError(f"{where or f'chain {chain.name!r}'}: {runtime.name} cannot serve {name} with "
+                                f"{key}={given} ({runtime.operator_settings_reason})",
+                                f"leave {key} unset (the cell then builds {name}[{key}={value}]) or serve this chain "
+                                "with another runtime")
+            own[key] = value
+        links.append(tuple(own.items()))
+    return Chain(chain.names, tuple(links))
+
+
 def form_plan(chain: Chain, runtime: Runtime) -> tuple[Chain, tuple[str, ...]] | None:
     """For a runtime with a form of its own: the chain built before it and the operators its form does
     instead. None for a runtime that serves the chain's ONNX as it is."""
@@ -39,6 +64,7 @@ def form_plan(chain: Chain, runtime: Runtime) -> tuple[Chain, tuple[str, ...]] |
 def check_cell(chain: Chain, runtime: Runtime, start: frozenset[str], params: dict[str, dict[str, Any]] | None,
                where: str) -> None:
     """Refuse (PlanError) a chain this runtime cannot serve, with the reason."""
+    chain = served_chain(chain, runtime, params, where)
     plan = form_plan(chain, runtime)
     caps = (plan[0] if plan else chain).check(start, params)
     why = runtime.refusal(caps, chain.names)
@@ -90,6 +116,7 @@ def build_cell(chain: Chain, runtime_text: str, subject, cache: ArtifactCache, m
     """The artifact a cell's runtime serves: the chain's, or the runtime's form built from it."""
     params = params or {}
     runtime = RuntimeChoice.parse(runtime_text).make(runtime_settings)
+    chain = served_chain(chain, runtime, params)
     plan = form_plan(chain, runtime)
     if plan is None:
         return build_chain(chain, subject, cache, make_ctx, params, log)

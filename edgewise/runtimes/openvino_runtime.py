@@ -1,9 +1,14 @@
 """OpenVINO: the chain's ONNX graph read as it is and compiled for the CPU plug-in.
 
-An sptq artifact's QDQ graph is OpenVINO's int8 form too: its CPU plug-in folds the
-Quantize/Dequantize pairs into integer kernels. The inference precision is a setting and set
-explicitly: on CPUs with AMX or AVX-512 BF16 OpenVINO infers in bf16 unless told otherwise, which
-changes speed and predictions without any operator applied (`openvino[precision=bf16]` asks for it).
+An sptq artifact's QDQ graph is OpenVINO's int8 form too: its ONNX reader turns each
+QuantizeLinear/DequantizeLinear pair into a FakeQuantize, which the CPU plug-in's low-precision
+transformations run as integer kernels. sptq's operator-level graphs (QLinearConv, com.microsoft
+QGemm, QLinearGlobalAveragePool) it cannot convert, so its cells build sptq in QDQ format
+(`operator_settings`); the fused transformer graphs sptq may choose it reads in QDQ format.
+
+The inference precision is a setting and set explicitly: on CPUs with AMX or AVX-512 BF16 OpenVINO
+infers in bf16 unless told otherwise, which changes speed and predictions without any operator applied
+(`openvino[precision=bf16]` asks for it).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class OpenVino(Runtime):
     display_order = 10
     description = "OpenVINO CPU plug-in on the chain's ONNX graph (QDQ graphs run as int8)"
     Params = OpenVinoParams
+    operator_settings = {"sptq": {"quant_format": "qdq"}}
+    operator_settings_reason = "OpenVINO reads int8 ONNX graphs in QDQ format, not operator-level (QLinear*) ones"
 
     def load(self, path: Path, threads: int, io: dict[str, Any] | None = None) -> RuntimeSession:
         p: OpenVinoParams = self.params

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds.emulation import EmulationReport
+from edgewise.testbeds.kinds import KINDS
 from edgewise.testbeds.nominal import HostNominal, machine_nominal
 from edgewise.testbeds.processes import ProbeProcess
 from edgewise.testbeds.verify import verify_links
@@ -17,12 +18,37 @@ from edgewise.tiers.spec import LinkSpec, TierSpec
 
 
 class Testbed(ABC):
-    """Brings tiers and links to life, says where each tier answers, and verifies the emulation."""
+    """Brings tiers and links to life, says where each tier answers, and verifies the emulation.
+
+    What a testbed can do is stated by the class, and callers ask it rather than its kind."""
 
     __test__ = False
     kind: str = ""
     modelled: bool = False  # True where links are modelled in the wire layer, not emulated by the kernel
     emulates_speed: bool = True  # False where the tiers are real devices, whose speed is what it is
+    # Real hosts: what the tiers and links are is measured (before the build: partition cuts use it), the
+    # study starts only the tiers its cells use and judges the network against testbed.expect.
+    real_hosts: bool = False
+    can_reshape: bool = True  # links can take a network condition's figures while running
+    can_restart: bool = True  # a dead tier can be started again from here
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            KINDS[cls.kind] = cls
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config) -> "Testbed":
+        """The testbed a study's `testbed:` section (an edgewise.config.TestbedConfig) asks for."""
+
+    @classmethod
+    def check_config(cls, config) -> str | None:
+        """What is wrong with `config` for this kind of testbed, in one sentence; None when nothing is."""
+        if config.expect and not cls.real_hosts:
+            return ("testbed.expect bounds what real hosts measure: use it with a testbed of real hosts (kind: "
+                    "remote); emulated links are checked against testbed.links and tolerance")
+        return None
     # The host speed the tiers' speeds are relative to: a study sets the one it keeps; else the machine's.
     nominal: HostNominal | None = None
     tiers: dict[str, TierSpec]
@@ -36,13 +62,17 @@ class Testbed(ABC):
     def start_probe(self, directory: Path) -> str:
         """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board."""
         board = Board.create(directory / "host-speed.board")
-        nominal = self.host_nominal()
-        self._probe = ProbeProcess(board, nominal.probe_s, nominal.cold_extra_s, directory / "host-probe.log")
+        self._probe = ProbeProcess(board, self.host_nominal().probe_s, directory / "host-probe.log")
         self._probe.spawn()
+        self._board = Board(board)
         return str(board)
 
+    def host_board(self) -> Board | None:
+        """The board the probe posts the host's speed on, while the testbed runs (None where none runs)."""
+        return getattr(self, "_board", None)
+
     def stop_probe(self) -> None:
-        probe, self._probe = getattr(self, "_probe", None), None
+        probe, self._probe, self._board = getattr(self, "_probe", None), None, None
         if probe is not None:
             probe.kill()
 

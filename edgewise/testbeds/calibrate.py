@@ -19,8 +19,9 @@ from edgewise.config import PRESETS
 from edgewise.environment import usable_cores
 from edgewise.testbeds.nominal import HostNominal, host_factor_now, machine_nominal
 from edgewise.testbeds.verify import SPEED_REQUESTS, speed_samples
-from edgewise.tiers.reference import SPEED_WORKLOADS
+from edgewise.tiers import wire
 from edgewise.tiers.client import TierClient
+from edgewise.tiers.reference import SPEED_WORKLOADS
 from edgewise.tiers.spec import CLIENT, Route
 
 
@@ -78,7 +79,7 @@ def calibrate(address: str, token: str | None = None, quick: bool = False, timeo
     with TierClient({"device": address}, token, timeout_s) as probe:
         info = probe.ping("device")
     tier, device_threads = str(info.get("tier")), int(info.get("threads") or 1)
-    route = Route(((tier, "full"),), ((CLIENT, tier),))
+    route = Route(((tier, wire.FULL),), ((CLIENT, tier),))
     result = Calibration(tier, address, device_threads, threads=1,
                          nominal_ms={name: s * 1e3 for name, s in nominal.workloads_s.items()})
     with TierClient({tier: address}, token, timeout_s, ship_models=True) as client:

@@ -18,6 +18,7 @@ class Figure:
     note: str = ""
     gates: bool = True  # False: recorded and reported, but a study does not stop on it
     tolerance_min: float | None = None  # a relative bound this figure never goes under (noisier checks)
+    slack_above: float = 0.0  # a relative allowance above `requested` only, on top of the bound (a cold start)
 
     def bound(self, tolerance: float) -> float:
         if self.tolerance_abs is not None:
@@ -35,7 +36,8 @@ class Figure:
         err = self.error()
         if err is None or not self.gates:
             return False
-        return err > self.bound(tolerance)
+        above = self.tolerance_abs is None and self.achieved > self.requested
+        return err > self.bound(tolerance) + (self.slack_above if above else 0.0)
 
 
 @dataclass
@@ -57,7 +59,8 @@ class EmulationReport:
         for f in self.figures:
             if f.fails(tolerance):
                 bound = (f"±{f.tolerance_abs} {f.unit}" if f.tolerance_abs is not None
-                         else f"±{f.bound(tolerance):.0%}")
+                         else f"±{f.bound(tolerance):.0%}" + (f", +{f.slack_above:.0%} for a cold start"
+                                                              if f.slack_above else ""))
                 out.append(f"{f.name}: requested {f.requested:.3g} {f.unit}, achieved {f.achieved:.3g} {f.unit} "
                            f"(outside {bound})")
         return out
@@ -72,7 +75,7 @@ class EmulationReport:
     def from_dict(cls, data: dict[str, Any]) -> "EmulationReport":
         """A report as to_dict wrote it (a study's store keeps it that way)."""
         figures = [Figure(f["name"], f["requested"], f["achieved"], f["unit"], f.get("tolerance_abs"),
-                          f.get("note", ""), f.get("gates", True), f.get("tolerance_min"))
+                          f.get("note", ""), f.get("gates", True), f.get("tolerance_min"), f.get("slack_above", 0.0))
                    for f in data.get("figures", [])]
         return cls(data["kind"], data["modelled"], figures, list(data.get("notes", [])), dict(data.get("hosts", {})),
                    dict(data.get("labels", {})))
@@ -82,5 +85,5 @@ class EmulationReport:
                 "labels": self.labels,
                 "figures": [{"name": f.name, "requested": f.requested, "achieved": f.achieved, "unit": f.unit,
                              "error": f.error(), "tolerance_abs": f.tolerance_abs, "note": f.note,
-                             "gates": f.gates, "tolerance_min": f.tolerance_min}
+                             "gates": f.gates, "tolerance_min": f.tolerance_min, "slack_above": f.slack_above}
                             for f in self.figures]}

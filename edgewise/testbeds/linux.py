@@ -27,8 +27,15 @@ from edgewise.testbeds import cgroups, netns
 from edgewise.testbeds.base import Testbed
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.processes import TierProcess
-from edgewise.testbeds.verify import (SPEED_MODELLED, available_memory_mb, python_workload, verify_cpu,
-                                      verify_links, verify_memory, verify_speed)
+from edgewise.testbeds.verify import (
+    SPEED_MODELLED,
+    available_memory_mb,
+    python_workload,
+    verify_cpu,
+    verify_links,
+    verify_memory,
+    verify_speed,
+)
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
@@ -40,6 +47,10 @@ PORT = 7400
 
 class LinuxTestbed(Testbed):
     kind = "linux"
+
+    @classmethod
+    def from_config(cls, config) -> "LinuxTestbed":
+        return cls(token=config.token, queue_depth=config.queue_depth)
     modelled = False
 
     def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):
@@ -180,7 +191,7 @@ class LinuxTestbed(Testbed):
         with self.client() as client:
             verify_links(client, self.links, report, quick)
             with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
-                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
+                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
         limits = {t: g.limits() for t, g in self.groups.items()}
         verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
         verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,

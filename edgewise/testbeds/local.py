@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from edgewise.errors import TestbedError
@@ -20,6 +19,7 @@ from edgewise.testbeds.base import Testbed
 from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.processes import TierProcess
 from edgewise.testbeds.verify import SPEED_MODELLED, verify_links, verify_speed
+from edgewise.tiers import workdirs
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
@@ -28,6 +28,10 @@ from edgewise.tiers.wire import LinkShape
 
 class LocalTestbed(Testbed):
     kind = "local"
+
+    @classmethod
+    def from_config(cls, config) -> "LocalTestbed":
+        return cls(token=config.token, queue_depth=config.queue_depth)
     modelled = True
 
     def __init__(self, token: str | None = None, queue_depth: int = DEFAULT_QUEUE_DEPTH):
@@ -42,7 +46,7 @@ class LocalTestbed(Testbed):
 
     def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None:
         self.tiers, self.links = dict(tiers), list(links)
-        self._dir = Path(tempfile.mkdtemp(prefix="edgewise-local-"))
+        self._dir = workdirs.make("local")
         available = sorted(os.sched_getaffinity(0))
         for name, spec in tiers.items():
             self.cores[name] = set(available[: max(1, min(len(available), math.ceil(spec.cpus)))])
@@ -112,7 +116,7 @@ class LocalTestbed(Testbed):
                          for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal())
+            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))

@@ -15,7 +15,6 @@ import math
 import statistics
 from typing import Any
 
-
 from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import TIER_ORDER, LinkSpec, Placement, TierSpec, path_position, route_for

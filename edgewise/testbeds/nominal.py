@@ -23,13 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgewise.environment import cpu_model
+from edgewise.environment import cpu_model, usable_cores
 from edgewise.tiers.reference import PROBE_WORKLOAD, SPEED_WORKLOADS, ReferenceRunner
 
-NOMINAL_FORMAT = 2
+NOMINAL_FORMAT = 3
 ROUNDS = 40
 ROUND_PAUSE_S = 0.05  # between rounds, so that they sample a few seconds of the host, not one burst
 RUNS_PER_ROUND = {"0.3ms": 8, "3ms": 3, "30ms": 1}
+BUSY_LOAD, BUSY_SPREAD = 0.3, 1.15
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,13 @@ class HostNominal:
     workloads_s: dict[str, float]
     measured: float  # when (unix time)
     spread: dict[str, float] = field(default_factory=dict)  # per workload: p90/p10 of its round medians
-    cold_extra_s: float = 0.0  # the probe's first run after a pause, over its warm time (the quiet host's cold start)
+    load: float | None = None  # the host's load average per usable core when measured: above ~0.3 it was busy
+
+    @property
+    def busy(self) -> bool:
+        """Whether the host was busy while this was measured (other work on a third of its cores or more,
+        or a spread of its rounds no quiet host shows)."""
+        return (self.load or 0.0) > BUSY_LOAD or any(s > BUSY_SPREAD for s in self.spread.values())
 
     @property
     def probe_s(self) -> float:
@@ -49,12 +56,12 @@ class HostNominal:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": NOMINAL_FORMAT, "cpu": self.cpu, "workloads_s": dict(self.workloads_s),
-                "measured": self.measured, "spread": dict(self.spread), "cold_extra_s": self.cold_extra_s}
+                "measured": self.measured, "spread": dict(self.spread), "load": self.load}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "HostNominal":
         return cls(str(data["cpu"]), {k: float(v) for k, v in data["workloads_s"].items()}, float(data["measured"]),
-                   {k: float(v) for k, v in (data.get("spread") or {}).items()}, float(data.get("cold_extra_s", 0.0)))
+                   {k: float(v) for k, v in (data.get("spread") or {}).items()}, data.get("load"))
 
     def describe(self) -> str:
         times = ", ".join(f"{name} workload {s * 1e3:.3g} ms" for name, s in self.workloads_s.items())
@@ -63,25 +70,20 @@ class HostNominal:
 
 
 def measure_nominal(rounds: int = ROUNDS, pause_s: float = ROUND_PAUSE_S) -> HostNominal:
-    """Each reference workload in interleaved rounds; per workload the lower quartile of its round medians.
-    Each round starts after a pause with the probe run as a request comes (cold, then warm): the quiet
-    host's cold start, which tier servers take as part of the nominal time (tiers/hostspeed.py)."""
+    """Each reference workload in interleaved rounds; per workload the lower quartile of its round medians."""
+    load = os.getloadavg()[0] / usable_cores()
     runners = {name: ReferenceRunner(name) for name in SPEED_WORKLOADS}
     for runner in runners.values():
         runner.once()  # a session's first run allocates
     medians: dict[str, list[float]] = {name: [] for name in runners}
-    extras = []
     for r in range(rounds):
-        probe = runners[PROBE_WORKLOAD]
-        cold = probe.once()
-        extras.append(cold - probe.once())
         for name in _rotated(list(runners), r):
             runner = runners[name]
             medians[name].append(statistics.median(runner.once() for _ in range(RUNS_PER_ROUND.get(name, 1))))
         time.sleep(pause_s)
     workloads = {name: float(np.percentile(values, 25)) for name, values in medians.items()}
     spread = {name: float(np.percentile(values, 90) / np.percentile(values, 10)) for name, values in medians.items()}
-    return HostNominal(cpu_model(), workloads, time.time(), spread, max(0.0, float(np.percentile(extras, 25))))
+    return HostNominal(cpu_model(), workloads, time.time(), spread, round(load, 2))
 
 
 def host_factor_now(nominal_ms: dict[str, float], runs: int = 15) -> float:
@@ -106,9 +108,12 @@ def machine_nominal(remeasure: bool = False, log: Callable[[str], None] | None =
     kept = _read(path)
     if not remeasure and cpu in kept:
         try:
-            return HostNominal.from_dict(kept[cpu])
+            record = HostNominal.from_dict(kept[cpu])
         except (KeyError, TypeError, ValueError):
-            pass  # a damaged record is measured again
+            record = None  # a damaged record is measured again
+        # One measured on a busy host is a poor anchor: it is replaced once the host is found quiet.
+        if record is not None and not (record.busy and os.getloadavg()[0] / usable_cores() <= BUSY_LOAD):
+            return record
     if log:
         log("measuring this host's nominal speed (the reference workloads, a few seconds)")
     nominal = measure_nominal()

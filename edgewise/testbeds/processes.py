@@ -127,9 +127,7 @@ class ProbeProcess(ChildProcess):
 
     what = "host speed probe"
 
-    def __init__(self, board: Path, nominal_probe_s: float, nominal_cold_extra_s: float, log_path: Path,
-                 setup: Callable[[], None] | None = None):
+    def __init__(self, board: Path, nominal_probe_s: float, log_path: Path, setup: Callable[[], None] | None = None):
         cmd = [sys.executable, "-m", "edgewise.tiers.hostspeed", "--board", str(board),
-               "--nominal-probe-s", repr(float(nominal_probe_s)),
-               "--nominal-cold-extra-s", repr(float(nominal_cold_extra_s))]
+               "--nominal-probe-s", repr(float(nominal_probe_s))]
         super().__init__("probe", cmd, log_path, {"OMP_NUM_THREADS": "1"}, setup)

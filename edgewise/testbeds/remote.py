@@ -25,6 +25,20 @@ MEASURED_NOTE = "measured on real hosts: links and tiers are what the network an
 class RemoteTestbed(Testbed):
     kind = "remote"
     modelled = False
+    emulates_speed = False
+    real_hosts = True
+    can_reshape = False
+    can_restart = False
+
+    @classmethod
+    def from_config(cls, config) -> "RemoteTestbed":
+        return cls(config.endpoints, config.token)
+
+    @classmethod
+    def check_config(cls, config) -> str | None:
+        if not config.endpoints:
+            return "a remote testbed needs testbed.endpoints (tier: host:port)"
+        return super().check_config(config)
 
     def __init__(self, endpoints: dict[str, str], token: str | None = None):
         if not endpoints:
@@ -82,7 +96,8 @@ class RemoteTestbed(Testbed):
         with self.client() as client:
             describe_hosts(client, list(self.tiers), report)
             measure_links(client, pairs, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), real_hosts=True)
+            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(),
+                         real_hosts=True)
         return report
 
     def stop(self) -> None:

@@ -27,8 +27,10 @@ from typing import Callable
 
 from edgewise.testbeds.emulation import EmulationReport, Figure
 from edgewise.testbeds.nominal import HostNominal
+from edgewise.tiers import parts, wire
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.host import proc_field_mb
+from edgewise.tiers.hostspeed import Board
 from edgewise.tiers.reference import SPEED_WORKLOADS, ReferenceRunner, workload_input, workload_path
 from edgewise.tiers.spec import LinkSpec, Placement, Route, TierSpec, direct_links, route_for
 from edgewise.tiers.speed import held
@@ -39,6 +41,7 @@ SPEED_MODELLED = "modelled (compute stretched in the tier server)"
 # Requests per workload (full, quick): enough for a stable median in a few seconds per tier.
 SPEED_REQUESTS = {"0.3ms": (40, 20), "3ms": (20, 12), "30ms": (8, 5)}
 SPEED_ATTEMPTS = 3  # series per figure at most, when one falls outside its bound
+LINK_ATTEMPTS = 3  # measurements per link at most, likewise
 SPEED_BLOCKS = 4  # a series takes turns with this host in about this many blocks
 UNHELD_SHARE = 0.25  # a series with more requests than this share past their device's time is taken again
 UNHELD_PAUSE_S = 2.0
@@ -54,18 +57,33 @@ def transfer_bytes(link: LinkSpec, quick: bool) -> int:
 
 
 def verify_links(client: TierClient, links: list[LinkSpec], report: EmulationReport, quick: bool,
-                 measure_rate: bool = True) -> None:
+                 measure_rate: bool = True, tolerance: float = 0.10) -> None:
+    """RTT and goodput each way per link. A link with a figure outside its bound is measured again (up to
+    LINK_ATTEMPTS times, full transfers) and its closest measurement kept: a transfer timed while the host
+    was busy reads as a slow link."""
     for link in links:
-        nbytes = transfer_bytes(link, quick) if measure_rate else 0
-        figures = client.probe(link.a, link.b, nbytes, count=5 if quick else 15)
-        rtt = link.delay(link.a) + link.delay(link.b)
-        report.add(Figure(f"rtt:{link.name}", rtt, figures["rtt_ms"], "ms", tolerance_abs=RTT_BOUND_MS,
-                          note=f"min {figures['rtt_min_ms']:.2f} max {figures['rtt_max_ms']:.2f}"))
-        if measure_rate:
-            report.add(Figure(f"bandwidth:{link.name}:up", link.rate_mbit(link.a), figures["up_mbit"], "Mbit/s",
-                              note=f"goodput of {nbytes} bytes"))
-            report.add(Figure(f"bandwidth:{link.name}:down", link.rate_mbit(link.b), figures["down_mbit"], "Mbit/s",
-                              note=f"goodput of {nbytes} bytes"))
+        attempts = [_link_figures(client, link, quick, measure_rate)]
+        while any(f.fails(tolerance) for f in attempts[-1]) and len(attempts) < LINK_ATTEMPTS:
+            attempts.append(_link_figures(client, link, False, measure_rate))
+        figures = min(attempts, key=lambda fs: sum(f.fails(tolerance) for f in fs))
+        for figure in figures:
+            if len(attempts) > 1:
+                figure.note += f"; closest of {len(attempts)} measurements"
+            report.add(figure)
+
+
+def _link_figures(client: TierClient, link: LinkSpec, quick: bool, measure_rate: bool) -> list[Figure]:
+    nbytes = transfer_bytes(link, quick) if measure_rate else 0
+    figures = client.probe(link.a, link.b, nbytes, count=5 if quick else 15)
+    rtt = link.delay(link.a) + link.delay(link.b)
+    out = [Figure(f"rtt:{link.name}", rtt, figures["rtt_ms"], "ms", tolerance_abs=RTT_BOUND_MS,
+                  note=f"min {figures['rtt_min_ms']:.2f} max {figures['rtt_max_ms']:.2f}")]
+    if measure_rate:
+        out.append(Figure(f"bandwidth:{link.name}:up", link.rate_mbit(link.a), figures["up_mbit"], "Mbit/s",
+                          note=f"goodput of {nbytes} bytes"))
+        out.append(Figure(f"bandwidth:{link.name}:down", link.rate_mbit(link.b), figures["down_mbit"], "Mbit/s",
+                          note=f"goodput of {nbytes} bytes"))
+    return out
 
 
 def python_workload(args: list[str], preexec: Callable[[], None] | None = None,
@@ -106,7 +124,7 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
     """`count` requests of workload `name` through `tier` and as many runs of it on this host, taking
     turns in blocks (a burst of the host meets both alike); one of each first, to warm both up."""
     artifact = f"speed-check-{name}"
-    client.load(tier, artifact, workload_path(name), "full", None)
+    client.load(tier, artifact, workload_path(name), wire.FULL, None)
     host, feeds = ReferenceRunner(name, threads), workload_input()
     series = SpeedSeries()
     block = max(1, count // SPEED_BLOCKS)
@@ -116,7 +134,7 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
         while len(series.on_tier) < count:
             for _ in range(min(block, count - len(series.on_tier))):
                 result = client.infer(route, artifact, feeds)
-                compute = result.breakdown[f"compute:{tier}"]
+                compute = result.breakdown[parts.key(parts.COMPUTE, tier)]
                 series.on_tier.append(compute)
                 series.unheld += not held(result.late_s, compute)
             series.on_host.extend(host.once() for _ in range(block))
@@ -126,10 +144,12 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
 
 
 def verify_speed(client: TierClient, tiers: dict[str, TierSpec], links: list[LinkSpec], report: EmulationReport,
-                 quick: bool, nominal: HostNominal, real_hosts: bool = False) -> None:
+                 quick: bool, nominal: HostNominal, board: Board | None = None, real_hosts: bool = False) -> None:
     """Per tier and workload size: the achieved per-request slowdown against the nominal host, and the
     host's own drift meanwhile (this host now against nominal, measured in turns with the tiers).
 
+    A request's first run pays the host's cold start (tiers/hostspeed.py), which the tiers do not take
+    out: each figure allows it above its bound, as the testbed's probe measures it now (`board`).
     On real hosts nothing is requested: the figure records what the device's slowdown is.
     """
     direct = direct_links(link.name for link in links)
@@ -141,12 +161,12 @@ def verify_speed(client: TierClient, tiers: dict[str, TierSpec], links: list[Lin
             # A shared host can disturb a short series: a figure outside its bound, or a series the host
             # was too slow to hold, is measured again (up to SPEED_ATTEMPTS series, with the full request
             # counts even when `quick`) and the closest series is kept, its attempt said in the note.
-            figure, series = _speed_figure(client, tier, spec, route, name, quick, nominal, real_hosts)
+            figure, series = _speed_figure(client, tier, spec, route, name, quick, nominal, board, real_hosts)
             attempts = [(figure, series)]
             while not real_hosts and _measure_again(*attempts[-1]) and len(attempts) < SPEED_ATTEMPTS:
                 if attempts[-1][1].unheld:
                     time.sleep(UNHELD_PAUSE_S)  # give the host time to recover its speed
-                attempts.append(_speed_figure(client, tier, spec, route, name, False, nominal, real_hosts))
+                attempts.append(_speed_figure(client, tier, spec, route, name, False, nominal, board, real_hosts))
             figure, series = min(attempts, key=lambda a: a[0].error() or 0.0)
             if len(attempts) > 1:
                 figure.note += f"; closest of {len(attempts)} series"
@@ -169,7 +189,7 @@ def _measure_again(figure: Figure, series: SpeedSeries) -> bool:
 
 
 def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, name: str, quick: bool,
-                  nominal: HostNominal, real_hosts: bool) -> tuple[Figure, SpeedSeries]:
+                  nominal: HostNominal, board: Board | None, real_hosts: bool) -> tuple[Figure, SpeedSeries]:
     series = speed_samples(client, tier, route, spec.intra_op_threads, name, SPEED_REQUESTS[name][1 if quick else 0])
     tier_ms, host_ms = statistics.median(series.on_tier) * 1e3, statistics.median(series.on_host) * 1e3
     nominal_ms = nominal.workloads_s[name] * 1e3
@@ -177,11 +197,13 @@ def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, n
     how = "real device: measured, not requested" if real_hosts else SPEED_MODELLED
     unheld = (f"; {series.unheld} of {len(series.on_tier)} requests ran past the device's time (the host had no "
               "headroom then)") if series.unheld else ""
+    cold_s = (board.read() or (1.0, 0.0))[1] if board is not None else 0.0
     figure = Figure(f"speed:{tier}:{name}", None if real_hosts else 1.0 / spec.speed, tier_ms / nominal_ms,
-                    "x slower", tolerance_min=SPEED_TOLERANCE,
+                    "x slower", tolerance_min=SPEED_TOLERANCE, slack_above=cold_s / nominal.workloads_s[name],
                     note=f"{how}; median compute {tier_ms:.3g} ms on the tier ({spec.intra_op_threads} "
-                         f"thread(s)), nominal {nominal_ms:.3g} ms, {host_ms:.3g} ms on this host now; p90/p50 "
-                         f"{spread:.2f} over {len(series.on_tier)} requests{unheld}")
+                         f"thread(s)), nominal {nominal_ms:.3g} ms, {host_ms:.3g} ms on this host now, its cold "
+                         f"start {cold_s * 1e3:.2g} ms; p90/p50 {spread:.2f} over {len(series.on_tier)} "
+                         f"requests{unheld}")
     return figure, series
 
 

@@ -1,6 +1,7 @@
 """Conformance of a Runtime: it loads a model in its form, runs it to the reference's outputs within its
 tolerance, names its inputs and outputs, reports the memory a session took, unloads, refuses what it cannot
-serve with a reason, and serves the same model behind a real tier server.
+serve with a reason, names operator settings it needs that exist, and serves the same model behind a real
+tier server.
 
 `check_runtime(name, model, workdir)` runs all of them on a `ReferenceModel`: a small torch module with an
 example input, exported to ONNX here (and lowered by the runtime itself when its form is its own). Pass a
@@ -11,7 +12,6 @@ the check is for. Each check raises AssertionError naming what does not hold.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from edgewise.artifacts import Artifact
 from edgewise.export import export_onnx
 from edgewise.operators.base import BuildContext
 from edgewise.runtimes.base import ONNX_FORM, Runtime, RuntimeSession, runtime_class
+from edgewise.tiers import workdirs
 from edgewise.vocabulary import FLOAT, ONNX, SPLIT, TORCH
 
 
@@ -119,6 +120,16 @@ def check_refusals(runtime: Runtime) -> None:
         assert why is None or (isinstance(why, str) and why), f"{runtime.name}: a refusal without a reason"
 
 
+def check_operator_settings(runtime: Runtime) -> None:
+    """The operator settings it needs name registered operators and settings they accept, with a reason."""
+    from edgewise.operators.base import get_operator
+
+    for operator, settings in runtime.operator_settings.items():
+        get_operator(operator, dict(settings))  # an unknown operator or setting raises, naming it
+    assert not runtime.operator_settings or runtime.operator_settings_reason, \
+        f"{runtime.name}: operator settings without a reason"
+
+
 def check_served(name: str, path: Path, io: dict[str, Any] | None, model: ReferenceModel) -> None:
     """The model behind a real tier server (a thread of this process), over a real socket."""
     from edgewise.runtimes.choice import RuntimeChoice
@@ -147,11 +158,12 @@ def check_served(name: str, path: Path, io: dict[str, Any] | None, model: Refere
 def check_runtime(name: str, model: ReferenceModel, workdir: Path | None = None) -> None:
     """Every check on one runtime and one reference model."""
     own = workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix=f"edgewise-{name}-")) if own else Path(workdir)
+    workdir = workdirs.make(f"check-{name}") if own else Path(workdir)
     try:
         runtime = runtime_class(name)()
         assert runtime.description, f"{name}: no description"
         check_refusals(runtime)
+        check_operator_settings(runtime)
         path, io = model_file(name, model, workdir)
         session = runtime.open(path, 1, io)
         try:

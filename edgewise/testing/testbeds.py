@@ -6,7 +6,9 @@
   (a remote host's server cannot be started from here: its owner brings it back, `revive`, and restart
   only confirms it answers);
 - `check_stop`: after `stop`, no server process the testbed started runs (a remote testbed's servers belong to
-  their hosts and keep answering).
+  their hosts and keep answering);
+- `check_kind`: the testbed's kind leads from a study file back to its class (one table, testbeds/kinds.py),
+  and its capabilities (real hosts, reshape, restart, emulated speed) agree.
 
 `check_testbed(testbed, tiers, links, kill=..., revive=..., owns_servers=...)` runs them in order: it starts
 the testbed and stops it. `kill(tier)` must kill that tier's server process (the suite knows how: a pid for
@@ -89,10 +91,26 @@ def check_stop(testbed: Testbed, pids: dict[str, int], owns_servers: bool = True
             assert _alive(pid), f"{testbed.kind}: stop took down {tier}'s server, which belongs to its host"
 
 
+def check_kind(testbed: Testbed) -> None:
+    """The testbed's kind leads from a study file to its class, and its capabilities agree with each other."""
+    from edgewise.config import TestbedConfig
+    from edgewise.testbeds.kinds import testbed_class
+
+    assert testbed.kind and testbed_class(testbed.kind) is type(testbed), (
+        f"{type(testbed).__name__}: kind {testbed.kind!r} does not lead back to its class")
+    assert TestbedConfig.model_fields["kind"].annotation is str  # any registered kind is a valid study file
+    if testbed.real_hosts:
+        assert not testbed.emulates_speed and not testbed.can_reshape, (
+            f"{testbed.kind}: real hosts neither emulate a speed nor reshape their links")
+
+
 def check_testbed(testbed: Testbed, tiers: dict[str, TierSpec], links: list[LinkSpec], *,
                   kill: Callable[[str], None], revive: Callable[[str], None] | None = None,
-                  owns_servers: bool = True) -> None:
-    """Every testbed check, in order, on a testbed not yet started; `kill`/`revive` act on the last tier."""
+                  owns_servers: bool | None = None) -> None:
+    """Every testbed check, in order, on a testbed not yet started; `kill`/`revive` act on the last tier.
+    `owns_servers`: whether stopping the testbed stops its servers (default: it can restart them)."""
+    check_kind(testbed)
+    owns_servers = testbed.can_restart if owns_servers is None else owns_servers
     testbed.start(tiers, links)
     try:
         check_endpoints(testbed, tiers)

@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar
 
 from edgewise.errors import ServerError
 from edgewise.tiers.host import proc_field_mb
+from edgewise.tiers.wire import BUSY
 
 T = TypeVar("T")
 DEFAULT_QUEUE_DEPTH = 32  # waiting requests per tier; the one computing is not counted
@@ -28,6 +29,8 @@ DEFAULT_QUEUE_DEPTH = 32  # waiting requests per tier; the one computing is not 
 
 class Busy(ServerError):
     """The tier's queue is full: the request was not served. Send it again later, or offer less load."""
+
+    wire_code = BUSY  # what the ERROR frame says, which the client turns into TierBusy
 
     def __init__(self, tier: str, depth: int):
         self.tier = tier

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.errors import ServerError
-from edgewise.tiers import wire
+from edgewise.tiers import parts, wire
 from edgewise.tiers.peers import PeerLost, PeerPool, SocketFactory, plain_socket
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, reshape_in_place
@@ -226,9 +226,9 @@ class TierClient:
         except PeerLost as exc:
             raise self._diagnose(tier, str(exc)) from None
         if reply.type == "ERROR":
-            if reply.meta.get("error") == "TierDown":
+            if reply.meta.get("error") == wire.TIER_DOWN:
                 raise self._diagnose(str(reply.meta.get("tier")), str(reply.meta.get("message", "")))
-            if reply.meta.get("error") == "Busy":
+            if reply.meta.get("error") == wire.BUSY:
                 raise TierBusy(tier, str(reply.meta.get("message", "")))
             raise ServerError(str(reply.meta.get("message", "request refused")), reply.meta.get("hint"))
         return reply
@@ -270,22 +270,22 @@ def breakdown(names: tuple, hops: list[tuple[float, ...]], encode_s: float, wait
     """Per-request parts: a link's transfer is the sender's wait minus the receiver's service time.
 
     `names` are the route's keys (part_names); `hops` the reply's hop records (wire.HOP_FIELDS)."""
-    parts = {"client_encode": encode_s}
+    out = {parts.CLIENT_ENCODE: encode_s}
     sent_wait = wait_s  # how long the sender of each hop's request waited for its reply
     for record, (_, link, pre, comp, queued, overhead) in zip(hops, names):
         service, preprocess, compute, downstream, queue = record[:5]
-        parts[link] = sent_wait - service
+        out[link] = sent_wait - service
         if preprocess:
-            parts[pre] = preprocess
+            out[pre] = preprocess
         if comp is None:  # a relay computes nothing
             queue = 0.0
         else:
-            parts[comp] = compute
-            parts[queued] = queue  # 0 when the tier was idle; present on every compute hop, so the keys line up
-        parts[overhead] = service - preprocess - compute - queue - downstream
+            out[comp] = compute
+            out[queued] = queue  # 0 when the tier was idle; present on every compute hop, so the keys line up
+        out[overhead] = service - preprocess - compute - queue - downstream
         sent_wait = downstream
-    parts["decode"] = decode_s
-    return parts
+    out[parts.DECODE] = decode_s
+    return out
 
 
 def part_names(route: Route) -> tuple[tuple[str, str, str, str | None, str | None, str], ...]:
@@ -293,7 +293,8 @@ def part_names(route: Route) -> tuple[tuple[str, str, str, str | None, str | Non
     overhead."""
     names = []
     for (tier, role), (src, dst) in zip(route.hops, route.links):
-        compute = role != "relay"
-        names.append((tier, f"link:{src}-{dst}", f"preprocess:{tier}", f"compute:{tier}" if compute else None,
-                      f"queue:{tier}" if compute else None, f"overhead:{tier}"))
+        computes = role != wire.RELAY
+        names.append((tier, parts.link(src, dst), parts.key(parts.PREPROCESS, tier),
+                      parts.key(parts.COMPUTE, tier) if computes else None,
+                      parts.key(parts.QUEUE, tier) if computes else None, parts.key(parts.OVERHEAD, tier)))
     return tuple(names)

@@ -1,21 +1,24 @@
 """How fast this host runs now against its nominal speed: the factor a tier server scales its holds by.
 
 A tier's speed is relative to the host's *nominal* speed: the reference workloads' times on this host
-when it is quiet (testbeds/nominal.py). The host itself drifts, in two ways a device does not:
-- its throughput: the same compute takes a fifth more CPU time some minutes than others (a neighbour on
-  the physical machine, its clock);
-- a request's cold start: between two requests the host's other work evicts the tier's caches, so the
-  first run after a pause pays a fixed time (about 0.08 ms on a busy host of this kind) that a quiet host
-  does not; it is half the time of a 0.2 ms step.
-So one small probe process per testbed runs the probe workload every `interval_s` as a request would
-come, after a pause: once cold, then once more warm. It posts on a board (a file every tier server maps)
-the warm run's ratio to the nominal time and the cold run's extra time beyond what the quiet host's
-cold start costs. A tier server takes that extra off each compute step (at most half the step), divides
-what is left by the host's factor and stretches it to the device's speed; both are medians of the probes
-of the last `WINDOW_S` seconds, so one disturbed probe moves nothing.
+when it is quiet (testbeds/nominal.py). The host itself drifts: the same compute takes a fifth more CPU
+time some minutes than others (a neighbour on the physical machine, its clock), and a device does not
+slow down with it. So one small probe process per testbed runs the probe workload every `interval_s`
+and posts on a board (a file every tier server maps) how much slower than its nominal time it ran.
+Each tier server divides the CPU time of a compute step by the host's factor (the median of the probes
+of the last `WINDOW_S` seconds, so one disturbed probe moves nothing) before stretching it to the
+device's speed.
 
-The probe costs about 0.3 % of one core; it runs on whichever core is free, beside the requests, and
-bench_hop measures what it costs them.
+The probe runs once to settle, then, after a pause as short as the gap between two requests (`GAP_S`),
+once as a request finds the caches and once more warm, as the nominal was measured: the warm run gives
+the factor, the difference the host's cold start now. On a busy host its other work evicts a tier's
+caches between two requests, and a request's first run pays that (about 0.08 ms on a busy host of this
+kind, half the time of a 0.2 ms step). It is not taken out of the steps: it depends on each model's
+footprint and on what ran between its requests, which the probe cannot know. The verification allows
+for it above a small workload's time, and the report shows it.
+
+The probe costs about half a percent of one core; it runs on whichever core is free, beside the
+requests, and bench_hop measures what it costs them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 from edgewise.tiers.reference import PROBE_WORKLOAD, ReferenceRunner
 
 PROBE_INTERVAL_S = 0.1
+GAP_S = 0.002  # about the time between two requests of a study (the client's and the relays' turn)
 WINDOW_S = 5.0  # the factor is the median of the probes this recent (at least MIN_PROBES of them)
 MIN_PROBES = 9
 READ_INTERVAL_S = 0.05  # a tier looks at the board at most this often
@@ -89,7 +93,7 @@ class Board:
 
 
 class HostSpeed:
-    """What a tier server knows of the host's speed: the board's figures, read at most every
+    """What a tier server knows of the host's speed: the board's factor, read at most every
     READ_INTERVAL_S (inside a hold, where it costs the request nothing)."""
 
     def __init__(self, board: Board):
@@ -98,8 +102,8 @@ class HostSpeed:
         self._read = -math.inf  # the first hold looks again: the probe may have posted since
 
     def nominal_work(self, work_s: float) -> float:
-        """What a step that took `work_s` of CPU time now would have taken on the quiet nominal host."""
-        return (work_s - min(self.cold_extra_s, work_s / 2)) / self.factor
+        """What a step that took `work_s` of CPU time now would have taken on the nominal host."""
+        return work_s / self.factor
 
     def use(self, room_s: float) -> None:
         """Use a hold of `room_s` seconds (negative: the step ran that late, and is not held anyway): look at
@@ -112,22 +116,22 @@ class HostSpeed:
 
 class HostProbe:
     """Runs the probe workload every `interval_s`, cold then warm, and posts on the board its warm time's
-    ratio to the nominal time and its cold start's extra beyond the nominal host's (`nominal_cold_extra_s`)."""
+    ratio to the nominal time and its cold start's extra time."""
 
-    def __init__(self, board: Board, nominal_probe_s: float, nominal_cold_extra_s: float = 0.0,
-                 interval_s: float = PROBE_INTERVAL_S):
+    def __init__(self, board: Board, nominal_probe_s: float, interval_s: float = PROBE_INTERVAL_S):
         if not nominal_probe_s > 0:
             raise ValueError(f"nominal probe time {nominal_probe_s!r} must be positive")
         self.board, self.nominal_probe_s, self.interval_s = board, float(nominal_probe_s), interval_s
-        self.nominal_cold_extra_s = float(nominal_cold_extra_s)
         self._runner = ReferenceRunner(PROBE_WORKLOAD)
         self._runner.once()  # a session's first run allocates; it is not the host's speed
 
     def once(self) -> float:
-        cold = self._runner.once()  # as a request finds the caches after a pause
+        self._runner.once()  # after the long pause: whatever ran since, this run brings the probe back in
+        time.sleep(GAP_S)
+        cold = self._runner.once()  # as a request finds the caches, a request's gap after the last one
         warm = self._runner.once()  # as the nominal was measured, in a tight loop
         ratio = warm / self.nominal_probe_s
-        self.board.post(time.monotonic(), ratio, cold - warm - self.nominal_cold_extra_s)
+        self.board.post(time.monotonic(), ratio, cold - warm)
         return ratio
 
     def warm(self, count: int = MIN_PROBES) -> None:
@@ -149,11 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="edgewise-host-probe")
     parser.add_argument("--board", required=True)
     parser.add_argument("--nominal-probe-s", type=float, required=True)
-    parser.add_argument("--nominal-cold-extra-s", type=float, default=0.0)
     parser.add_argument("--interval-s", type=float, default=PROBE_INTERVAL_S)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    probe = HostProbe(Board(args.board), args.nominal_probe_s, args.nominal_cold_extra_s, args.interval_s)
+    probe = HostProbe(Board(args.board), args.nominal_probe_s, args.interval_s)
     probe.warm()
     print("ready", flush=True)
     probe.run()

@@ -17,7 +17,6 @@ from edgewise.errors import DataError, EdgewiseError, ServerError
 from edgewise.runtimes.base import DEFAULT_RUNTIME, Runtime, RuntimeSession, runtime_class
 from edgewise.tiers import wire
 
-ROLES = ("full", "head", "tail")
 SUFFIXES = (".onnx", ".pte")  # model files a tier accepts over the wire
 
 

@@ -33,7 +33,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,16 +43,17 @@ import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.tiers import watchdog, wire
+from edgewise.tiers import watchdog, wire, workdirs
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
 from edgewise.tiers.hostspeed import Board, HostSpeed
-from edgewise.tiers.models import ROLES, InputMeta, Loaded, ModelRegistry, model_suffix, unload
+from edgewise.tiers.models import InputMeta, Loaded, ModelRegistry, model_suffix, unload
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
 from edgewise.tiers.speed import Pace
 from edgewise.tiers.wire import Frame, LinkShape
+
 
 @dataclass
 class ServerConfig:
@@ -187,7 +187,7 @@ class TierServer:
     def _model_dir(self) -> Path:
         with self._lock:
             if self._workdir is None:
-                self._workdir = Path(tempfile.mkdtemp(prefix=f"edgewise-{self.config.tier}-"))
+                self._workdir = workdirs.make(self.config.tier)
                 self._owns_workdir = True
             self._workdir.mkdir(parents=True, exist_ok=True)
             return self._workdir
@@ -265,7 +265,7 @@ class TierServer:
         self._authorise(request)
         route, links, hop = self._route(request)
         role = route[hop][1]
-        loaded = None if role == "relay" else self._artifact(request.meta.get("artifact"), role)
+        loaded = None if role == wire.RELAY else self._artifact(request.meta.get("artifact"), role)
         plan = InferPlan(route, hop, role, loaded, self.config.shapes.get(links[hop][0], wire.NO_SHAPE))
         if request.header is not None:
             with self._lock:
@@ -303,8 +303,8 @@ class TierServer:
     def _load(self, request: Frame) -> Frame:
         meta = request.meta
         art_id, role = meta.get("artifact"), meta.get("role")
-        if not isinstance(art_id, str) or not art_id or role not in ROLES:
-            raise ServerError(f"LOAD needs an artifact id and a role in {ROLES}", "send artifact=<id>, role=full|head|tail")
+        if not isinstance(art_id, str) or not art_id or role not in wire.ROLES:
+            raise ServerError(f"LOAD needs an artifact id and a role in {wire.ROLES}", "send artifact=<id>, role=full|head|tail")
         path = self._model_file(request, art_id, role)
         spec = meta.get("preprocess")
         preprocess = build_preprocessor(spec) if spec is not None else None
@@ -391,7 +391,7 @@ class TierServer:
         else:
             (outputs, preprocess_s, compute_s, late_s, factor), queue_s = self.admission.run(self._compute, request,
                                                                                            loaded)
-            if plan.role == "head":
+            if plan.role == wire.HEAD:
                 reply, wait_s = self._forward(request, dict(zip(loaded.outputs, outputs)), plan)
             else:
                 logits, downstream, wait_s = outputs[0], b"", 0.0
@@ -442,7 +442,7 @@ class TierServer:
         try:
             reply = self._peer(target).exchange(onward)
         except PeerLost as exc:
-            return Frame("ERROR", {"error": "TierDown", "tier": target, "message": str(exc)}), 0.0
+            return Frame("ERROR", {"error": wire.TIER_DOWN, "tier": target, "message": str(exc)}), 0.0
         return reply, time.perf_counter() - t0
 
     def _peer(self, tier: Any) -> PeerPool:
@@ -478,9 +478,11 @@ def check_feeds(feeds: dict[str, np.ndarray], inputs: list[InputMeta], tier: str
 
 
 def error_frame(exc: BaseException, close: bool = False) -> Frame:
+    """An ERROR frame: the error's wire code (wire.BUSY, ...) where a client acts on it, else its class's name."""
     hint = getattr(exc, "hint", None)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return Frame("ERROR", {"error": type(exc).__name__, "message": message, "hint": hint, "close": close})
+    code = getattr(exc, "wire_code", None) or type(exc).__name__
+    return Frame("ERROR", {"error": code, "message": message, "hint": hint, "close": close})
 
 
 def _hold(seconds: float) -> float:

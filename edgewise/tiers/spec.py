@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from edgewise.errors import PlanError
 from edgewise.tiers.speed import check_speed
+from edgewise.tiers.wire import FULL, HEAD, RELAY, TAIL
 from edgewise.vocabulary import TIER_ORDER
 
 CLIENT = "client"
@@ -137,13 +138,13 @@ def route_for(placement: Placement, direct_links: set[frozenset[str]] | None = N
     hops = []
     for tier in path[1:]:
         if placement.is_split and tier == first:
-            hops.append((tier, "head"))
+            hops.append((tier, HEAD))
         elif placement.is_split and tier == last:
-            hops.append((tier, "tail"))
+            hops.append((tier, TAIL))
         elif not placement.is_split and tier == last:
-            hops.append((tier, "full"))
+            hops.append((tier, FULL))
         else:
-            hops.append((tier, "relay"))
+            hops.append((tier, RELAY))
     links = tuple(zip(path[:-1], path[1:]))
     return Route(tuple(hops), links)
 

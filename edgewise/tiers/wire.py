@@ -175,6 +175,17 @@ def _check_desc(desc: Any) -> tuple[str, str, tuple[int, ...], int]:
     return name, dtype, tuple(shape), nbytes
 
 
+# --- words of the protocol -----------------------------------------------------------------------
+
+# The role a hop plays on an INFER's route: forward the request, or compute the whole model, its head
+# (then forward the cut tensors) or its tail.
+RELAY, FULL, HEAD, TAIL = "relay", "full", "head", "tail"
+ROLES = (FULL, HEAD, TAIL)  # the roles an artifact part is loaded as
+# The error codes of an ERROR frame that a client acts on (others are reported with their message).
+TIER_DOWN = "TierDown"  # the next hop cannot be reached: the client's testbed diagnoses and recovers it
+BUSY = "Busy"  # the tier's queue is full: the request was not served
+
+
 # --- hop records --------------------------------------------------------------------------------
 
 # Each hop of an INFER adds one record to the reply's "hops" blob, first hop first: HOP_FIELDS as

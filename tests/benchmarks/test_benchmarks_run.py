@@ -98,3 +98,15 @@ def test_training_layout(tmp_path):
     for r in rows.values():
         assert r["before_ms"] > 0 and r["after_ms"] > 0
         assert r["speedup"]["min"] <= r["speedup"]["median"] <= r["speedup"]["max"]
+
+
+def test_runtimes_quick(tmp_path):
+    data = run_bench("bench_runtimes.py", tmp_path / "r.json", "tiny-cnn", timeout=900)
+    assert data["cpu"] and data["threads"] == 1
+    (entry,) = data["subjects"]
+    assert entry["failed"] == {}
+    assert set(entry["ms"]["fp32"]) == {"onnxruntime", "openvino", "openvino[precision=bf16]", "executorch"}
+    assert set(entry["ms"]["int8"]) == {"onnxruntime", "openvino", "onnxruntime (openvino's graph)", "executorch"}
+    assert entry["artifacts"]["openvino int8"] != entry["artifacts"]["onnxruntime int8"]
+    for figures in entry["ms"].values():
+        assert all(0 < f["min"] <= f["median"] <= f["max"] and f["rounds"] == 3 for f in figures.values())

@@ -58,7 +58,10 @@ def test_samples_without_headroom_are_measured_again_once_the_host_recovers(edge
     unheld = store.unheld()
     samples = store.pacing()
     assert unheld and {u["cell"] for u in unheld} == {"work:identity@edge"}
-    assert all(u["pacing"]["edge"]["late_s"] > 0 and u["pacing"]["edge"]["host"] > 1 / 0.8 for u in unheld)
+    assert all(u["pacing"]["edge"]["late_s"] > 0 for u in unheld)
+    # Taken while the host said it ran 3x slower than nominal (others may follow: a busy host that takes
+    # the core from a step also makes it late).
+    assert any(u["pacing"]["edge"]["host"] > 1 / 0.8 for u in unheld)
     measured = [s for s in samples if s[2]["edge"]["host"] == pytest.approx(1.0)]
     assert store.sample_count("work:identity@edge") == 5 and store.unheld_kept("work:identity@edge") == 0
     assert len(measured) >= 4  # every measured sample was taken again at the recovered speed

@@ -1,5 +1,6 @@
 """Models no built-in subject resembles, built here: a depthwise-separable CNN and a transformers config
-(ALBERT: shared layers, factorised embeddings) with random weights."""
+(ALBERT: shared layers, factorised embeddings) with random weights; and a RoBERTa config, whose positions
+are counted from the padding (a cumulative sum over the mask) where ExecuTorch's int8 path once failed."""
 
 from __future__ import annotations
 
@@ -59,4 +60,18 @@ def albert() -> ReferenceModel:
     ids = np.random.default_rng(0).integers(1, 200, (1, 12)).astype(np.int64)
     mask = np.ones((1, 12), np.int64)
     mask[0, 9:] = 0  # padded, as the serving tier's tokenizer pads
+    return ReferenceModel(module, {"input_ids": ids, "attention_mask": mask}, tolerance=1e-3)
+
+
+def roberta() -> ReferenceModel:
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=64, max_position_embeddings=40, type_vocab_size=1, pad_token_id=1,
+                           num_labels=4)
+    module = _Logits(RobertaForSequenceClassification(config).eval()).eval()
+    ids = np.random.default_rng(1).integers(3, 300, (1, 16)).astype(np.int64)
+    ids[0, 12:] = config.pad_token_id
+    mask = (ids != config.pad_token_id).astype(np.int64)
     return ReferenceModel(module, {"input_ids": ids, "attention_mask": mask}, tolerance=1e-3)

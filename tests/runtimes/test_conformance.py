@@ -5,7 +5,7 @@ import pytest
 
 from edgewise.runtimes import installed_runtimes
 from edgewise.testing.runtimes import check_runtime
-from tests.runtimes.models import albert, depthwise_cnn
+from tests.runtimes.models import albert, depthwise_cnn, roberta
 
 RUNTIMES = installed_runtimes()
 
@@ -21,9 +21,9 @@ def test_runtime_conforms(name, make, tmp_path):
 
 
 @pytest.mark.skipif("executorch" not in RUNTIMES, reason="executorch is not installed")
-@pytest.mark.parametrize("make", [depthwise_cnn, albert], ids=["depthwise-cnn", "albert"])
+@pytest.mark.parametrize("make", [depthwise_cnn, albert, roberta], ids=["depthwise-cnn", "albert", "roberta"])
 def test_executorch_int8_form_calibrates_and_runs(make, tmp_path):
-    """ExecuTorch's form of sptq (PT2E, XNNPACK quantizer) on a CNN and a transformer: int8 outputs near fp32."""
+    """ExecuTorch's form of sptq (PT2E, XNNPACK quantizer) on a CNN and transformers: int8 outputs near fp32."""
     import numpy as np
     import torch
 

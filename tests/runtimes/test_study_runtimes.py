@@ -61,9 +61,47 @@ def test_every_runtime_is_measured_and_named(run):
             assert cell["accuracy"]["top1"] >= 0.9
     pte = cells["tiny-cnn:sptq@edge/executorch"]["artifact"]
     assert pte["meta"]["runtime"] == "executorch" and pte["meta"]["int8"] is True
-    assert cells["tiny-cnn:sptq@edge/openvino"]["artifact"]["key"] == cells["tiny-cnn:sptq@edge"]["artifact"]["key"]
+    # OpenVINO reads sptq's QDQ graphs only: its cells build sptq in that format, keyed apart.
+    openvino_int8 = cells["tiny-cnn:sptq@edge/openvino"]["artifact"]
+    assert openvino_int8["meta"]["format"] == "qdq" and openvino_int8["meta"]["quantized_nodes"]
     assert set(results["study"]["runtimes"]) >= set(RUNTIMES_OF_STUDY)
     assert "## The fastest runtime per subject and tier" in (out / "summary.md").read_text()
+
+
+def test_the_build_graph_keys_each_cell_as_its_runtime_builds_it(run):
+    """The steps a lane or a Ray worker builds carry the cell's runtime: their keys are the in-process build's,
+    and a worker rebuilding a step (here: finding it in the cache) reaches the same key."""
+    from edgewise.executors.graph import build_one, plan_steps
+
+    out, cache = run
+    cells = {c["cell"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+    study = Study.open(_config(), RunOptions(out=out, profile="quick", cache_dir=cache, log=lambda m: None))
+    steps, final = plan_steps(study, study.plan())
+    for name, key in final.items():
+        if cells[name]["status"] == "ok":
+            assert cells[name]["artifact"]["key"] == key, name
+    assert final["tiny-cnn:sptq@edge/openvino"] != final["tiny-cnn:sptq@edge"]
+    for step in steps.values():
+        if step.names:
+            assert build_one(study, step.subject, step.cell, list(step.names), step.key).key == step.key
+
+
+def test_the_recommendation_and_the_report_name_the_runtime(run):
+    from edgewise.analysis import load_results, recommend
+
+    out, _ = run
+    rec = recommend(load_results(out), max_latency_ms=1000, max_accuracy_drop=100)
+    best = rec.best("tiny-cnn")
+    assert best is not None and best.runtime == Cell.parse(best.cell).runtime_choice.label
+    assert rec.to_dict()["subjects"]["tiny-cnn"]["best_runtime"] == best.runtime
+    assert {v.runtime for v in rec.verdicts} == {*RUNTIMES_OF_STUDY, "brittle"}
+    # bf16 changes predictions: its identity is judged against the model as ONNX Runtime serves it.
+    bf16 = next(v for v in rec.verdicts if v.cell == "tiny-cnn:identity@edge/openvino[precision=bf16]")
+    assert bf16.accuracy_drop is not None and bf16.accuracy_drop.baseline == "tiny-cnn:identity@edge"
+    summary = (out / "summary.md").read_text()
+    headers = [line for line in summary.splitlines() if line.startswith("| subject | chain | placement |")]
+    assert len(headers) == 2 and all("| runtime |" in h for h in headers)  # the recommendation, the latencies
+    assert "| chain | placement | runtime | min × |" in summary
 
 
 def test_a_runtime_that_cannot_load_fails_its_own_cell_only(run):
@@ -128,6 +166,14 @@ def test_what_a_runtime_cannot_serve_is_refused_at_plan_time(tmp_path):
                                                                    "runtimes": ["onnxruntime"]}}})
     with pytest.raises(PlanError, match="does not offer runtime 'openvino'"):
         plan_cells(offered)
+    qoperator = _config(cells=[{"chains": ["sptq[quant_format=qoperator]"], "placements": ["edge"],
+                                "runtimes": ["onnxruntime", "openvino"]}])
+    with pytest.raises(PlanError, match="openvino cannot serve sptq with quant_format=qoperator"):
+        plan_cells(qoperator)
+    studywide = _config(cells=[{"chains": ["sptq"], "placements": ["edge"], "runtimes": ["openvino"]}],
+                        operators={"sptq": {"quant_format": "qoperator"}})
+    with pytest.raises(PlanError, match="QDQ format"):
+        plan_cells(studywide)
     with pytest.raises(Exception, match="precision"):
         plan_cells(_config(cells=[{"chains": ["identity"], "placements": ["edge"],
                                    "runtimes": ["openvino[precision=int4]"]}]))

@@ -15,7 +15,7 @@ from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 from tests.conftest import needs_root
-from tests.tiers.speedcheck import p90_over_p50, slowdown, tight, within
+from tests.tiers.speedcheck import p90_over_p50, slowdown, tight
 
 pytestmark = needs_root
 
@@ -63,16 +63,23 @@ def test_verify_paper_scaled(paper_scaled):
 
 def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
     """Through the real netns, tbf and cgroups: 0.3 ms and 3 ms requests each take 1 / speed as long as on
-    the nominal host."""
+    the nominal host, never less, and more by at most the cold start the host's probe measures now (a
+    busy host evicts a tier's caches between requests: tiers/hostspeed.py)."""
     nominal = paper_scaled.host_nominal()
     for tier in ("mobile", "edge"):
         speed = paper_scaled.tiers[tier].speed
         route = route_for(Placement.parse(tier))
         with paper_scaled.client(timeout_s=30) as client:
             for size in ("0.3ms", "3ms"):
-                achieved, on_tier = within(lambda: slowdown(client, tier, route, size, nominal=nominal), 1 / speed,
-                                           also=tight)
-                assert achieved == pytest.approx(1 / speed, rel=SPEED_TOLERANCE), (tier, size)
+                def held_to_speed(achieved: float) -> bool:
+                    cold = paper_scaled.host_board().read()[1] / nominal.workloads_s[size]
+                    return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold
+
+                for _ in range(3):  # a disturbed series is measured again, as verification does
+                    achieved, on_tier = slowdown(client, tier, route, size, nominal=nominal)
+                    if held_to_speed(achieved) and tight(on_tier):
+                        break
+                assert held_to_speed(achieved), (tier, size, achieved)
                 assert tight(on_tier), (tier, size, p90_over_p50(on_tier))
 
 
