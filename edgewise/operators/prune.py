@@ -116,7 +116,8 @@ class Prune(Operator):
         if ctx.subject.family == TRANSFORMER:
             left = structured.prune_transformer(model, p.ratio, p.importance, p.scope == "global", ctx.seed, feeds,
                                                 ctx.subject.num_classes)
-            return {"pruned": "attention heads and FFN neurons (Torch-Pruning dependency graph)", **left}
+            return {"pruned": "attention heads and FFN neurons (found by what the layers do, each removal checked)",
+                    **left}
         model.eval()
         structured.prune_cnn_channels(model, feeds, p.ratio, p.importance, p.scope == "global", ctx.subject.num_classes)
         return {"pruned": "convolution channels (Torch-Pruning dependency graph)"}

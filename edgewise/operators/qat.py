@@ -29,7 +29,7 @@ _FREEZE = {"quick": (2, 1), "paper": (3, 2)}  # (observers, batchnorm): epochs a
 
 class QatParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["auto", "fx", "linear"] = "auto"
+    backend: Literal["auto", "fx", "eager", "linear"] = "auto"
     epochs: int | None = Field(None, ge=1, description="default: 3 quick, 8 paper")
     iterations: int | None = Field(None, ge=1, description="mini-batches per epoch (default: 20 quick, 30 paper)")
     batch_size: int | None = Field(None, ge=1)
@@ -47,15 +47,18 @@ class Qat(Operator):
     produces = frozenset({ONNX})
     tolerance = 0.03
     description = "quantization-aware fine-tuning to int8 (fake-quantized training, integer kernels in ONNX Runtime)"
-    meta_keys = frozenset({"backend", "quantized", "integer_kernels", "schedule", "precision"})
+    meta_keys = frozenset({"backend", "backend_choice", "quantized", "integer_kernels", "schedule", "precision"})
     Params = QatParams
 
     def cache_params(self) -> dict:
-        # The profile defaults are part of what was built: changing one must rebuild.
-        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "freeze": _FREEZE}}
+        # The profile defaults and what each backend quantizes are part of what was built: changing one must rebuild.
+        from edgewise.whitebox.quantize import BACKENDS  # lazy: pulls torch
+
+        return {**self.params.model_dump(), "defaults": {"schedules": table_fingerprint(_SCHEDULES), "freeze": _FREEZE},
+                "backends": {name: backend.quantizes for name, backend in BACKENDS.items()}}
 
     def apply(self, artifact: Artifact, ctx: BuildContext) -> Artifact:
-        from edgewise.whitebox.quantize import backend_for  # lazy: pulls torch
+        from edgewise.whitebox.quantize import choose_backend  # lazy: pulls torch
 
         p = self.params
         family = ctx.subject.family
@@ -64,8 +67,7 @@ class Qat(Operator):
         freeze_obs = freeze_obs if p.freeze_observers_after is None else p.freeze_observers_after
         freeze_bn = freeze_bn if p.freeze_bn_after is None else p.freeze_bn_after
 
-        backend = backend_for(p.backend, family)
-        model = backend.prepare(ctx.load_torch(artifact), example_input(ctx))
+        backend, model, why = choose_backend(p.backend, family, ctx.load_torch(artifact), example_input(ctx))
         data, _ = schedule.training_subset(ctx.subject.training_data(), ctx.seed)
 
         def on_epoch(done: int) -> None:  # `done` counts from 0: freezing after epoch k means done + 1 >= k
@@ -75,17 +77,20 @@ class Qat(Operator):
                 backend.freeze_observers(model)
 
         precision = backend.precision(ctx.device)
-        ctx.log(f"qat ({backend.name}): {schedule.epochs} epochs x {schedule.iterations} iterations, {precision}")
+        ctx.log(f"qat ({backend.name}, {why}): {schedule.epochs} epochs x {schedule.iterations} iterations, "
+                f"{precision}")
         fit(model, data, **schedule.fit_kwargs(), seed=ctx.seed, device=ctx.device, on_epoch=on_epoch,
             precision=precision)
         quantized = backend.convert(model)
         out = write_artifact(quantized, ctx, artifact, {}, capabilities=self.produces, keep_torch=False)
         ops = optimized_op_counts(out.onnx)
         if not integer_kernels(ops):
-            raise ArtifactError(f"qat: ONNX Runtime fused none of {ctx.subject.name}'s quantized layers into integer kernels",
-                                "try the other backend (backend: fx or linear)")
+            raise ArtifactError(f"qat: ONNX Runtime fused none of {ctx.subject.name}'s quantized layers into "
+                                "integer kernels",
+                                "try another backend (backend: fx, eager or linear)")
         out.meta = {
             "backend": backend.name,
+            "backend_choice": why,
             "quantized": backend.quantizes,
             "schedule": schedule.describe(),
             "precision": precision,

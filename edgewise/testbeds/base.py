@@ -92,6 +92,11 @@ class Testbed(ABC):
     @abstractmethod
     def client(self, timeout_s: float = 120.0) -> TierClient: ...
 
+    def tier_client(self, timeout_s: float = 120.0) -> TierClient:
+        """A client that reaches each tier directly, off the links and the relays (the speed check times a
+        tier's compute alone); the study's client where that is the only way in."""
+        return self.client(timeout_s)
+
     @abstractmethod
     def verify(self, quick: bool = False) -> EmulationReport:
         """Measure every figure; `quick` uses smaller transfers and workloads (tests)."""

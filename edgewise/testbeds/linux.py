@@ -142,6 +142,10 @@ class LinuxTestbed(Testbed):
                           shapes=self._shapes(CLIENT), make_socket=netns.socket_factory(self.ns(CLIENT)),
                           diagnose=self.diagnose)
 
+    def tier_client(self, timeout_s: float = 120.0) -> TierClient:
+        sockets = {t: f"unix:{self.state / f'{t}.sock'}" for t in self.tiers}
+        return TierClient(sockets, self.token, timeout_s, control=sockets, diagnose=self.diagnose)
+
     def diagnose(self, tier: str, detail: str) -> TierDown | DoesNotFit:
         """Why a tier stopped answering: killed under its memory cap (DoesNotFit) or just down."""
         proc, group = self.procs.get(tier), self.groups.get(tier)
@@ -190,8 +194,8 @@ class LinuxTestbed(Testbed):
                                 "links": "enforced (tbf rate, message-level delay)"} for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            with cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
-                verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
+        with self.tier_client() as client, cgroups.weighted_here(f"{cgroups.PREFIX}{self.run}-reference"):
+            verify_speed(client, self.tiers, report, quick, self.host_nominal(), self.host_board())
         limits = {t: g.limits() for t, g in self.groups.items()}
         verify_cpu(self._workload, self.tiers, {t: lim["cpus"] for t, lim in limits.items()}, report, quick)
         verify_memory(self._workload, self.tiers, {t: lim["memory_mb"] for t, lim in limits.items()}, report,

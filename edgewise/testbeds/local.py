@@ -93,6 +93,10 @@ class LocalTestbed(Testbed):
         return TierClient({t: self.endpoint(t) for t in self.tiers}, self.token, timeout_s,
                           shapes=self._shapes(CLIENT), diagnose=lambda tier, detail: TierDown(tier, detail))
 
+    def tier_client(self, timeout_s: float = 120.0) -> TierClient:
+        return TierClient({t: self.endpoint(t) for t in self.tiers}, self.token, timeout_s,
+                          diagnose=lambda tier, detail: TierDown(tier, detail))
+
     def reshape(self, links: list[LinkSpec], client: TierClient) -> None:
         """New modelled links: every tier and the client take their new shapes (tiers/reshape.py)."""
         self.links = list(links)  # a tier restarted later starts with these
@@ -116,7 +120,8 @@ class LocalTestbed(Testbed):
                          for name in self.tiers}
         with self.client() as client:
             verify_links(client, self.links, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(), self.host_board())
+        with self.tier_client() as client:
+            verify_speed(client, self.tiers, report, quick, self.host_nominal(), self.host_board())
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))

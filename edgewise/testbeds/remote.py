@@ -96,8 +96,7 @@ class RemoteTestbed(Testbed):
         with self.client() as client:
             describe_hosts(client, list(self.tiers), report)
             measure_links(client, pairs, report, quick)
-            verify_speed(client, self.tiers, self.links, report, quick, self.host_nominal(),
-                         real_hosts=True)
+            verify_speed(client, self.tiers, report, quick, self.host_nominal(), real_hosts=True)
         return report
 
     def stop(self) -> None:

@@ -46,7 +46,8 @@ class TeacherLogits:
         digest = hashlib.sha256(np.ascontiguousarray(index, dtype=np.int64).tobytes()).hexdigest()[:16]
         return f"{self.teacher_key or id(self)}-{digest}"
 
-    def get(self, load_teacher: Callable[[], object], data: Split, index: np.ndarray, device: str = "cpu") -> np.ndarray:
+    def get(self, load_teacher: Callable[[], object], data: Split, index: np.ndarray,
+            device: str = "cpu") -> np.ndarray:
         """Logits of the teacher on `data` (whose rows are samples `index` of the training split)."""
         name = self._name(index)
         if name in self._memory:

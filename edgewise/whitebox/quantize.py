@@ -1,17 +1,22 @@
 """Quantization-aware training backends: fake-quantize for training, then an exportable int8 graph.
 
-Both backends end in QuantizeLinear / DequantizeLinear pairs in the exported ONNX graph, which
+Every backend ends in QuantizeLinear / DequantizeLinear pairs in the exported ONNX graph, which
 ONNX Runtime fuses into integer kernels (QLinearConv, MatMulIntegerToFloat, QGemm, ...):
 - `fx`: PyTorch FX graph-mode QAT of the whole network (Conv+BN+ReLU fusion, x86 qconfig), for
-  CNNs. Its successor is torchao's pt2e flow; a new backend is one more class here.
-- `linear`: fake-quantizes the inputs and weights of every nn.Linear and leaves the rest float.
-  Hugging Face transformers (text or vision) are not FX-traceable, and their matmuls are where
-  the time goes; it needs no tracing, so it takes any model with Linear layers.
-A model FX cannot trace is refused with the reason and these alternatives (`untraceable`).
+  CNNs whose forward torch.fx can trace.
+- `eager`: module by module, no tracing: every Conv2d becomes a fake-quantized one whose input,
+  weight and output are int8 (ONNX Runtime runs it as QLinearConv), every Linear as in `linear`.
+  It takes the CNNs FX cannot trace (a Hugging Face ConvNeXt: keyword inputs, output objects).
+- `linear`: fake-quantizes the inputs and weights of every nn.Linear (GPT-2's Conv1D included, as
+  the Linear it is) and leaves the rest float. Hugging Face transformers (text or vision) are not
+  FX-traceable, and their matmuls are where the time goes.
+`auto` takes fx for a CNN, eager when FX cannot trace it, and linear for a transformer; the
+artifact records which ran and why (`choose_backend`).
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
 from edgewise.errors import PlanError
+from edgewise.whitebox.conv1d import linearize_conv1d
 from edgewise.training import training_precision
 from edgewise.vocabulary import CNN
 
@@ -102,12 +108,41 @@ class FakeQuantLinear(nn.Module):
         return F.linear(self.input_quant(x), self.weight_quant(self.linear.weight), self.linear.bias)
 
 
+def _activation_quant() -> FakeQuantize:
+    return FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8,
+                        qscheme=torch.per_tensor_affine)
+
+
+class FakeQuantConv2d(nn.Module):
+    """nn.Conv2d with uint8 per-tensor input and output and int8 per-channel weight fake quantization.
+
+    The output is quantized too: ONNX Runtime fuses DequantizeLinear -> Conv -> QuantizeLinear into
+    QLinearConv, while a Conv without the QuantizeLinear after it stays a float Conv fed by
+    dequantized tensors (slower than the float model). The fake quantizers take fp32, whatever
+    autocast hands the convolution."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+        self.input_quant = _activation_quant()
+        self.weight_quant = FakeQuantize(observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
+                                         dtype=torch.qint8, qscheme=torch.per_channel_symmetric, ch_axis=0)
+        self.output_quant = _activation_quant()
+
+    def forward(self, x):
+        y = self.conv._conv_forward(self.input_quant(x.float()), self.weight_quant(self.conv.weight), self.conv.bias)
+        return self.output_quant(y.float())
+
+
 class LinearBackend(QatBackend):
     name = "linear"
-    quantizes = "nn.Linear inputs (uint8 per-tensor) and weights (int8 per-channel); attention matmuls, embeddings, LayerNorm stay float"
+    quantizes = ("nn.Linear (and Conv1D) inputs (uint8 per-tensor) and weights (int8 per-channel); attention matmuls, "
+                 "embeddings, LayerNorm stay float")
+    swaps: ClassVar[tuple[type[nn.Module], ...]] = (nn.Linear,)
 
     def prepare(self, module, example):
-        return _wrap_linears(module).train()
+        linearize_conv1d(module)
+        return _swap(module, self.swaps).train()
 
     def convert(self, module):
         # Observers off: the export then sees fixed scales and writes them as initializers.
@@ -115,31 +150,60 @@ class LinearBackend(QatBackend):
         return module.cpu().eval()
 
 
-def _wrap_linears(module: nn.Module) -> nn.Module:
+class EagerBackend(LinearBackend):
+    name = "eager"
+    quantizes = ("every Conv2d (uint8 input and output, int8 per-channel weights) and Linear (uint8 input, int8 "
+                 "weights), module by module without tracing; norms, activations and pooling stay float")
+    swaps = (nn.Linear, nn.Conv2d)
+
+    def freeze_batchnorm(self, module):
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.0  # running statistics stay where they are; training mode still normalises per batch
+
+
+_FAKE_QUANT = {nn.Linear: FakeQuantLinear, nn.Conv2d: FakeQuantConv2d}
+
+
+def _swap(module: nn.Module, kinds: tuple[type[nn.Module], ...]) -> nn.Module:
     for name, child in module.named_children():
-        if isinstance(child, nn.Linear):
-            setattr(module, name, FakeQuantLinear(child))
+        kind = next((k for k in kinds if type(child) is k), None)
+        if kind is not None:
+            setattr(module, name, _FAKE_QUANT[kind](child))
         else:
-            _wrap_linears(child)
+            _swap(child, kinds)
     return module
 
 
 def untraceable(module: nn.Module, exc: Exception) -> PlanError:
     """Why FX graph-mode QAT refuses `module`, and what to try instead."""
     reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    has_linear = any(isinstance(m, nn.Linear) for m in module.modules())
-    hint = ("backend: linear fake-quantizes only its nn.Linear layers (what transformers spend their time in); "
-            if has_linear else "") + ("or make forward traceable by torch.fx (no Python control flow on tensor values, "
-                                      "no data-dependent shapes), or use sptq (no tracing needed)")
+    hint = ("backend: eager (or auto) fake-quantizes its Conv2d and Linear layers module by module, without tracing; "
+            "or make forward traceable by torch.fx (no Python control flow on tensor values, no data-dependent "
+            "shapes), "
+            "or use sptq (no tracing needed)")
     return PlanError(f"qat: torch.fx cannot trace {type(module).__name__} to insert fake quantization "
                      f"({type(exc).__name__}: {reason})", hint)
 
 
-BACKENDS: dict[str, type[QatBackend]] = {b.name: b for b in (FxBackend, LinearBackend)}
+BACKENDS: dict[str, type[QatBackend]] = {b.name: b for b in (FxBackend, EagerBackend, LinearBackend)}
 
 
-def backend_for(choice: str, family: str) -> QatBackend:
-    """`auto` picks fx for CNNs and linear for transformers."""
-    if choice == "auto":
-        choice = "fx" if family == CNN else "linear"
-    return BACKENDS[choice]()
+def choose_backend(choice: str, family: str, module: nn.Module,
+                   example: dict[str, np.ndarray]) -> tuple[QatBackend, nn.Module, str]:
+    """The backend that runs, `module` prepared by it, and why it was chosen.
+
+    `auto` takes fx for a CNN and linear for a transformer; a CNN that torch.fx cannot trace goes
+    to eager, which needs no trace. A backend named in the study file is used as named."""
+    if choice != "auto":
+        backend = BACKENDS[choice]()
+        return backend, backend.prepare(module, example), "named in the study file"
+    if family != CNN:
+        backend = LinearBackend()
+        return backend, backend.prepare(module, example), "auto: a transformer spends its time in Linear layers"
+    try:
+        # A copy: a trace that fails part way may have swapped some of the model's modules.
+        return FxBackend(), FxBackend().prepare(copy.deepcopy(module), example), "auto: a CNN that torch.fx traces"
+    except PlanError as refused:
+        backend = EagerBackend()
+        return backend, backend.prepare(module, example), f"auto: {refused.message}; eager needs no trace"

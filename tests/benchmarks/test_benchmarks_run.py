@@ -73,14 +73,22 @@ def test_study_quick(tmp_path):
 
 
 def test_families_quick(tmp_path):
-    data = run_bench("bench_families.py", tmp_path / "f.json", "electra", "depthwise-cnn")
+    data = run_bench("bench_families.py", tmp_path / "f.json", "electra", "gpt2", "swin", "depthwise-cnn")
     rows = {r["family"]: r for r in data["rows"]}
-    assert set(rows) == {"electra", "depthwise-cnn"}
-    electra = rows["electra"]
-    assert electra["pruned"]["heads_per_layer"] == [2, 2] and electra["student"] == "1 of 2 layers of the teacher"
-    assert electra["parameters"]["pruned"] < electra["parameters"]["teacher"]
+    assert set(rows) == {"electra", "gpt2", "swin", "depthwise-cnn"}
+    for name in ("electra", "gpt2"):
+        assert rows[name]["pruned"]["heads_per_layer"] == [2, 2]
+        assert rows[name]["student"] == "1 of 2 layers of the teacher"
+        assert rows[name]["parameters"]["pruned"] < rows[name]["parameters"]["teacher"]
+    assert rows["swin"]["student"] == "2 of 4 blocks of the teacher, each of its 2 stages shortened (2+2 -> 1+1)"
     assert all(r["teacher_ms"] > 0 and r["prune_speedup"] > 0 and r["distill_speedup"] > 0 for r in rows.values())
-    assert set(electra["meets_target"]) == {"prune", "distill"}
+    assert set(rows["electra"]["meets_target"]) == set(rows["swin"]["meets_target"]) == {"prune", "distill"}
+    assert data["cpu"] and "meets_target" not in rows["depthwise-cnn"]
+    for r in rows.values():  # the operators built on the family's small trained model, and what they lost
+        drop = r["drop"]
+        assert 0 < drop["teacher"] <= 1 and drop["evaluation_samples"] > 0
+        assert abs(drop["prune"]["drop_points"] - 100 * (drop["teacher"] - drop["prune"]["accuracy"])) < 0.05
+        assert 0 <= drop["distill"]["accuracy"] <= 1
 
 
 def test_training_layout(tmp_path):

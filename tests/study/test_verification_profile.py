@@ -61,7 +61,7 @@ def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkey
     monkeypatch.setattr(verify, "SPEED_WORKLOADS", ["3ms"])
     report = EmulationReport("local", True)
     nominal = HostNominal("cpu", {"0.3ms": 0.0003, "3ms": 0.003, "30ms": 0.03}, 0.0)
-    verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, [], report, quick=True, nominal=nominal)
+    verify.verify_speed(None, {"cloud": TierSpec("cloud", 1.0, 1024)}, report, quick=True, nominal=nominal)
     assert asked == [True, False]
     assert report.figures[0].achieved == 1.0 and "closest of 2 series" in report.figures[0].note
 
