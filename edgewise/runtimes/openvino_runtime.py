@@ -62,8 +62,10 @@ class OpenVino(Runtime):
     display_order = 10
     description = "OpenVINO CPU plug-in on the chain's ONNX graph (QDQ graphs run as int8)"
     Params = OpenVinoParams
-    operator_settings = {"sptq": {"quant_format": "qdq"}}
-    operator_settings_reason = "OpenVINO reads int8 ONNX graphs in QDQ format, not operator-level (QLinear*) ones"
+    # sptq's speed control times ONNX Runtime's kernels, which say nothing of OpenVINO's.
+    operator_settings = {"sptq": {"quant_format": "qdq", "speed_control": False}}
+    operator_settings_reason = ("OpenVINO reads int8 ONNX graphs in QDQ format, not operator-level (QLinear*) ones, "
+                                "and sptq's speed control times ONNX Runtime's kernels")
 
     def load(self, path: Path, threads: int, io: dict[str, Any] | None = None) -> RuntimeSession:
         p: OpenVinoParams = self.params

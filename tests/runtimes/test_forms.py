@@ -14,10 +14,10 @@ def _served(chain: str, runtime: str, params=None) -> Chain:
 
 
 def test_openvino_builds_sptq_in_qdq_format_and_keeps_the_other_settings():
-    assert _served("distill+sptq", "openvino").name == "distill+sptq[quant_format=qdq]"
+    assert _served("distill+sptq", "openvino").name == "distill+sptq[quant_format=qdq,speed_control=false]"
     assert _served("sptq[calibration=entropy]+partition", "openvino").name == \
-        "sptq[calibration=entropy,quant_format=qdq]+partition"
-    assert _served("sptq[quant_format=qdq]", "openvino").name == "sptq[quant_format=qdq]"
+        "sptq[calibration=entropy,quant_format=qdq,speed_control=false]+partition"
+    assert _served("sptq[quant_format=qdq]", "openvino").name == "sptq[quant_format=qdq,speed_control=false]"
     assert _served("prune+distill", "openvino").name == "prune+distill"
 
 
