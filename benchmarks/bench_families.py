@@ -73,8 +73,14 @@ def _use_quick_settings() -> None:
 
 
 def _text_model(kind: str):
-    from transformers import (AlbertConfig, AutoModelForSequenceClassification, DebertaV2Config, ElectraConfig,
-                              GPT2Config, Qwen2Config)
+    from transformers import (
+        AlbertConfig,
+        AutoModelForSequenceClassification,
+        DebertaV2Config,
+        ElectraConfig,
+        GPT2Config,
+        Qwen2Config,
+    )
 
     from edgewise.subjects.modules import LogitsOnly
 
@@ -93,8 +99,14 @@ def _text_model(kind: str):
 
 
 def _image_model(kind: str):
-    from transformers import (ConvNextConfig, ConvNextForImageClassification, SwinConfig, SwinForImageClassification,
-                              ViTConfig, ViTForImageClassification)
+    from transformers import (
+        ConvNextConfig,
+        ConvNextForImageClassification,
+        SwinConfig,
+        SwinForImageClassification,
+        ViTConfig,
+        ViTForImageClassification,
+    )
 
     from edgewise.subjects.modules import LogitsOnly
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bare_socket import BareClient
 from bench_transport import tensor_spec, write_model
 

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from common import parse_args, spread, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +53,7 @@ with executor:
     if kind == "ray":
         executor.connect()
     t2 = time.time()
-    built = executor.build(s, cells)
+    built = executor.build(s.build_spec(), cells, s.progress)
 t3 = time.time()
 print(json.dumps({"keys": {b.cell.name: b.artifact.key if b.artifact else None for b in built},
                   "errors": {b.cell.name: b.error for b in built if b.error},

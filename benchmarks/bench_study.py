@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from common import RESULTS, parse_args, spread, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent

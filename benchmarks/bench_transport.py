@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
 from common import interleaved, parse_args, spread, table, timed, write_results
 
 KB = 1024
@@ -88,12 +87,13 @@ class ReferenceServer:
 
 
 def loopback(names: list[str], workdir: Path, rounds: int, repeats: int) -> list[dict]:
+    from bare_socket import BareClient
+    from reference_transport import ReferenceClient
+
     from edgewise.runtime import make_session
     from edgewise.testbeds.processes import TierProcess
     from edgewise.tiers.client import TierClient
     from edgewise.tiers.spec import Placement, route_for
-    from bare_socket import BareClient
-    from reference_transport import ReferenceClient
 
     tier = TierProcess("mobile", "127.0.0.1:0", workdir / "mobile.log")
     address = tier.start()

@@ -21,9 +21,9 @@ from edgewise.artifacts import ArtifactCache
 from edgewise.measure.accuracy import evaluate
 from edgewise.operators import BuildContext, get_operator
 from edgewise.operators.chain import build_step, root_artifact
+from edgewise.sla import within
 from edgewise.subjects import SUBJECTS, SubjectContext, get_subject
 from edgewise.subjects.base import _load_builtins
-from edgewise.sla import within
 from edgewise.whitebox.measure import latency_ms
 
 CACHE = Path(".edgewise-cache")

@@ -6,8 +6,21 @@ import sys
 
 import typer
 
-from edgewise.commands import (analyze, build, compare, export, load, operators, plan, recommend, report, run, serve,
-                               subjects, testbed)
+from edgewise.commands import (
+    analyze,
+    build,
+    compare,
+    export,
+    load,
+    operators,
+    plan,
+    recommend,
+    report,
+    run,
+    serve,
+    subjects,
+    testbed,
+)
 from edgewise.errors import EdgewiseError
 
 app = typer.Typer(

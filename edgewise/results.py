@@ -10,11 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgewise.analysis.load import LOAD_FORMAT
 from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import EdgewiseError
 from edgewise.measure.drift import drift_summary
+from edgewise.measure.server import Server
 from edgewise.operators.chain import Chain
 from edgewise.profiling.stage import part_threads, profiled
 from edgewise.runtimes.choice import RuntimeChoice, served_key
@@ -136,8 +138,34 @@ def _add_conditions(study: dict[str, Any], store: Store, config: StudyConfig) ->
                                for n in dict.fromkeys(names)]
 
 
+def load_dict(store: Store, config: StudyConfig) -> dict[str, Any]:
+    """load.json (the server scenario's answer), from the store: every cell with its search or why it has none."""
+    sla, load = config.sla, config.measure.load
+    records = store.load_records()
+    cells = []
+    for row in store.cells():
+        cell = {"cell": row["cell"], "subject": row["subject"], "chain": row["chain"], "placement": row["placement"]}
+        if row["cell"] in records:
+            cells.append({**cell, "status": OK, **records[row["cell"]]})
+        else:
+            reason = row["error"] or ("not measured: run the study again to measure it" if row["artifact"]
+                                      else "not built")
+            cells.append({**cell, "status": FAILED, "error": reason})
+    return {"format": LOAD_FORMAT,
+            "study": {"name": config.name, "source": config.source, "sla": sla.model_dump(), "load": load.model_dump(),
+                      "requests_per_step": Server(sla, load, config.seed).requests_per_step, "seed": config.seed},
+            "cells": cells}
+
+
+def write_load(store: Store, path: Path, config: StudyConfig) -> Path:
+    return _write(path, load_dict(store, config))
+
+
 def write_results(store: Store, path: Path, config: StudyConfig, profile: str | None) -> Path:
-    data = results_dict(store, config, profile)
+    return _write(path, results_dict(store, config, profile))
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, default=str))
     os.replace(tmp, path)

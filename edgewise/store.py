@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS unheld (
     latency_s REAL NOT NULL, pacing TEXT NOT NULL, ts REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS nominal (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS load (cell TEXT PRIMARY KEY, record TEXT NOT NULL, ts REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, cell TEXT, kind TEXT NOT NULL, message TEXT NOT NULL
 );
@@ -148,6 +149,10 @@ class Store:
             db.execute("DELETE FROM latency WHERE cell = ?", (name,))
             db.execute("UPDATE cells SET status = 'built', error = NULL, artifact = ? WHERE name = ?", (artifact, name))
 
+    def cell_status(self, name: str) -> str | None:
+        row = self.db.execute("SELECT status FROM cells WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
     def cells(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT name, subject, chain, placement, status, error, artifact, condition, runtime FROM cells "
@@ -209,6 +214,15 @@ class Store:
         """Every sample's (time, cell, pacing, held), in time order: the host's speed over the run."""
         cur = self.db.execute("SELECT ts, cell, pacing, held FROM latency ORDER BY ts")
         return [(ts, cell, json.loads(pc), bool(h)) for ts, cell, pc, h in cur]
+
+    def add_load(self, cell: str, record: dict[str, Any]) -> None:
+        """A cell's server-scenario search (measure/server.py): the largest rate it sustains, every step."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO load VALUES (?, ?, ?)", (cell, json.dumps(record, default=str),
+                                                                      time.time()))
+
+    def load_records(self) -> dict[str, dict[str, Any]]:
+        return {c: json.loads(r) for c, r in self.db.execute("SELECT cell, record FROM load")}
 
     def set_nominal(self, record: dict[str, Any]) -> None:
         """The nominal host speed this study's tiers are relative to (kept from its first run)."""

@@ -1,7 +1,10 @@
-"""Orchestration of a study: plan -> build -> accuracy -> testbed -> latency -> store -> results.
+"""The driver of a study: plan -> build -> accuracy -> profiles -> testbed -> measure -> store -> results.
 
-The only module that knows every stage. Each stage reads what the stage before wrote (mostly
-through the store), so a run killed anywhere resumes by running the same command again.
+The only module that knows every stage. It hands the builds (and on a cluster the measurements) to its
+executor as plain values and keeps the bookkeeping itself: the store, the statuses, the progress. Each
+stage reads what the stage before wrote (mostly through the store), so a run killed anywhere resumes
+by running the same command again. The scenario (single-stream or server) is a strategy of the one
+per-cell driver (measure/cells.py), so `run`, `build` and `load` share this path.
 """
 
 from __future__ import annotations
@@ -15,32 +18,23 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgewise import environment
-from edgewise.artifacts import ArtifactCache, content_key
+from edgewise.artifacts import content_key
+from edgewise.building.workshop import BuildSpec, Built, Network, Workshop
 from edgewise.config import StudyConfig, apply_profile, identity_dump
-from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
-from edgewise.errors import ConfigError, EdgewiseError, TestbedError, build_failure
-from edgewise.executors.base import Built as _Built
+from edgewise.errors import ConfigError, TestbedError, build_failure
+from edgewise.executors.base import Executor
 from edgewise.measure.accuracy import evaluate
-from edgewise.measure.conditions import (
-    build_cells,
-    enter_condition,
-    for_every_condition,
-    jobs_by_condition,
-    links_for_cell,
-    links_of,
-)
-from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject, tier_down_reason
-from edgewise.measure.latency import output_check as _output_check
-from edgewise.operators.base import BuildContext
+from edgewise.measure.cells import CellRequest, ClusterSettings, deploy_cells
+from edgewise.measure.conditions import build_cells, enter_condition, for_every_condition, jobs_by_condition, links_of
+from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject
+from edgewise.measure.server import Server
 from edgewise.plan import Cell, plan_cells
-from edgewise.results import write_results
+from edgewise.progress import Progress, Quiet
+from edgewise.results import write_load, write_results
 from edgewise.runtimes.choice import served_key
-from edgewise.runtimes.forms import build_cell
-from edgewise.runtimes.runner import ArtifactRunner
 from edgewise.store import Store
-from edgewise.subjects.base import Subject, SubjectContext
-from edgewise.subjects.user import make_subject
+from edgewise.subjects.base import Subject
 from edgewise.testbeds import Testbed, make_testbed, testbed_class
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.measured import (
@@ -53,9 +47,18 @@ from edgewise.testbeds.measured import (
     topology,
 )
 from edgewise.testbeds.nominal import HostNominal
-from edgewise.tiers.client import DoesNotFit, TierLost
 from edgewise.tiers.spec import direct_links, route_for
-from edgewise.vocabulary import BUILT, FAILED, FAILED_MARK, PLANNED, QUICK, UNMEASURABLE, normalise_profile
+from edgewise.vocabulary import (
+    BUILT,
+    FAILED,
+    FAILED_MARK,
+    MEASURED,
+    PLANNED,
+    QUICK,
+    SERVER,
+    UNMEASURABLE,
+    normalise_profile,
+)
 
 DEFAULT_CACHE = Path(".edgewise-cache")
 REVERIFY_AFTER_S = 300.0  # a verification older than this, taken before the builds, is taken again to measure
@@ -69,86 +72,75 @@ class RunOptions:
     fresh: bool = False
     device: str = "cpu"
     log: Callable[[str], None] = print
-    progress: Any = None  # a StudyProgress (cli) or None
+    progress: Progress | None = None  # drawn by the command line (commands/progress.py); None: lines to `log`
     executor: str | None = None  # --executor: local, ray or ray=ADDRESS over the study file's section
     lanes: int | None = None  # --lanes: local builds side by side; default one per core
 
 
 @dataclass
 class Study:
+    """The driver: it plans, hands the builds and (on a cluster) the measurements to its executor with plain
+    values, keeps the bookkeeping (the store, the statuses, the progress) and measures on its own testbed."""
+
     config: StudyConfig
     options: RunOptions
-    subjects: dict[str, Subject] = field(default_factory=dict)
     measured: dict[str, Any] | None = None  # remote testbeds: the real hosts' figures (EmulationReport dict)
     headroom: Headroom = field(default_factory=Headroom)  # samples the host was too slow for: one budget per study
+    workshop: Workshop = field(init=False)
     _verified_at: float | None = None  # when this run verified its testbed (monotonic)
+
+    def __post_init__(self) -> None:
+        self.workshop = Workshop(self.build_spec(), self.options.log)
 
     @classmethod
     def open(cls, config: StudyConfig, options: RunOptions) -> "Study":
         return cls(apply_profile(config, options.profile), options)
 
+    @property
+    def progress(self) -> Progress:
+        return self.options.progress if self.options.progress is not None else Quiet(self.options.log)
+
     # --- stages -------------------------------------------------------------------------
     def subject(self, name: str) -> Subject:
-        if name not in self.subjects:
-            ctx = SubjectContext(cache_dir=self.options.cache_dir, seed=self.config.seed,
-                                 profile=normalise_profile(self.options.profile), device=self.options.device,
-                                 log=self.options.log)
-            self.subjects[name] = make_subject(self._entry(name), ctx)
-        return self.subjects[name]
-
-    def _entry(self, name: str):
-        return next(s for s in self.config.subjects if (s if isinstance(s, str) else s.name) == name)
+        return self.workshop.subject(name)
 
     def plan(self) -> list[Cell]:
         onnx_only = {s.name for s in self.config.subjects if not isinstance(s, str) and s.onnx}
         return plan_cells(self.config, onnx_only)
 
-    def build(self, cells: list[Cell]) -> list[_Built]:
-        """Build every cell's artifact (cached by content hash); a failing build fails its cell only."""
-        cache = ArtifactCache(self.options.cache_dir / "artifacts")
-        tiers, links = self._build_network()
-        built = []
-        for cell in cells:
-            self._progress("build", cell.name)
-            subject = self.subject(cell.subject)
+    def build_spec(self) -> BuildSpec:
+        """What every build of this study starts from, wherever it runs (the measured network on real hosts)."""
+        return BuildSpec(self.config.model_dump(mode="json"), self.config.source, self.options.profile,
+                         str(Path(self.options.cache_dir).resolve()), self.options.device,
+                         self._build_network().to_dict() if self.measured is not None else None)
 
-            def make_ctx(workdir, _cell=cell, _subject=subject):
-                return self.build_context(_cell, _subject, workdir, tiers, links)
-
-            t0 = time.time()
-            try:
-                art = build_cell(cell.chain, cell.runtime, subject, cache, make_ctx, self.config.operators,
-                                 self.config.runtimes, self.options.log)
-                built.append(_Built(cell, art))
-                self.options.log(f"built {cell.name} ({time.time() - t0:.1f} s)")
-            except (ConfigError, TestbedError):
-                raise  # the study file or the testbed: nothing else can be measured right either
-            except Exception as exc:  # noqa: BLE001 - an operator failing on one subject must not end the study
-                built.append(_Built(cell, None, build_failure(exc)))
-                self.options.log(f"{FAILED_MARK} build of {cell.name} failed: {built[-1].error}")
-            self._advance("build")
-        return built
-
-    def build_context(self, cell: Cell, subject: Subject, workdir, tiers=None, links=None) -> BuildContext:
-        """What the operators of `cell` build with (and key their artifacts by), wherever they run."""
-        if tiers is None or links is None:
-            tiers, links = self._build_network()
-        return BuildContext(subject=subject, workdir=workdir, seed=self.config.seed,
-                            profile=normalise_profile(self.options.profile), device=self.options.device,
-                            placement=cell.placement, tiers=tiers, links=links_for_cell(links, cell),
-                            log=self.options.log)
-
-    def executor(self):
-        """Who builds and measures: this process, or a Ray cluster (the study file's `executor:`)."""
+    def executor(self) -> Executor:
+        """Who builds, and measures on a cluster's testbeds: this host, or a Ray cluster (`executor:`)."""
         from edgewise.executors.choice import make_executor, parse_choice  # lazy: keeps `edgewise --help` light
 
         config = self.config.executor
         if self.options.executor:
             config = parse_choice(self.options.executor, config)
-        return make_executor(config, self.options.log)
+        return make_executor(config, self.options.log, self.options.lanes)
+
+    def build(self, executor: Executor, cells: list[Cell]) -> list[Built]:
+        """Every cell's artifact (an artifact once, whatever the conditions); a failing build fails its cell."""
+        return for_every_condition(executor.build(self.build_spec(), build_cells(cells, links_of(self.config)),
+                                                  self.progress), cells)
+
+    def build_only(self) -> list[Built]:
+        """The artifacts alone (`edgewise build`): planned and preflighted as a run is, nothing measured."""
+        cells = self.plan()
+        self.preflight(cells)
+        with self.executor() as executor:
+            return executor.build(self.build_spec(), build_cells(cells, links_of(self.config)), self.progress)
+
+    @property
+    def scenario(self) -> str:
+        return self.config.measure.scenario
 
     def run(self) -> Path:
-        """The whole flow into options.out; returns the results.json path."""
+        """The whole flow into options.out; returns results.json (load.json for the server scenario)."""
         out = self.options.out
         if self.options.fresh and out.exists():
             shutil.rmtree(out)
@@ -163,17 +155,25 @@ class Study:
                 store.set_emulation(self.measured)  # the real hosts as measured before anything was written
             store.add_cells([c.as_dict() for c in cells])
             self._keep_nominal(store, testbed)
-            with self.executor() as executor:  # local: teachers and steps in lanes, then Study.build
-                if executor.kind == "local":
+            with self.executor() as executor:
+                if self.scenario == SERVER and executor.testbeds:
+                    raise ConfigError("the server scenario measures on the study's own testbed, not on a cluster's "
+                                      "testbeds", "remove executor.testbeds, or measure single-stream")
+                if not executor.testbeds:
                     self._verify_before_builds(store, testbed, cells)
-                built = for_every_condition(executor.build(self, build_cells(cells, links_of(self.config))), cells)
+                built = self.build(executor, cells)
                 self._record_artifacts(store, built)
-                self._start_stage("accuracy", len(built))
+                self.progress.start("accuracy", len(built))
                 self.measure_accuracy(store, built)
                 self.profile_artifacts(store, built)
-                executor.measure_latency(self, store, [b for b in built if b.artifact is not None], testbed)
-
+                ready = [b for b in built if b.artifact is not None]
+                if executor.testbeds:
+                    self._measure_on_cluster(executor, store, ready)
+                else:
+                    self.measure_here(store, ready, testbed)
             path = write_results(store, out / "results.json", self.config, self.options.profile)
+            if self.scenario == SERVER:
+                path = write_load(store, out / "load.json", self.config)
         finally:
             store.close()
         self._write_reports(out)
@@ -188,6 +188,7 @@ class Study:
         testbed = make_testbed(self.config.testbed)
         if testbed.real_hosts:
             self._measure_real_hosts(testbed, cells)
+            self.workshop.network = self._build_network()  # partition cuts are chosen for the measured links
         return testbed
 
     def _keep_nominal(self, store: Store, testbed: Testbed) -> None:
@@ -199,14 +200,14 @@ class Study:
             return
         nominal = testbed.host_nominal()
         store.set_nominal(nominal.to_dict())
-        self.options.log(nominal.describe())
+        self.progress.log(nominal.describe())
 
     def _verify_before_builds(self, store: Store, testbed: Testbed, cells: list[Cell]) -> None:
         """A testbed that cannot emulate the study stops it now, in its first minute, not after the builds."""
         if not (self.config.testbed.verify and testbed.emulates_speed) or self._stored_verification(store):
             return
         tiers, links = self._testbed_scope(cells)
-        self.options.log(f"starting the {self.config.testbed.kind} testbed to verify it before the builds")
+        self.progress.log(f"starting the {self.config.testbed.kind} testbed to verify it before the builds")
         testbed.start(tiers, links)
         try:
             self._verify(store, testbed)
@@ -225,7 +226,7 @@ class Study:
     def fingerprint(self) -> str:
         return content_key(identity_dump(self.config), self.options.profile)
 
-    def _record_artifacts(self, store: Store, built: list[_Built]) -> None:
+    def _record_artifacts(self, store: Store, built: list[Built]) -> None:
         stored_cells = {c["cell"]: c for c in store.cells()}  # each cell below only touches its own row
         for b in built:
             if b.artifact is None:
@@ -242,14 +243,14 @@ class Study:
             status = stored["status"]
             store.set_cell(b.cell.name, BUILT if status in (PLANNED, FAILED) else status, None, a.key)
 
-    def measure_accuracy(self, store: Store, built: list[_Built]) -> None:
+    def measure_accuracy(self, store: Store, built: list[Built]) -> None:
         """Accuracy once per artifact and runtime on the evaluation split, through the runtime that serves
         it on the tiers (a bf16 or int8 runtime changes predictions). An artifact verified at build to
         compute its source's function (a partition's head then tail) takes its source's figures instead
         of being evaluated again. A runtime that cannot run an artifact fails that cell only."""
         cap = self.config.measure.evaluation_samples
         for b in sorted(built, key=lambda b: b.artifact is not None and "reproduces" in b.artifact.meta):
-            self._progress("accuracy", b.cell.name)
+            self.progress.current("accuracy", b.cell.name)
             served = served_key(b.artifact.key, b.cell.runtime) if b.artifact is not None else None
             if served is not None and store.accuracy(served) is None:
                 source = b.artifact.meta.get("reproduces")
@@ -269,146 +270,92 @@ class Study:
                     except Exception as exc:  # noqa: BLE001 - a runtime failing on one artifact fails its cell
                         store.set_cell(b.cell.name, FAILED, f"accuracy through {b.cell.runtime_choice}: "
                                        f"{build_failure(exc)}")
-                        self.options.log(f"{FAILED_MARK} accuracy of {b.cell.name} failed: {build_failure(exc)}")
-                        self._advance("accuracy")
+                        self.progress.log(f"{FAILED_MARK} accuracy of {b.cell.name} failed: {build_failure(exc)}")
+                        self.progress.advance("accuracy")
                         continue
                     how = ""
                 store.add_accuracy(served, metrics, correct)
                 figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                self.options.log(f"accuracy {b.cell.name}: {figures}{how}")
-            self._advance("accuracy")
+                self.progress.log(f"accuracy {b.cell.name}: {figures}{how}")
+            self.progress.advance("accuracy")
 
-    def profile_artifacts(self, store: Store, built: list[_Built]) -> None:
+    def profile_artifacts(self, store: Store, built: list[Built]) -> None:
         """Each artifact's operator profile and serving memory on its tiers' threads (edgewise.profiling)."""
         from edgewise.profiling.stage import profile_artifacts  # lazy: pulls onnxruntime
 
-        self._start_stage("profile", len(built))
-        profile_artifacts(store, built, self.subject, self.config.testbed.tier_specs(), self.options.log,
-                          lambda: self._advance("profile"))
+        self.progress.start("profile", len(built))
+        profile_artifacts(store, built, self.subject, self.config.testbed.tier_specs(), self.progress.log,
+                          lambda: self.progress.advance("profile"))
 
-    def measure_latency(self, store: Store, built: list[_Built], testbed: Testbed | None = None) -> None:
-        m = self.config.measure
-        protocol = Protocol.of(m)
-        expected = protocol.samples
+    def requests(self, built: list[Built]) -> list[CellRequest]:
+        """The built cells as the measuring driver takes them (plain values: they travel to a cluster)."""
+        direct = self._direct_links()
+        return [CellRequest(b.cell.name, b.cell.subject, b.cell.condition, b.artifact.key,
+                            served_key(b.artifact.key, b.cell.runtime),
+                            b.cell.placement.tiers, tuple(str(p) for p in b.artifact.parts), b.artifact.is_split,
+                            self.subject(b.cell.subject).preprocessing(), route_for(b.cell.placement, direct),
+                            b.cell.runtime, self.config.runtimes, b.artifact.meta.get("io"))
+                for b in built]
+
+    def _todo(self, store: Store, built: list[Built]) -> list[Built]:
+        """The cells still to measure (a resumed study measures only what is missing)."""
         status = {c["cell"]: c["status"] for c in store.cells()}
-        todo = [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
+        if self.scenario == SERVER:
+            self.progress.start("load", len(built), completed=len(store.load_records()))
+            return [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
+                    and b.cell.name not in store.load_records()]
+        expected = Protocol.of(self.config.measure).samples
+        self.progress.start("latency", len(built) * expected,
+                            completed=sum(store.sample_count(b.cell.name) for b in built))
+        return [b for b in built if status.get(b.cell.name) not in UNMEASURABLE
                 and store.sample_count(b.cell.name) < expected]
-        self._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
+
+    def measure_here(self, store: Store, built: list[Built], testbed: Testbed | None = None) -> None:
+        """Every missing figure of `built` on the study's own testbed, subject by subject."""
+        todo = self._todo(store, built)
         if not todo:
             return
         tiers, links = self._testbed_scope([b.cell for b in todo])
-        direct = self._direct_links()
         with ExitStack() as stack:
             testbed = testbed or make_testbed(self.config.testbed)
             stack.callback(testbed.stop)
-            self.options.log(f"starting the {self.config.testbed.kind} testbed")
+            self.progress.log(f"starting the {self.config.testbed.kind} testbed")
             testbed.start(tiers, links)
             self._verify(store, testbed)
-            client = testbed.client(timeout_s=m.timeout_s)
+            client = testbed.client(timeout_s=self.config.measure.timeout_s)
             stack.callback(client.close)
             stack.enter_context(testbed.client_side())
             for subject_name in dict.fromkeys(b.cell.subject for b in todo):
                 group = [b for b in todo if b.cell.subject == subject_name]
-                self._measure_group(store, testbed, client, subject_name, group, protocol, direct)
+                self._measure_subject(store, testbed, client, subject_name, group)
 
-    # --- real hosts (kind: remote) ----------------------------------------------------------
-    def _measure_real_hosts(self, testbed: Testbed, cells: list[Cell]) -> None:
-        """Measure the links and tiers the cells use, before the build (partition cuts use them) and
-        before anything is written: a network outside `testbed.expect` refuses the study here. A
-        resumed study keeps the figures of its first run, so its artifacts keep their keys."""
-        path = self.options.out / "study.sqlite"
-        if path.is_file():
-            stored = Store(path)
-            try:
-                self.measured = stored.emulation()
-            finally:
-                stored.close()
-        if self.measured is not None or not self.config.testbed.verify:
-            return
-        tiers, links = self._testbed_scope(cells)
-        self.options.log("measuring the real hosts (RTT, jitter, bandwidth of each link used; speed of each tier)")
-        testbed.start(tiers, links)
-        report = testbed.verify()
-        failures = expectation_failures(report, self.config.testbed.expect)
-        if failures:
-            raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
-                               NETWORK_HINT)
-        self.measured = report.to_dict()
-
-    def _testbed_scope(self, cells: list[Cell]) -> tuple[dict, list]:
-        """The tiers and links to start: all of the study's, or on real hosts those the cells' routes use."""
-        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
-        if not testbed_class(self.config.testbed.kind).real_hosts:
-            return tiers, links
-
-        pairs = route_links([c.placement for c in cells], self._direct_links())
-        return {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
-
-    def _build_network(self) -> tuple[dict, list]:
-        """Tiers and links the builds are made for: declared, or on real hosts as measured."""
-        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
-        if self.measured is None:
-            return tiers, links
-
-        return measured_tier_specs(self.measured, tiers), measured_link_specs(self.measured) or links
-
-    def _direct_links(self) -> set[frozenset[str]]:
-        """Declared links that skip a tier (mobile-cloud): requests take them instead of relaying."""
-        return direct_links(self.config.testbed.links)
-
-    # --- verification ----------------------------------------------------------------------
-    @property
-    def quick_verification(self) -> bool:
-        """The quick profile verifies the testbed with fewer requests and shorter transfers."""
-        return normalise_profile(self.options.profile) == QUICK
-
-    def _verify(self, store: Store, testbed) -> None:
-        if not self.config.testbed.verify or self._stored_verification(store):
-            return
-        if store.emulation() is not None:
-            self.options.log("verifying the testbed again (the last verification failed, or was before the builds)")
-        quick = self.quick_verification
-        self.options.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
-                         + (", quick)" if quick else ")"))
-        report = testbed.verify(quick=quick)
-        store.set_emulation(report.to_dict())
-        self._verified_at = time.monotonic()
-        failures = report.failures(self.config.testbed.tolerance)
-        if failures:
-            raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),
-                               "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
-
-    def _measure_group(self, store, testbed, client, subject_name, group, protocol, direct) -> None:
+    def _measure_subject(self, store: Store, testbed: Testbed, client, subject_name: str, group: list[Built]) -> None:
+        """One subject's cells: deployed together (their single-stream requests take turns), measured by the
+        study's scenario, unloaded."""
         subject = self.subject(subject_name)
-        spec = subject.preprocessing()
-        store.event("preprocessing", json.dumps({"subject": subject_name, "spec": spec}))  # what `edgewise export` ships
+        store.event("preprocessing", json.dumps({"subject": subject_name, "spec": subject.preprocessing()}))
         deployment = Deployment(testbed, client, cold_start=self.config.measure.cold_start)
-        jobs, checks = [], {}
-        for b in group:
-            art, placement = b.artifact, b.cell.placement
-            runtime = b.cell.runtime_choice
-            served = served_key(art.key, b.cell.runtime)
-            try:
-                deployment.deploy(served, placement.tiers, art.parts, art.is_split, spec,
-                                  None if runtime.is_default else runtime.wire(self.config.runtimes),
-                                  art.meta.get("io"))
-            except TierLost as exc:  # a real host that went down
-                store.set_cell(b.cell.name, "tier-down", tier_down_reason(exc))
-                store.event("tier-down", str(exc), b.cell.name)
-                continue
-            except DoesNotFit as exc:
-                store.set_cell(b.cell.name, "does-not-fit", f"does not fit on {exc.tier}")
-                store.event("does-not-fit", str(exc), b.cell.name)
-                deployment.restart(exc.tier)
-                continue
-            except EdgewiseError as exc:  # the tier's runtime cannot load this artifact: this cell fails alone
-                store.set_cell(b.cell.name, FAILED, f"load through {runtime}: {build_failure(exc)}")
-                store.event("load-failed", str(exc), b.cell.name)
-                continue
-            if served not in checks:  # one in-process runner per artifact and runtime, whatever the conditions
-                checks[served] = _output_check(ArtifactRunner(art.parts, runtime=runtime.make(self.config.runtimes),
-                                                              io=art.meta.get("io")), build_preprocessor(spec))
-            jobs.append(CellJob(b.cell.name, route_for(placement, direct), served, checks[served]))
+        requests = self.requests(group)
+        jobs = deploy_cells(deployment, requests, store)
+        payloads = subject.latency_inputs(self.config.measure.inputs)
+        try:
+            if self.scenario == SERVER:
+                tiers_of = {r.cell: r.tiers for r in requests}
+                Server(self.config.sla, self.config.measure.load, self.config.seed).measure(
+                    client, jobs, tiers_of, payloads, store, self.progress.log)
+                for job in jobs:
+                    self.progress.advance("load")
+            else:
+                self._single_stream(store, testbed, client, deployment, group, jobs, payloads)
+        finally:
+            deployment.unload_all()
+        for job in jobs:
+            if not job.failed and store.cell_status(job.name) not in UNMEASURABLE:
+                store.set_cell(job.name, MEASURED)
+
+    def _single_stream(self, store: Store, testbed: Testbed, client, deployment: Deployment, group: list[Built],
+                       jobs: list[CellJob], payloads: list[bytes]) -> None:
+        protocol = Protocol.of(self.config.measure)
 
         def infer(job: CellJob, payload: bytes):
             return client.infer(job.route, job.artifact_id, payload)
@@ -426,33 +373,101 @@ class Study:
 
         def enter(condition) -> None:  # the links change in place; the artifacts stay loaded
             if condition != current[0]:
-                enter_condition(condition, self.config, store, testbed, client, self.options.log)
+                enter_condition(condition, self.config, store, testbed, client, self.progress.log)
                 current[0] = condition
 
-        payloads = subject.latency_inputs(self.config.measure.inputs)
         blocks = [Block(condition, condition_jobs) for condition, condition_jobs in jobs_by_condition(group, jobs)]
         measure_subject(blocks, payloads, protocol, store, infer, recover, self.config.seed,
-                        on_sample=lambda name: self._advance("latency"), enter=enter, headroom=self.headroom)
-        for job in jobs:
-            if not job.failed:
-                store.set_cell(job.name, "measured")
-        deployment.unload_all()
+                        on_sample=lambda name: self.progress.advance("latency"), enter=enter,
+                        headroom=self.headroom)
 
-    # --- reports and progress -----------------------------------------------------------
+    def _measure_on_cluster(self, executor: Executor, store: Store, built: list[Built]) -> None:
+        """The cells on the cluster's testbeds, one at a time each; the samples come back here to the store."""
+        todo = self._todo(store, built)
+        if not todo:
+            return
+        m = self.config.measure
+        tiers, links = self._testbed_scope([b.cell for b in todo])
+        settings = ClusterSettings(
+            testbed=self.config.testbed.model_dump(mode="json"), tiers=tiers, links=links, protocol=Protocol.of(m),
+            seed=self.config.seed, cold_start=m.cold_start, timeout_s=m.timeout_s,
+            verify=self.config.testbed.verify and store.emulation() is None, quick=self.quick_verification,
+            tolerance=self.config.testbed.tolerance, cache_dir=str(Path(self.options.cache_dir).resolve()),
+            payloads={s: self.subject(s).latency_inputs(m.inputs) for s in dict.fromkeys(b.cell.subject for b in todo)})
+        executor.measure(self.requests(todo), settings, store, self.progress)
+
+    # --- real hosts (kind: remote) ----------------------------------------------------------
+    def _measure_real_hosts(self, testbed: Testbed, cells: list[Cell]) -> None:
+        """Measure the links and tiers the cells use, before the build (partition cuts use them) and
+        before anything is written: a network outside `testbed.expect` refuses the study here. A
+        resumed study keeps the figures of its first run, so its artifacts keep their keys."""
+        path = self.options.out / "study.sqlite"
+        if path.is_file():
+            stored = Store(path)
+            try:
+                self.measured = stored.emulation()
+            finally:
+                stored.close()
+        if self.measured is not None or not self.config.testbed.verify:
+            return
+        tiers, links = self._testbed_scope(cells)
+        self.progress.log("measuring the real hosts (RTT, jitter, bandwidth of each link used; speed of each tier)")
+        testbed.start(tiers, links)
+        report = testbed.verify()
+        failures = expectation_failures(report, self.config.testbed.expect)
+        if failures:
+            raise TestbedError("the real hosts' network is not what testbed.expect states: " + "; ".join(failures),
+                               NETWORK_HINT)
+        self.measured = report.to_dict()
+
+    def _testbed_scope(self, cells: list[Cell]) -> tuple[dict, list]:
+        """The tiers and links to start: all of the study's, or on real hosts those the cells' routes use."""
+        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
+        if not testbed_class(self.config.testbed.kind).real_hosts:
+            return tiers, links
+
+        pairs = route_links([c.placement for c in cells], self._direct_links())
+        return {t: tiers[t] for t in route_tiers(pairs)}, topology(pairs)
+
+    def _build_network(self) -> Network:
+        """Tiers and links the builds are made for: declared, or on real hosts as measured."""
+        tiers, links = self.config.testbed.tier_specs(), self.config.testbed.link_specs()
+        if self.measured is None:
+            return Network(tiers, links)
+        return Network(measured_tier_specs(self.measured, tiers), measured_link_specs(self.measured) or links)
+
+    def _direct_links(self) -> set[frozenset[str]]:
+        """Declared links that skip a tier (mobile-cloud): requests take them instead of relaying."""
+        return direct_links(self.config.testbed.links)
+
+    # --- verification ----------------------------------------------------------------------
+    @property
+    def quick_verification(self) -> bool:
+        """The quick profile verifies the testbed with fewer requests and shorter transfers."""
+        return normalise_profile(self.options.profile) == QUICK
+
+    def _verify(self, store: Store, testbed) -> None:
+        if not self.config.testbed.verify or self._stored_verification(store):
+            return
+        if store.emulation() is not None:
+            self.progress.log("verifying the testbed again (the last verification failed, or was before the builds)")
+        quick = self.quick_verification
+        self.progress.log("verifying the emulation (bandwidth, RTT, per-request speed, CPU share, memory cap"
+                         + (", quick)" if quick else ")"))
+        report = testbed.verify(quick=quick)
+        store.set_emulation(report.to_dict())
+        self._verified_at = time.monotonic()
+        failures = report.failures(self.config.testbed.tolerance)
+        if failures:
+            raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),
+                               "fix the host (kernel modules, cgroups, load) or raise testbed.tolerance")
+
+    # --- reports -------------------------------------------------------------------------
     def _write_reports(self, out: Path) -> None:
         from edgewise.report import write_report  # lazy: pulls scipy
 
         write_report(out / "results.json", out)
+        if self.scenario == SERVER:
+            from edgewise.report.load import write_load_report
 
-    def _start_stage(self, stage: str, total: int, completed: int = 0) -> None:
-        if self.options.progress is not None:
-            self.options.progress.start(stage, total, completed)
-
-    def _progress(self, stage: str, item: str) -> None:
-        if self.options.progress is not None:
-            self.options.progress.current(stage, item)
-
-    def _advance(self, stage: str) -> None:
-        if self.options.progress is not None:
-            self.options.progress.advance(stage)
-
+            write_load_report(out / "load.json", out)

@@ -43,6 +43,7 @@ def normalise_profile(profile: str | None) -> str:
 PLANNED = "planned"
 BUILT = "built"
 MEASURED = "measured"
+TIER_DOWN = "tier-down"  # a real host was down: the cell waits for a later run
 # ... and its outcome in results.json (FAILED and DOES_NOT_FIT are also recorded in the store).
 OK = "ok"
 FAILED = "failed"
@@ -66,3 +67,7 @@ SPLIT = "split"  # two parts, head and tail
 # A log line that reports a failure starts with this mark (the terminal shows it red); log lines are plain
 # text otherwise: the names a user wrote (prune[ratio=0.3]) reach the terminal as written.
 FAILED_MARK = "✗"
+
+# How requests arrive (measure.scenario): one after another, or Poisson arrivals searched up to the
+# largest rate the SLA holds at.
+SINGLE_STREAM, SERVER = "single-stream", "server"

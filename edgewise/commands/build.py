@@ -13,7 +13,6 @@ from edgewise.commands import options, plain
 from edgewise.commands.progress import StudyProgress
 from edgewise.commands.run import _device
 from edgewise.config import load_study
-from edgewise.measure.conditions import build_cells, links_of
 from edgewise.study import RunOptions, Study
 from edgewise.vocabulary import QUICK
 
@@ -32,12 +31,9 @@ def build(
     """
     config = load_study(study)
     with StudyProgress() as progress:
-        s = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
-                                          log=progress.log, progress=progress, executor=executor,
-                                          lanes=lanes))
-        cells = s.plan()
-        with s.executor() as runner:
-            built = runner.build(s, build_cells(cells, links_of(s.config)))  # an artifact once, whatever the conditions
+        built = Study.open(config, RunOptions(out=Path("."), profile=profile, cache_dir=cache, device=_device(device),
+                                              log=progress.log, progress=progress, executor=executor,
+                                              lanes=lanes)).build_only()
     table = Table(title="artifacts")
     for col in ("cell", "artifact", "size", "note"):
         table.add_column(col)

@@ -7,10 +7,9 @@ from pathlib import Path
 import typer
 
 from edgewise.commands import options
-from edgewise.commands.progress import StudyProgress
+from edgewise.commands.run import run_study
 from edgewise.config import load_study
-from edgewise.study import RunOptions
-from edgewise.vocabulary import QUICK
+from edgewise.vocabulary import QUICK, SERVER
 
 
 def load(
@@ -19,19 +18,21 @@ def load(
     profile: str = typer.Option(QUICK, help="quick or paper (training of the artifacts' teachers)"),
     cache: Path = options.CACHE,
     rate: float = typer.Option(None, "--rate", help="answer the SLA at this many requests/s (sla.rate_per_s)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard what OUT holds and start over"),
+    device: str = options.DEVICE,
+    executor: str | None = options.EXECUTOR,
+    lanes: int | None = options.LANES,
 ) -> None:
-    """Offer Poisson load to every cell and find the largest rate whose SLA percentile holds.
+    """Offer Poisson load to every cell and find the largest rate whose SLA percentile holds
+    (`edgewise run` of the study with measure.scenario: server).
 
     Example: edgewise load examples/load.yaml --out runs/load
     """
-    from edgewise.loadrun import run_load  # lazy: keeps `edgewise --help` light
-
     config = load_study(study)
+    config.measure.scenario = SERVER
     if rate is not None:
         config.sla.rate_per_s = rate
-    with StudyProgress() as progress:
-        path = run_load(config, RunOptions(out=out, profile=profile, cache_dir=cache, log=progress.log))
-    typer.echo(f"load results: {path}\nsummary: {out / 'load.md'}\nreport: {out / 'load.html'}")
+    run_study(config, out, profile, cache, fresh, device, executor, lanes)
 
 
 def register(app: typer.Typer) -> None:

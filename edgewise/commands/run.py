@@ -8,11 +8,10 @@ from pathlib import Path
 import typer
 
 from edgewise.commands import options
-from edgewise.commands.load import load
 from edgewise.commands.progress import StudyProgress
-from edgewise.config import load_study
+from edgewise.config import StudyConfig, load_study
 from edgewise.study import RunOptions, Study
-from edgewise.vocabulary import QUICK
+from edgewise.vocabulary import QUICK, SERVER
 
 
 def run(
@@ -29,18 +28,22 @@ def run(
 
     Example: edgewise run examples/paper.yaml --out runs/default --profile quick
     """
+    run_study(load_study(study), out, profile, cache, fresh, device, executor, lanes)
+
+
+def run_study(config: StudyConfig, out: Path, profile: str, cache: Path, fresh: bool, device: str,
+              executor: str | None, lanes: int | None) -> None:
+    """The one path of `run` and `load`: every option reaches the study, whatever its scenario."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    config = load_study(study)
-    if config.measure.scenario == "server":
-        return load(study, out, profile, cache, None)
     with StudyProgress() as progress:
-        options = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
-                             log=progress.log, progress=progress, executor=executor, lanes=lanes)
-        results = Study.open(config, options).run()
+        opts = RunOptions(out=out, profile=profile, cache_dir=cache, fresh=fresh, device=_device(device),
+                          log=progress.log, progress=progress, executor=executor, lanes=lanes)
+        results = Study.open(config, opts).run()
     typer.echo(f"results: {results}")
-    for name in ("summary.md", "report.html"):
+    shown = (("load summary", "load.md"), ("load report", "load.html")) if config.measure.scenario == SERVER else ()
+    for label, name in (*shown, ("summary", "summary.md"), ("report", "report.html")):
         if (out / name).exists():
-            typer.echo(f"{name.split('.')[0]}: {out / name}")
+            typer.echo(f"{label}: {out / name}")
 
 
 def _device(choice: str) -> str:

@@ -9,10 +9,10 @@ from edgewise.executors.local import LocalExecutor
 from edgewise.executors.ray import RayExecutor
 
 
-def make_executor(config: ExecutorConfig, log=print) -> Executor:
+def make_executor(config: ExecutorConfig, log=print, lanes: int | None = None) -> Executor:
     if config.kind == "ray":
         return RayExecutor(config, log)
-    return LocalExecutor()
+    return LocalExecutor(lanes)
 
 
 def parse_choice(choice: str, config: ExecutorConfig) -> ExecutorConfig:

@@ -1,40 +1,48 @@
-"""The local executor: this host builds (missing teachers and steps in lanes, one per core) and
-drives the testbed.
+"""The local executor: this host builds (missing teachers and steps in lanes, one per core).
 
 The missing teachers and build steps form one graph (`executors.graph`): a step starts once the
 step it builds on is in the cache, a subject's first step once its teacher is trained, so the
-builds of one subject run beside the teacher training of another. Each lane writes the same cache
-keys a one-process build would. The in-process build that follows finds every step in the cache;
-what a lane could not build it builds again here, and reports the error against the cells.
+builds of one subject run beside the teacher training of another. Each lane makes its Workshop from
+the study's BuildSpec and writes the same cache keys a one-process build would. The in-process
+build that follows finds every step in the cache; what a lane could not build it builds again here,
+and reports the error against the cells.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.workshop import BuildSpec, Built, Workshop, worker_workshop
 from edgewise.environment import usable_cores
 from edgewise.executors.base import Executor
-from edgewise.executors.graph import build_one, plan_steps, study_spec, worker_study
+from edgewise.executors.graph import build_one, plan_steps
 from edgewise.lanes import LaneTask, Outcome, run_in_lanes
+from edgewise.plan import Cell
+from edgewise.progress import Progress
 from edgewise.subjects.teachers import teacher_missing, teacher_record
 from edgewise.vocabulary import FAILED_MARK
 
 
+@dataclass
 class LocalExecutor(Executor):
+    lanes: int | None = None  # builds side by side; default one per core
     kind = "local"
 
-    def build(self, study, cells):
-        build_in_lanes(study, cells, study.options.lanes)
-        study._start_stage("build", len(cells))
-        return study.build(cells)
+    def build(self, spec: BuildSpec, cells: list[Cell], progress: Progress) -> list[Built]:
+        workshop = Workshop(spec, progress.log)
+        build_in_lanes(workshop, cells, progress, self.lanes)
+        progress.start("build", len(cells))
 
-    def measure_latency(self, study, store, built, testbed=None) -> None:
-        study.measure_latency(store, built, testbed)
+        def done(cell: Cell) -> None:
+            progress.advance("build")
+
+        return workshop.build_all(cells, done)
 
 
-def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]:
+def build_in_lanes(workshop: Workshop, cells: list[Cell], progress: Progress,
+                   lanes: int | None = None) -> dict[str, Outcome]:
     """Train the missing teachers and build the missing steps of `cells` side by side into the cache.
 
     Nothing to gain with one lane (one core, or `--lanes 1`), on a GPU (one device, trained
@@ -42,41 +50,40 @@ def build_in_lanes(study, cells, lanes: int | None = None) -> dict[str, Outcome]
     lane task's outcome.
     """
     lanes = lanes or usable_cores()
-    if lanes < 2 or study.options.device != "cpu":
+    if lanes < 2 or workshop.spec.device != "cpu":
         return {}  # decided before planning: the graph costs every cell's build context
-    tasks = lane_tasks(study, cells)
+    tasks = lane_tasks(workshop, cells)
     if len(tasks) < 2:
         return {}
-    log = study.options.log
     teachers = [t.name for t in tasks if t.name.startswith("teacher:")]
-    log(f"building {len(tasks) - len(teachers)} missing steps and {len(teachers)} teachers "
-        f"in {min(lanes, len(tasks))} lanes")
-    study._start_stage("lanes", len(tasks))
-    study._progress("lanes", ", ".join(t.label for t in tasks[:2]))
+    progress.log(f"building {len(tasks) - len(teachers)} missing steps and {len(teachers)} teachers "
+                 f"in {min(lanes, len(tasks))} lanes")
+    progress.start("lanes", len(tasks))
+    progress.current("lanes", ", ".join(t.label for t in tasks[:2]))
 
     labels = {t.name: t.label for t in tasks}
 
     def done(name: str, outcome: Outcome) -> None:
         label = labels[name]
         if outcome.error:
-            log(f"{FAILED_MARK} {label}: failed in its lane ({outcome.error}); the build tries it again")
+            progress.log(f"{FAILED_MARK} {label}: failed in its lane ({outcome.error}); the build tries it again")
         else:
-            log(f"built {label} in a lane ({outcome.seconds:.1f} s)")
-        study._advance("lanes")
+            progress.log(f"built {label} in a lane ({outcome.seconds:.1f} s)")
+        progress.advance("lanes")
 
     start = time.time()
-    outcomes = run_in_lanes(tasks, log, lanes, done)
+    outcomes = run_in_lanes(tasks, progress.log, lanes, done)
     records = [o.result for n, o in outcomes.items() if n.startswith("teacher:")]
-    log(f"lanes done in {time.time() - start:.0f} s wall{training_span(records)}")
+    progress.log(f"lanes done in {time.time() - start:.0f} s wall{training_span(records)}")
     return outcomes
 
 
-def lane_tasks(study, cells) -> list[LaneTask]:
+def lane_tasks(workshop: Workshop, cells: list[Cell]) -> list[LaneTask]:
     """The missing teachers (first: every step of their subject waits for them) and missing steps,
     the steps that train before those that do not."""
-    cache = ArtifactCache(study.options.cache_dir / "artifacts")
-    steps, _ = plan_steps(study, cells)
-    spec = study_spec(study, study.options.cache_dir)
+    cache = workshop.cache
+    steps, _ = plan_steps(workshop, cells)
+    spec = workshop.spec
     teachers: list[LaneTask] = []
     builds: list[LaneTask] = []
     missing = {key for key in steps if cache.get(key) is None}
@@ -84,7 +91,7 @@ def lane_tasks(study, cells) -> list[LaneTask]:
         if step.key not in missing:
             continue
         after = [f"step:{step.parent}"] if step.parent in missing else []
-        if not step.names and teacher_missing(study.subject(step.subject)):
+        if not step.names and teacher_missing(workshop.subject(step.subject)):
             teachers.append(LaneTask(f"teacher:{step.subject}", _train_teacher, (spec, step.subject),
                                      label=f"{step.subject}"))
             after.append(teachers[-1].name)
@@ -95,15 +102,15 @@ def lane_tasks(study, cells) -> list[LaneTask]:
 
 
 # --- in the lanes ------------------------------------------------------------------------------
-def _train_teacher(spec: dict[str, Any], subject: str, log: Callable[[str], None]) -> dict[str, Any] | None:
-    study = worker_study(spec, "cpu", log)
-    study.subject(subject).teacher()
-    return teacher_record(study.subject(subject))
+def _train_teacher(spec: BuildSpec, subject: str, log: Callable[[str], None]) -> dict[str, Any] | None:
+    workshop = worker_workshop(spec, log, "cpu")
+    workshop.subject(subject).teacher()
+    return teacher_record(workshop.subject(subject))
 
 
-def _build_step(spec: dict[str, Any], subject: str, cell: str, names: list[str], key: str,
+def _build_step(spec: BuildSpec, subject: str, cell: str, names: list[str], key: str,
                 log: Callable[[str], None]) -> str:
-    return build_one(worker_study(spec, "cpu", log), subject, cell, names, key).key
+    return build_one(worker_workshop(spec, log, "cpu"), subject, cell, names, key).key
 
 
 def training_span(records) -> str:

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.workshop import BuildSpec, Built, Workshop, worker_workshop
 from edgewise.errors import ConfigError
-from edgewise.executors.base import Built, Executor
+from edgewise.executors.base import Executor
 from edgewise.executors.config import ExecutorConfig
-from edgewise.executors.graph import build_one, plan_steps, study_spec, worker_study
+from edgewise.executors.graph import build_one, plan_steps
 from edgewise.executors.packs import install, pack_artifact, pack_teacher
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
 from edgewise.executors.ray_measure import fan_out
+from edgewise.progress import Progress
 from edgewise.subjects.teachers import teacher_missing, teacher_path
 from edgewise.vocabulary import FAILED_MARK
 
@@ -80,25 +81,27 @@ class RayExecutor(Executor):
     def has_gpus(self) -> bool:
         return self.ray.cluster_resources().get("GPU", 0) > 0
 
-    def task_spec(self, study) -> dict[str, Any]:
-        """What a worker needs to rebuild the study (`executors.graph.study_spec`) and where its cache is."""
-        cache_dir = study.options.cache_dir if self.config.shared_cache else worker_cache_dir()
-        return study_spec(study, cache_dir, shared=self.config.shared_cache, cpus=self.config.cpus_per_task)
+    def task_spec(self, spec: BuildSpec) -> dict[str, Any]:
+        """What a task needs: the study's BuildSpec (its cache where the workers keep theirs), its resources."""
+        cache_dir = spec.cache_dir if self.config.shared_cache else str(worker_cache_dir())
+        return {"build": replace(spec, cache_dir=cache_dir), "shared": self.config.shared_cache,
+                "cpus": self.config.cpus_per_task}
 
     # --- builds --------------------------------------------------------------------------------
-    def build(self, study, cells):
+    def build(self, spec: BuildSpec, cells, progress: Progress):
         self.connect()
         ray = self.ray
-        cache_root = Path(study.options.cache_dir).resolve()
-        cache = ArtifactCache(cache_root / "artifacts")
-        steps, final = plan_steps(study, cells)
-        spec = self.task_spec(study)
+        workshop = Workshop(spec, progress.log)
+        cache_root = Path(spec.cache_dir).resolve()
+        cache = workshop.cache
+        steps, final = plan_steps(workshop, cells)
+        task = self.task_spec(spec)
         gpu = self.config.gpus_per_training if self.has_gpus() else 0
         cpu = {"num_cpus": self.config.cpus_per_task, "max_retries": self.config.max_retries}
         build_task, teacher_task = ray.remote(_build_step), ray.remote(_train_teacher)
         tasks: dict[Any, str] = {}  # result ref -> what it builds
         refs: dict[str, Any] = {}  # step key -> the task building it, or (no shared cache) the pack of a cached step
-        study._start_stage("build", len(cells))
+        progress.start("build", len(cells))
         missing = [step for step in steps.values() if cache.get(step.key) is None]
         for step in missing:
             deps = []
@@ -107,20 +110,20 @@ class RayExecutor(Executor):
                     refs[key] = ray.put({"pack": pack_artifact(cache_root, key)})
                 if key in refs:
                     deps.append(refs[key])
-            subject = study.subject(step.subject)
+            subject = workshop.subject(step.subject)
             if not step.names and subject.trains_teacher:
                 if teacher_missing(subject):
-                    ref = teacher_task.options(**cpu, num_gpus=gpu).remote({**spec, "subject": step.subject})
+                    ref = teacher_task.options(**cpu, num_gpus=gpu).remote({**task, "subject": step.subject})
                     tasks[ref] = f"{step.subject} teacher"
                     deps.append(ref)
                 elif not self.config.shared_cache:
                     deps.append(ray.put({"pack": pack_teacher(cache_root, teacher_path(subject))}))
             options = {**cpu, "num_gpus": gpu if step.trains else 0}
             refs[step.key] = build_task.options(**options).remote(
-                {**spec, "subject": step.subject, "cell": step.cell, "names": list(step.names), "key": step.key}, *deps)
+                {**task, "subject": step.subject, "cell": step.cell, "names": list(step.names), "key": step.key}, *deps)
             tasks[refs[step.key]] = step.key
-        self.log(f"ray: {len(tasks)} task(s) for {len(missing)} missing step(s) of {len(steps)}; {len(cells)} cells")
-        errors = self._gather(tasks, cache_root, install, study, cells, final)
+        progress.log(f"ray: {len(tasks)} task(s) for {len(missing)} missing step(s) of {len(steps)}; {len(cells)} cells")
+        errors = self._gather(tasks, cache_root, install, progress, cells, final)
         built = []
         for cell in cells:
             key = final[cell.name]
@@ -131,10 +134,11 @@ class RayExecutor(Executor):
                          "(if the workers do not share that directory, set executor.shared_cache: false)")
             built.append(Built(cell, artifact, error))
             if error:
-                self.log(f"{FAILED_MARK} build of {cell.name} failed: {error}")
+                progress.log(f"{FAILED_MARK} build of {cell.name} failed: {error}")
         return built
 
-    def _gather(self, tasks: dict[Any, str], cache_root: Path, install, study, cells, final) -> dict[str, str]:
+    def _gather(self, tasks: dict[Any, str], cache_root: Path, install, progress: Progress, cells,
+                final) -> dict[str, str]:
         """Wait for every task; install what non-shared workers return; the reason of each failure."""
         ray = self.ray
         errors: dict[str, str] = {}
@@ -144,7 +148,7 @@ class RayExecutor(Executor):
         for key, count in cells_of.items():  # cells whose artifact is cached are done already
             if key not in tasks.values():
                 for _ in range(count):
-                    study._advance("build")
+                    progress.advance("build")
         pending = list(tasks)
         start = time.time()
         while pending:
@@ -156,37 +160,37 @@ class RayExecutor(Executor):
                 errors[what] = failure_reason(exc)
             else:
                 for line in result.get("log", []):
-                    self.log(line)
+                    progress.log(line)
                 if result.get("pack"):
                     install(cache_root, result["pack"])
-                self.log(f"built {what} ({result.get('seconds', 0):.1f} s on {result.get('node', '?')})")
+                progress.log(f"built {what} ({result.get('seconds', 0):.1f} s on {result.get('node', '?')})")
             for _ in range(cells_of.get(what, 0)):
-                study._advance("build")
-        self.log(f"ray build: {len(tasks)} task(s) in {time.time() - start:.1f} s")
+                progress.advance("build")
+        progress.log(f"ray build: {len(tasks)} task(s) in {time.time() - start:.1f} s")
         return errors
 
     # --- measurements --------------------------------------------------------------------------
-    def measure_latency(self, study, store, built, testbed=None) -> None:
-        if not self.config.testbeds:
-            study.measure_latency(store, built, testbed)
-            return
+    @property
+    def testbeds(self) -> list[Any]:
+        return list(self.config.testbeds)
 
+    def measure(self, requests, settings, sink, progress: Progress) -> None:
         self.connect()
-        fan_out(self, study, store, built)
+        fan_out(self, requests, settings, sink, progress)
 
 
 # --- in the workers ---------------------------------------------------------------------------
 _lines: list[str] = []
 
 
-def _worker_study(spec: dict[str, Any]):
+def _worker_workshop(task: dict[str, Any]) -> tuple[Workshop, Path]:
     import ray
     import torch
 
-    torch.set_num_threads(spec["cpus"])
+    torch.set_num_threads(task["cpus"])
     device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
     _lines.clear()
-    return worker_study(spec, device, _lines.append), Path(spec["cache_dir"])
+    return worker_workshop(task["build"], _lines.append, device), Path(task["build"].cache_dir)
 
 
 def _install_deps(cache_root: Path, deps: tuple[dict[str, Any], ...]) -> None:
@@ -203,16 +207,16 @@ def _result(t0: float, **kw: Any) -> dict[str, Any]:
 
 def _train_teacher(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.time()
-    study, cache_root = _worker_study(spec)
-    subject = study.subject(spec["subject"])
+    workshop, cache_root = _worker_workshop(spec)
+    subject = workshop.subject(spec["subject"])
     subject.teacher()
     return _result(t0, pack=None if spec["shared"] else pack_teacher(cache_root, teacher_path(subject)))
 
 
 def _build_step(spec: dict[str, Any], *deps: dict[str, Any]) -> dict[str, Any]:
     t0 = time.time()
-    study, cache_root = _worker_study(spec)
+    workshop, cache_root = _worker_workshop(spec)
     if not spec["shared"]:
         _install_deps(cache_root, deps)
-    artifact = build_one(study, spec["subject"], spec["cell"], spec["names"], spec["key"])
+    artifact = build_one(workshop, spec["subject"], spec["cell"], spec["names"], spec["key"])
     return _result(t0, key=artifact.key, pack=None if spec["shared"] else pack_artifact(cache_root, artifact.key))

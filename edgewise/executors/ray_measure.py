@@ -3,8 +3,9 @@
 Each testbed of `executor.testbeds` gets an actor placed by its Ray resources on the host next
 to its tiers (a device pool behind `edgewise serve`, or a Linux host emulating its own). The
 driver hands every actor one cell, then the next as soon as it returns, so no two measurements
-share a testbed; an actor measures a cell with the same request loop as a local study
-(`measure.latency.measure_subject`) and returns its samples and events, which the driver stores.
+share a testbed; an actor deploys and measures a cell with the study's own per-cell driver
+(`measure.cells.deploy_cells`, `measure.latency.measure_subject`: one failure policy wherever a cell
+runs) and returns its samples and events, which the driver stores.
 A cell measured in part (driver killed) is resumed where it stopped: the actor is told which
 samples the store holds. An actor lost with its host fails its cell and leaves the other testbeds
 to carry on.
@@ -13,87 +14,74 @@ to carry on.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from edgewise.config import TestbedConfig
-from edgewise.data.preprocess import build_preprocessor
 from edgewise.deploy import Deployment
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.executors.packs import install, pack_artifact
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir
-from edgewise.measure.latency import Block, CellJob, Protocol, measure_subject, output_check
-from edgewise.runtimes.runner import ArtifactRunner
+from edgewise.measure.cells import CellRequest, ClusterSettings, deploy_cells
+from edgewise.measure.latency import Block, measure_subject
+from edgewise.progress import Progress
 from edgewise.testbeds import make_testbed
-from edgewise.tiers.client import DoesNotFit, TierDown
-from edgewise.tiers.spec import direct_links, route_for
-from edgewise.vocabulary import BUILT, DOES_NOT_FIT, FAILED, FAILED_MARK, MEASURED, UNMEASURABLE
+from edgewise.tiers.client import TierDown
+from edgewise.vocabulary import FAILED, FAILED_MARK, MEASURED
 
 
-def fan_out(executor, study, store, built) -> None:
-    ray, config = executor.ray, study.config
-    m = config.measure
-    protocol = Protocol.of(m)
-    expected = protocol.samples
-    cells = {c["cell"]: c for c in store.cells()}
-    for b in built:  # a driver killed between a cell's last sample and its status: the samples say it is done
-        if cells[b.cell.name]["status"] == BUILT and store.sample_count(b.cell.name) >= expected:
-            store.set_cell(b.cell.name, MEASURED)
-    todo = deque(b for b in built if cells[b.cell.name]["status"] not in UNMEASURABLE
-                 and store.sample_count(b.cell.name) < expected)
-    study._start_stage("latency", len(built) * expected, completed=sum(store.sample_count(b.cell.name) for b in built))
-    if not todo:
-        return
-    tiers, links = config.testbed.tier_specs(), config.testbed.link_specs()
-    direct = direct_links(config.testbed.links)
-    cache_root = Path(study.options.cache_dir).resolve()
+def fan_out(executor, requests: list[CellRequest], settings: ClusterSettings, store, progress: Progress) -> None:
+    """Measure `requests` on the executor's testbeds, a cell at a time each; the samples land in `store`."""
+    ray = executor.ray
+    protocol = settings.protocol
+    todo = deque(requests)
+    cache_root = Path(settings.cache_dir)
     shared = executor.config.shared_cache
+    base = TestbedConfig.model_validate(settings.testbed)
     worker = ray.remote(TestbedWorker)
     actors: dict[str, Any] = {}
     for tb in executor.config.testbeds:
-        testbed = config.testbed.model_copy(update={"kind": tb.kind or config.testbed.kind,
-                                                    "endpoints": tb.endpoints or config.testbed.endpoints,
-                                                    "token": tb.token or config.testbed.token})
+        testbed = base.model_copy(update={"kind": tb.kind or base.kind, "endpoints": tb.endpoints or base.endpoints,
+                                          "token": tb.token or base.token})
         # One CPU: the client's core, so no build task lands beside a measurement on that host.
         actors[tb.name] = worker.options(num_cpus=1, resources=tb.resources or None, max_restarts=0).remote(
-            tb.name, testbed.model_dump(mode="json"), tiers, links, m.timeout_s, worker_cache_dir())
+            tb.name, testbed.model_dump(mode="json"), settings.tiers, settings.links, settings.timeout_s,
+            worker_cache_dir())
     try:
-        _start(ray, actors, store, config.testbed, study.quick_verification)
-        payloads = {s: ray.put(study.subject(s).latency_inputs(m.inputs)) for s in dict.fromkeys(b.cell.subject for b in todo)}
+        _start(ray, actors, store, base, settings)
+        payloads = {s: ray.put(p) for s, p in settings.payloads.items()}
 
-        def job(b) -> dict[str, Any]:
-            art, placement = b.artifact, b.cell.placement
-            return {"cell": b.cell.name, "key": art.key, "tiers": list(placement.tiers),
-                    "split": art.is_split,
-                    "parts": [str(p) for p in art.parts] if shared else [str(p.resolve().relative_to(cache_root)) for p in art.parts],
-                    "pack": None if shared else pack_artifact(cache_root, art.key),
-                    "route": route_for(placement, direct), "spec": study.subject(b.cell.subject).preprocessing(),
-                    "cold": m.cold_start, "protocol": protocol, "seed": config.seed,
-                    "done": {p: sorted(store.done_inputs(b.cell.name, p)) for p in range(m.passes)}}
+        def job(r: CellRequest) -> dict[str, Any]:
+            relative = r if shared else replace(r, parts=tuple(str(Path(p).resolve().relative_to(cache_root))
+                                                               for p in r.parts))
+            return {"request": relative, "pack": None if shared else pack_artifact(cache_root, r.artifact),
+                    "protocol": protocol, "seed": settings.seed, "cold": settings.cold_start,
+                    "done": {p: sorted(store.done_inputs(r.cell, p)) for p in range(protocol.passes)}}
 
         idle, inflight = list(actors), {}
-        executor.log(f"measuring {len(todo)} cells on {len(actors)} testbeds: {', '.join(actors)}")
+        progress.log(f"measuring {len(todo)} cells on {len(actors)} testbeds: {', '.join(actors)}")
         while todo or inflight:
             while idle and todo:
-                name, b = idle.pop(0), todo.popleft()
-                study._progress("latency", f"{b.cell.name} on {name}")
-                inflight[actors[name].measure.remote(job(b), payloads[b.cell.subject])] = (name, b)
+                name, r = idle.pop(0), todo.popleft()
+                progress.current("latency", f"{r.cell} on {name}")
+                inflight[actors[name].measure.remote(job(r), payloads[r.subject])] = (name, r)
             if not inflight:
                 break
             ready, _ = ray.wait(list(inflight), num_returns=1)
-            name, b = inflight.pop(ready[0])
+            name, r = inflight.pop(ready[0])
             try:
                 result = ray.get(ready[0])
             except Exception as exc:  # noqa: BLE001 - a lost host fails its cell; the other testbeds carry on
                 reason = failure_reason(exc)
-                store.event("testbed-lost", f"testbed {name}: {reason}", b.cell.name)
-                store.set_cell(b.cell.name, FAILED, f"testbed {name} lost while measuring: {reason}")
-                executor.log(f"{FAILED_MARK} testbed {name} lost: {reason}")
+                store.event("testbed-lost", f"testbed {name}: {reason}", r.cell)
+                store.set_cell(r.cell, FAILED, f"testbed {name} lost while measuring: {reason}")
+                progress.log(f"{FAILED_MARK} testbed {name} lost: {reason}")
                 continue
-            _record(store, study, name, b.cell.name, result)
+            _record(store, progress, name, r.cell, result)
             idle.append(name)
-        for b in todo:  # every testbed was lost
-            store.set_cell(b.cell.name, FAILED, "no testbed of the cluster is left to measure it")
+        for r in todo:  # every testbed was lost
+            store.set_cell(r.cell, FAILED, "no testbed of the cluster is left to measure it")
         if todo:
             raise TestbedError("every testbed of the cluster was lost", "see the events; start the hosts and run again")
     finally:
@@ -105,10 +93,10 @@ def fan_out(executor, study, store, built) -> None:
             ray.kill(actor)
 
 
-def _start(ray, actors: dict[str, Any], store, testbed_config, quick: bool) -> None:
+def _start(ray, actors: dict[str, Any], store, testbed_config, settings: ClusterSettings) -> None:
     """Start every testbed; verify each once per study (a resume keeps the figures)."""
-    verify = testbed_config.verify and store.emulation() is None
-    starts = {name: a.start.remote(verify, quick) for name, a in actors.items()}
+    verify = settings.verify
+    starts = {name: a.start.remote(verify, settings.quick) for name, a in actors.items()}
     reports = {}
     for name, ref in starts.items():
         try:
@@ -128,10 +116,10 @@ def _start(ray, actors: dict[str, Any], store, testbed_config, quick: bool) -> N
                            "fix that host (kernel modules, cgroups, load) or raise testbed.tolerance")
 
 
-def _record(store, study, testbed: str, cell: str, result: dict[str, Any]) -> None:
+def _record(store, progress: Progress, testbed: str, cell: str, result: dict[str, Any]) -> None:
     for p, i, warm, total, breakdown, pacing, held in result["samples"]:
         store.add_sample(cell, p, i, warm, total, breakdown, pacing, held)
-        study._advance("latency")
+        progress.advance("latency")
     for p, i, total, pacing in result["unheld"]:
         store.add_unheld(cell, p, i, total, pacing)
     for kind, message in result["events"]:
@@ -196,13 +184,11 @@ class TestbedWorker:
         return report.to_dict(), report.failures(self.config.tolerance)
 
     def measure(self, job: dict[str, Any], payloads: list[bytes]) -> dict[str, Any]:
+        request: CellRequest = job["request"]
         if job["pack"]:
             install(self.worker_cache, job["pack"])
-            parts = [self.worker_cache / p for p in job["parts"]]
-        else:
-            parts = [Path(p) for p in job["parts"]]
-        record = _Recorder(job["cell"], job["done"])
-        spec, key = job["spec"], job["key"]
+            request = request.with_parts(self.worker_cache)
+        record = _Recorder(request.cell, job["done"])
         deployment = Deployment(self.testbed, self.client, cold_start=job["cold"])
 
         def recover(tier: str) -> None:
@@ -210,17 +196,12 @@ class TestbedWorker:
             record.event("tier-restarted", f"tier {tier} restarted on testbed {self.name}")
 
         try:
-            deployment.deploy(key, job["tiers"], parts, job["split"], spec)
-            cell = CellJob(job["cell"], job["route"], key,
-                           output_check(ArtifactRunner(tuple(parts)), build_preprocessor(spec)))
-            measure_subject([Block(None, [cell])], payloads, job["protocol"], record,
+            jobs = deploy_cells(deployment, [request], record)
+            measure_subject([Block(None, jobs)], payloads, job["protocol"], record,
                             lambda j, payload: self.client.infer(j.route, j.artifact_id, payload),
                             recover, job["seed"])
-        except DoesNotFit as exc:
-            record.event("does-not-fit", str(exc))
-            record.set_cell(job["cell"], DOES_NOT_FIT, f"does not fit on {exc.tier}")
         except (EdgewiseError, TierDown) as exc:  # a tier that stays down fails this cell, not the study
-            record.set_cell(job["cell"], FAILED, f"testbed {self.name}: {exc}")
+            record.set_cell(request.cell, FAILED, f"testbed {self.name}: {exc}")
         finally:
             deployment.unload_all()
         return record.result()

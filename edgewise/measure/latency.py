@@ -22,7 +22,7 @@ from edgewise.tiers import parts
 from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route
 from edgewise.tiers.speed import held
-from edgewise.vocabulary import DOES_NOT_FIT, FAILED
+from edgewise.vocabulary import DOES_NOT_FIT, FAILED, TIER_DOWN
 
 
 @dataclass
@@ -193,7 +193,7 @@ class _Loop:
                 return None
             except TierDown as exc:
                 attempts += 1
-                self.store.event("tier-down", f"{exc} (attempt {attempts})", job.name)
+                self.store.event(TIER_DOWN, f"{exc} (attempt {attempts})", job.name)
                 if attempts > self.protocol.retries:
                     job.failed = f"tier {exc.tier} kept failing: {exc}"
                     self.store.set_cell(job.name, FAILED, job.failed)
@@ -219,8 +219,8 @@ def _tier_lost(jobs: list[CellJob], lost, store: Store, expected: int) -> None:
         if store.sample_count(job.name) >= expected:
             continue
         job.failed = reason
-        store.set_cell(job.name, "tier-down", reason)
-        store.event("tier-down", str(lost), job.name)
+        store.set_cell(job.name, TIER_DOWN, reason)
+        store.event(TIER_DOWN, str(lost), job.name)
 
 
 def output_check(runner, preprocess) -> Callable[[bytes, np.ndarray], str | None]:

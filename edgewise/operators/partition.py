@@ -17,9 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError, PlanError
-from edgewise.onnxgraph import Cut
-from edgewise.onnxgraph import (GraphIndex, cut_after_prefix, enumerate_cuts, make_session, median_latency,
-                                observe_tensors, split_model, validate_cut, with_int8_wire)
+from edgewise.onnxgraph import (
+    Cut,
+    GraphIndex,
+    cut_after_prefix,
+    enumerate_cuts,
+    make_session,
+    median_latency,
+    observe_tensors,
+    split_model,
+    validate_cut,
+    with_int8_wire,
+)
 from edgewise.onnxgraph.graph import name_nodes
 from edgewise.onnxgraph.tensors import tensor_infos
 from edgewise.operators.base import BuildContext, Operator

@@ -6,7 +6,7 @@ from edgewise.analysis import ResultSet
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.sections import speedup_charts
 from edgewise.report.source import chain_facts, is_blackbox_chain
-from edgewise.report.tables import ReportContext, Reference, ordered_speedups
+from edgewise.report.tables import Reference, ReportContext, ordered_speedups
 from edgewise.vocabulary import CLOUD
 
 _AGREE_BAND = 0.10  # within ±10% of 1× counts as "no speed-up" on both sides

@@ -5,8 +5,15 @@ from __future__ import annotations
 from edgewise.report.dimensions import runtime_rows
 from edgewise.report.htmlparts import cell_value
 from edgewise.report.profiles import top_type_rows
-from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, recommendation_rows,
-                                    speedup_rows, verdict_rows)
+from edgewise.report.tables import (
+    ReportContext,
+    failed_rows,
+    latency_rows,
+    measured_rows,
+    recommendation_rows,
+    speedup_rows,
+    verdict_rows,
+)
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 from edgewise.report.source import chain_facts
-from edgewise.tiers import parts
 from edgewise.report.svg import Canvas, Scale, fmt
+from edgewise.tiers import parts
 
 # Colour-blind-safe first (Okabe-Ito), then Tableau for longer lists of chains.
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C564B", "#7F7F7F",

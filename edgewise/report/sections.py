@@ -13,8 +13,17 @@ from edgewise.report import plots
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.source import Analysed
 from edgewise.report.svg import fmt
-from edgewise.report.tables import (ReportContext, failed_rows, latency_rows, measured_rows, ordered_speedups,
-                                    recommendation_rows, speedup_rows, testbed_words, verdict_rows)
+from edgewise.report.tables import (
+    ReportContext,
+    failed_rows,
+    latency_rows,
+    measured_rows,
+    ordered_speedups,
+    recommendation_rows,
+    speedup_rows,
+    testbed_words,
+    verdict_rows,
+)
 from edgewise.vocabulary import OK
 
 _MAX_OUTLIERS = 20  # per box: the most extreme ones, so 500-sample cells stay light

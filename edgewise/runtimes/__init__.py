@@ -4,8 +4,19 @@
 cell's artifact in its runtime's form. A runtime's own module is imported only when a study names it.
 """
 
-from edgewise.runtimes.base import (DEFAULT_RUNTIME, ONNX_FORM, PTE_FORM, RUNTIMES, IOMeta, Runtime, RuntimeParams,
-                                    RuntimeSession, installed_runtimes, runtime_class, runtime_names)
+from edgewise.runtimes.base import (
+                                    DEFAULT_RUNTIME,
+                                    ONNX_FORM,
+                                    PTE_FORM,
+                                    RUNTIMES,
+                                    IOMeta,
+                                    Runtime,
+                                    RuntimeParams,
+                                    RuntimeSession,
+                                    installed_runtimes,
+                                    runtime_class,
+                                    runtime_names,
+)
 from edgewise.runtimes.choice import RuntimeChoice, runtime_text
 
 __all__ = ["DEFAULT_RUNTIME", "ONNX_FORM", "PTE_FORM", "RUNTIMES", "IOMeta", "Runtime", "RuntimeChoice",

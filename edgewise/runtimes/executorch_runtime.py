@@ -156,8 +156,10 @@ def _export(module, args, dynamic: bool = True):
 def _quantize(exported, calibration, names: list[str], dynamic: bool):
     """PT2E int8 with the XNNPACK quantizer, calibrated one sample at a time on `calibration`."""
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                         get_symmetric_quantization_config)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torch.export import Dim, export
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 

@@ -23,7 +23,8 @@ from edgewise.data.text import read_text_file
 from edgewise.errors import DataError, EdgewiseError, PlanError
 from edgewise.subjects.architecture import model_family
 from edgewise.subjects.base import Subject, SubjectContext, get_subject
-from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint, read_input_names as _read_input_names
+from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint
+from edgewise.subjects.fit import read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
 from edgewise.training import predict
 from edgewise.vocabulary import IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION

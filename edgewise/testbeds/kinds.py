@@ -9,17 +9,13 @@ classes, so that reading a study file imports no testbed.
 from __future__ import annotations
 
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING
 
 from edgewise.errors import ConfigError
-
-if TYPE_CHECKING:
-    from edgewise.testbeds.base import Testbed
 
 BUILTIN: dict[str, str] = {"linux": "edgewise.testbeds.linux", "local": "edgewise.testbeds.local",
                            "remote": "edgewise.testbeds.remote"}
 ENTRY_POINTS = "edgewise.testbeds"
-KINDS: dict[str, "type[Testbed]"] = {}  # kind -> class: a Testbed subclass registers itself (testbeds/base.py)
+KINDS: dict[str, type] = {}  # kind -> its Testbed subclass, which registers itself (testbeds/base.py)
 
 
 def modules() -> dict[str, str]:
@@ -33,7 +29,7 @@ def modules() -> dict[str, str]:
     return found
 
 
-def testbed_class(kind: str) -> "type[Testbed]":
+def testbed_class(kind: str) -> type:
     """The Testbed subclass of `kind` (its module imported on first use)."""
     if kind in KINDS:
         return KINDS[kind]

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
 from edgewise.errors import PlanError
-from edgewise.whitebox.conv1d import linearize_conv1d
 from edgewise.training import training_precision
 from edgewise.vocabulary import CNN
+from edgewise.whitebox.conv1d import linearize_conv1d
 
 
 class QatBackend(ABC):

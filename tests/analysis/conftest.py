@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from edgewise.analysis import load_results
-
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
 
 WHITEBOX = reference_files()[WHITEBOX_LATENCY]

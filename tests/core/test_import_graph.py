@@ -2,9 +2,10 @@
 hidden behind `except ImportError`.
 
 Every module under edgewise/ is parsed with `ast` (nothing is imported), so the check sees imports
-at module level and inside functions alike; only `if TYPE_CHECKING:` blocks are left out, since
-they never run. A package's __init__ counts as a module of the package's name, and importing a module
-also runs the __init__ of each package around it (unless the importer sits inside that package).
+at module level, inside functions and under `if TYPE_CHECKING:` alike: a cycle hidden from the
+interpreter is still two modules that know each other, and a type checker follows it. A package's
+__init__ counts as a module of the package's name, and importing a module also runs the __init__ of
+each package around it (unless the importer sits inside that package).
 """
 
 from __future__ import annotations
@@ -34,13 +35,8 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 def _walk(node: ast.AST):
-    """Every node below `node`, leaving out the body of `if TYPE_CHECKING:` blocks."""
+    """Every node below `node`, the bodies of `if TYPE_CHECKING:` blocks included."""
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child):
-            for other in child.orelse:
-                yield other
-                yield from _walk(other)
-            continue
         yield child
         yield from _walk(child)
 

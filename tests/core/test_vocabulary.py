@@ -29,7 +29,7 @@ def test_study_hands_subjects_and_builds_the_normalised_profile(tmp_path, profil
     study = Study.open(parse_study(MINIMAL), RunOptions(out=tmp_path, profile=profile, cache_dir=tmp_path))
     subject = study.subject("tiny-cnn")
     assert subject.ctx.profile == training
-    assert study.build_context(study.plan()[0], subject, tmp_path, {}, []).profile == training
+    assert study.workshop.context(study.plan()[0], tmp_path).profile == training
 
 
 def test_every_profile_has_settings_and_schedules():

@@ -14,7 +14,6 @@ from edgewise.plan import Cell, plan_cells
 from edgewise.study import RunOptions, Study
 from edgewise.tiers.spec import Placement
 
-
 SPLIT_CELLS = [{"chains": ["identity"], "placements": ["cloud"]}, {"chains": ["partition"], "placements": ["edge-cloud"]}]
 
 

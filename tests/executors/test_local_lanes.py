@@ -34,20 +34,20 @@ def test_lanes_build_every_missing_step_with_the_keys_of_a_one_process_build(tmp
     lanes = _study(tmp_path / "lanes", logged)
     cells = lanes.plan()
 
-    outcomes = build_in_lanes(lanes, cells, lanes=2)
+    outcomes = build_in_lanes(lanes.workshop, cells, lanes.progress, lanes=2)
 
     assert "teacher:tiny-cnn" in outcomes and all(o.error is None for o in outcomes.values()), outcomes
     assert len(outcomes) == 1 + 1 + 5  # the teacher, the exported model, sptq, prune, distill, distill+sptq, partition
     assert any("built tiny-cnn:distill+sptq in a lane" in m for m in logged)
     in_lanes = _entries(tmp_path / "lanes")
     # The in-process build after the lanes finds everything in the cache: nothing is built again.
-    built = {b.cell.name: b.artifact.key for b in lanes.build(cells)}
+    built = {b.cell.name: b.artifact.key for b in lanes.workshop.build_all(cells)}
     assert _entries(tmp_path / "lanes") == in_lanes and set(built.values()) <= set(in_lanes)
 
     # One process, one step after the other, from the same teacher: the same keys, the same cache.
     shutil.copytree(tmp_path / "lanes" / "teachers", tmp_path / "one" / "teachers")
     one = _study(tmp_path / "one")
-    assert {b.cell.name: b.artifact.key for b in one.build(one.plan())} == built
+    assert {b.cell.name: b.artifact.key for b in one.workshop.build_all(one.plan())} == built
     assert set(_entries(tmp_path / "one")) == set(in_lanes)
 
 
@@ -60,9 +60,9 @@ def test_a_step_failing_in_its_lane_leaves_the_other_steps_built(cache_dir):
     with make_executor(ExecutorConfig(), lambda m: None) as local:
         # A cut that is not in the model is the study file's error: the in-process build stops the study on it.
         with pytest.raises(ConfigError, match="no-such-tensor"):
-            local.build(study, cells)
+            study.build(local, cells)
+        sptq = next(b for b in study.build(local, cells[:1]))
     assert any("failed in its lane" in m and "no-such-tensor" in m for m in logged)
-    sptq = next(b for b in study.build(cells[:1]))
     assert sptq.artifact is not None and any(f"built {cells[0].name} (0.0 s)" in m for m in logged)
 
 

@@ -21,7 +21,7 @@ STUDY = {"name": "tiny-ray", "subjects": ["tiny-cnn"], "testbed": {"kind": "loca
 def _build(cache: Path, executor: ExecutorConfig, **study):
     s = Study.open(parse_study({**STUDY, **study}), RunOptions(out=cache, cache_dir=cache, log=lambda m: None))
     with make_executor(executor, lambda m: None) as runner:
-        return {b.cell.name: b for b in runner.build(s, s.plan())}
+        return {b.cell.name: b for b in runner.build(s.build_spec(), s.plan(), s.progress)}
 
 
 def _entries(cache: Path) -> set[str]:

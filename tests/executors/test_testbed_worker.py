@@ -8,6 +8,7 @@ import signal
 
 from edgewise.config import TestbedConfig
 from edgewise.executors.ray_measure import TestbedWorker
+from edgewise.measure.cells import CellRequest
 from edgewise.measure.latency import Protocol
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 
@@ -38,9 +39,10 @@ def test_a_worker_recovers_a_killed_tier_mid_cell_and_unloads_when_done(tiny_cnn
                            str(tmp_path))
     worker.start(verify=False)
     try:
-        job = {"cell": "tiny-cnn/partition/mobile-edge", "key": "split", "tiers": ["mobile", "edge"], "split": True,
-               "parts": [str(head), str(tail)], "pack": None, "route": route_for(Placement.parse("mobile-edge")),
-               "spec": tiny_cnn.preprocessing(), "cold": False, "protocol": PROTOCOL, "seed": 0, "done": {}}
+        request = CellRequest("tiny-cnn:partition@mobile-edge", "tiny-cnn", "", "split", "split", ("mobile", "edge"),
+                              (str(head), str(tail)), True, tiny_cnn.preprocessing(),
+                              route_for(Placement.parse("mobile-edge")))
+        job = {"request": request, "pack": None, "cold": False, "protocol": PROTOCOL, "seed": 0, "done": {}}
         result = worker.measure(job, KillsEdgeOnce(tiny_cnn.latency_inputs(PROTOCOL.inputs), worker, at=4))
         assert result["status"] is None, result["error"]
         assert sorted((p, i) for p, i, *_ in result["samples"]) == [(p, i) for p in range(2) for i in range(3)]

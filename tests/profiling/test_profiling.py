@@ -155,8 +155,8 @@ def test_the_stage_profiles_each_artifact_once_and_a_failing_one_fails_alone(dep
     from PIL import Image
 
     from edgewise.artifacts import Artifact
+    from edgewise.building.workshop import Built
     from edgewise.config import TestbedConfig
-    from edgewise.executors.base import Built
     from edgewise.plan import Cell
     from edgewise.profiling.stage import profile_artifacts
     from edgewise.store import Store

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.synthetic import synthetic_results
-
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
+from tests.report.synthetic import synthetic_results
 
 WHITEBOX = reference_files()[WHITEBOX_LATENCY]
 BLACKBOX = reference_files()[BLACKBOX_LATENCY]

@@ -76,14 +76,14 @@ def test_the_build_graph_keys_each_cell_as_its_runtime_builds_it(run):
     out, cache = run
     cells = {c["cell"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
     study = Study.open(_config(), RunOptions(out=out, profile="quick", cache_dir=cache, log=lambda m: None))
-    steps, final = plan_steps(study, study.plan())
+    steps, final = plan_steps(study.workshop, study.plan())
     for name, key in final.items():
         if cells[name]["status"] == "ok":
             assert cells[name]["artifact"]["key"] == key, name
     assert final["tiny-cnn:sptq@edge/openvino"] != final["tiny-cnn:sptq@edge"]
     for step in steps.values():
         if step.names:
-            assert build_one(study, step.subject, step.cell, list(step.names), step.key).key == step.key
+            assert build_one(study.workshop, step.subject, step.cell, list(step.names), step.key).key == step.key
 
 
 def test_the_recommendation_and_the_report_name_the_runtime(run):

@@ -48,8 +48,9 @@ def test_image_latency_input_preprocesses_to_the_evaluation_tensor(resnet):
 
 
 def test_capture_resolution_is_configurable(subject_ctx):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from edgewise.subjects.resnet import WideResNetSubject
 

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-
 from edgewise.tiers.client import TierClient
 
 _RUN = "import typer, sys; from edgewise.commands.serve import register; app = typer.Typer(); register(app); " \
