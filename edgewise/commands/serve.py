@@ -23,6 +23,8 @@ def serve(
                                 "each compute step is held until its CPU time / speed)"),
     peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
     max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
+    runtimes: str | None = typer.Option(None, "--runtimes", help="the runtimes this host serves, comma-separated "
+                                        "(default: every one installed); a LOAD naming another is refused"),
 ) -> None:
     """Serve a tier: load artifacts, answer inference requests, forward partitions to --peers.
 
@@ -42,7 +44,8 @@ def serve(
     try:
         config = ServerConfig(tier=tier, listen=listen, token=token, threads=spec.intra_op_threads,
                               speed=spec.speed, peers=parse_peers(peers), max_frame=int(max_frame_mb * 2**20),
-                              providers=default_providers(), memory_cap=cap.describe())
+                              providers=default_providers(), memory_cap=cap.describe(),
+                              runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None)
         server = TierServer(config)
         typer.echo(f"tier {tier} serving on {server.address} ({', '.join(config.providers or [])}, "
                    f"{config.threads} thread(s)" + (f", speed {config.speed:g} modelled" if config.speed < 1 else "")

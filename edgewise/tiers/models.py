@@ -57,8 +57,9 @@ class Loaded:
 class ModelRegistry:
     """The runtimes a tier has opened models with, one instance per runtime and settings."""
 
-    def __init__(self, tier: str, threads: int, providers: list[str] | None):
+    def __init__(self, tier: str, threads: int, providers: list[str] | None, offered: list[str] | None = None):
         self.tier, self.threads, self.providers = tier, threads, providers
+        self.offered = offered  # the runtimes this host serves (None: every one installed)
         self._runtimes: dict[str, Runtime] = {}
 
     def runtime(self, spec: Any) -> Runtime:
@@ -68,6 +69,10 @@ class ModelRegistry:
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
                 or not isinstance(spec.get("settings", {}), dict):
             raise ServerError("LOAD's runtime must be {name, settings}", "send loads made by TierClient.load")
+        if self.offered is not None and spec["name"] not in self.offered:
+            raise DataError(f"tier {self.tier} does not offer runtime {spec['name']!r} (it offers "
+                            f"{', '.join(self.offered)})", "serve that cell on a tier offering its runtime, or start "
+                            f"the tier's server with --runtimes including {spec['name']}")
         key = repr((spec["name"], sorted(spec.get("settings", {}).items())))
         if key not in self._runtimes:
             try:

@@ -79,6 +79,7 @@ class ServerConfig:
     providers: list[str] | None = None
     workdir: Path | None = None
     memory_cap: dict[str, Any] | None = None  # how --memory-mb is enforced (tiers/memcap.py), for PING
+    runtimes: list[str] | None = None  # the runtimes this host serves; None: every one installed
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class TierServer:
             raise ConfigError(f"listening on {addr[0]} (not loopback) needs a token",
                               "pass --token (or EDGEWISE_TOKEN) and give the same token to the client")
         self.artifacts: dict[str, Loaded] = {}  # by "artifact id/role"
-        self.models = ModelRegistry(config.tier, config.threads, config.providers)
+        self.models = ModelRegistry(config.tier, config.threads, config.providers, config.runtimes)
         self._plans: dict[bytes, InferPlan] = {}  # by request header; emptied whenever what they name changes
         self._generation = 0  # counts those changes, so a plan checked meanwhile is not kept
         host = HostSpeed(Board(config.host_board)) if config.host_board else None
@@ -295,7 +296,8 @@ class TierServer:
                    "threads": self.config.threads, "peak_rss_mb": peak_rss_mb(),
                    "queue_depth": self.admission.depth, "busy_replies": self.admission.busy_replies,
                    "host": self.host, "speed": self.config.speed,
-                   "host_factor": None if self.pace.host is None else self.pace.host.factor}
+                   "host_factor": None if self.pace.host is None else self.pace.host.factor,
+                   "runtimes": self.config.runtimes}
         if request.meta.get("reset_peak"):  # a load test reads the peak of each cell, then starts a new one
             reset_peak_rss()
         return Frame("OK", figures)

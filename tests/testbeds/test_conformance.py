@@ -50,15 +50,17 @@ def _free_port() -> int:
 class ServeProcesses:
     """`edgewise serve` for each tier on loopback, as the owner of real hosts would run them."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, extra: dict[str, list[str]] | None = None):
         self.token = token
         self.addresses = {t: f"127.0.0.1:{_free_port()}" for t in TIERS}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.extra = extra or {}  # more `edgewise serve` options per tier
 
     def start(self, tier: str) -> None:
         peers = ",".join(f"{t}={a}" for t, a in self.addresses.items() if t != tier)
         proc = subprocess.Popen([sys.executable, "-m", "edgewise.cli", "serve", "--tier", tier, "--listen",
-                                 self.addresses[tier], "--token", self.token, "--peers", peers],
+                                 self.addresses[tier], "--token", self.token, "--peers", peers,
+                                 *self.extra.get(tier, [])],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.procs[tier] = proc
         line = proc.stdout.readline()  # "tier X serving on ..." once it listens
