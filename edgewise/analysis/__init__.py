@@ -34,14 +34,14 @@ Recommendation (recommend.py, pareto.py)
               max_model_mb=None, max_memory_mb=None)
         -> Recommendation (defaults: edgewise.sla.DEFAULT_SLA; medians: Analyses.medians, reused replicates;
         model size and peak serving memory judged per part on its tier: footprint.py)
-        .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict(); rich-printable
+        .best(subject), .ranked(subject) -> [CellVerdict], .pareto(subject), .to_dict()
     pareto_front(points: [Point(name, latency_s, accuracy)]) -> front, fastest first
 
 Profiles (profiles.py): profile_view(rs, cell) -> ProfileView | None: the cell's operator profile on its
     tiers (host figures / tier speed), and for an int8 cell its float counterpart's, per operator family
 
-Rendering (render.py): render_comparison, render_analyses, render_profile (rich), to_json; a Recommendation
-renders itself.
+JSON (jsonable.py): to_json, NaN and infinity as null. The terminal's tables are the commands' own
+(edgewise/commands/render.py): nothing here draws.
 """
 
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop

@@ -13,9 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from rich.console import Group
-from rich.table import Table
-
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
 from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
@@ -107,9 +104,6 @@ class Recommendation:
                 "subjects": {s: {"best": (b.cell if (b := self.best(s)) else None),
                                  "best_runtime": b.runtime if b else None, "pareto_front": self.pareto(s),
                                  "ranking": [v.to_dict() for v in self.ranked(s)]} for s in self.subjects}}
-
-    def __rich__(self):
-        return render_recommendation(self)
 
 
 def _judge(value: float, ci: Interval | None, bound: float) -> Status:
@@ -246,35 +240,3 @@ def recommend(rs: ResultSet, max_latency_ms: float, percentile: int = DEFAULT_SL
     verdicts = [v for vs in by_subject.values() for v in sorted(_mark_front(vs), key=_rank_key)]
     return Recommendation(max_latency_ms, percentile, max_accuracy_drop, chosen, tuple(verdicts), max_model_mb,
                           max_memory_mb)
-
-
-_STATUS_STYLE = {"meets": "green", "borderline": "yellow", "fails": "red"}
-
-
-def render_recommendation(rec: Recommendation) -> Group:
-    tables = []
-    for subject in rec.subjects:
-        best = rec.best(subject)
-        sizes = "".join([f", model <= {rec.max_model_mb:g} MB" if rec.max_model_mb is not None else "",
-                         f", memory <= {rec.max_memory_mb:g} MB" if rec.max_memory_mb is not None else ""])
-        title = (f"{subject}: p{rec.percentile} <= {rec.max_latency_ms:g} ms, accuracy drop <= "
-                 f"{rec.max_accuracy_drop:g} points{sizes} -> "
-                 + (f"[bold green]{best.cell}[/] served by {best.runtime}" if best else "[red]none[/]"))
-        table = Table(title=title, title_justify="left")
-        for col in ("cell", "status", "latency", "accuracy drop", "model / memory MB", "pareto", "why / notes"):
-            table.add_column(col, overflow="fold")
-        for v in rec.ranked(subject):
-            drop = f"{v.accuracy_drop.drop_points:.2f}" if v.accuracy_drop else ("0" if v.chain == "identity" else "?")
-            flags = list(v.reasons) + list(v.notes)
-            if v.no_significant_speedup:
-                flags.append("no significant speed-up over identity here")
-            table.add_row(v.cell, f"[{_STATUS_STYLE[v.status]}]{v.status}[/]",
-                          v.latency.describe() if v.latency else "-", drop, footprint_text(v),
-                          "*" if v.on_pareto_front else "", "; ".join(flags))
-        tables.append(table)
-    return Group(*tables)
-
-
-def footprint_text(v: CellVerdict) -> str:
-    """'12.3 / 145' (the largest part's model and peak serving memory, MB), '-' where unknown."""
-    return " / ".join("-" if x is None else f"{x:,.1f}" for x in (v.model_mb, v.memory_mb))

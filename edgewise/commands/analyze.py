@@ -9,10 +9,11 @@ from rich.console import Console
 
 from edgewise.analysis import compare_cells, default_analyses, findings, load_results
 from edgewise.analysis.conditions import condition_analyses
+from edgewise.analysis.jsonable import to_json
 from edgewise.analysis.loading import FORMATS
-from edgewise.analysis.render import render_analyses, render_comparison, to_json
 from edgewise.analysis.runtimes import fastest_runtimes
 from edgewise.analysis.stats import P_ADJUST_METHODS
+from edgewise.commands.render import render_analyses, render_comparison
 from edgewise.errors import ConfigError, DataError
 
 
@@ -73,7 +74,7 @@ def analyze(
 def _profile(rs, name: str, as_json: bool, console: Console) -> None:
     from edgewise.analysis.footprint import footprint, memory_status, model_status
     from edgewise.analysis.profiles import profile_view
-    from edgewise.analysis.render import render_profile
+    from edgewise.commands.render import render_profile
     from edgewise.sla import Sla
 
     cell = rs.cell(name)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgewise.analysis import load_results
-from edgewise.analysis.render import to_json
+from edgewise.analysis.jsonable import to_json
 from edgewise.analysis.runs import RunComparison, compare_runs
 from edgewise.commands import plain
 

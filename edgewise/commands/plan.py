@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from edgewise.commands import plain
 from edgewise.config import load_study
 from edgewise.plan import plan_cells
 
@@ -33,9 +33,8 @@ def plan(
     for col in ("cell", "subject", "chain", "placement", "runtime"):
         table.add_column(col)
     for c in cells:
-        d = c.as_dict()  # settings in brackets are text, not rich markup
-        table.add_row(*(escape(v) for v in (d["cell"], d["subject"], d["chain"], d["placement"])),
-                      escape(c.runtime_choice.label))
+        d = c.as_dict()
+        plain.add_row(table, d["cell"], d["subject"], d["chain"], d["placement"], c.runtime_choice.label)
     Console().print(table)
 
 

@@ -8,9 +8,10 @@ import typer
 from rich.console import Console
 
 from edgewise.analysis import load_results, recommend
+from edgewise.analysis.jsonable import to_json
 from edgewise.analysis.loading import FORMATS
-from edgewise.analysis.render import to_json
 from edgewise.analysis.slices import by_condition
+from edgewise.commands.render import render_recommendation
 from edgewise.sla import DEFAULT_SLA, Sla
 
 
@@ -51,7 +52,7 @@ def recommend_command(
     for name, rec in recs.items():
         if name:
             Console().rule(f"network condition {name}")
-        Console().print(rec)
+        Console().print(render_recommendation(rec))
 
 
 def register(app: typer.Typer) -> None:
