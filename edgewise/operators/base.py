@@ -62,6 +62,10 @@ class BuildContext:
         return None
 
 
+EVERY_OPERATOR = "*"
+LINEAR_LAYERS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})  # what quantization and pruning shrink
+
+
 class Operator(ABC):
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "black"  # white (trains) | black (no training)
@@ -73,6 +77,10 @@ class Operator(ABC):
     tolerance: ClassVar[float] = 0.02  # accuracy drop (fraction) the conformance suite allows on tiny models
     description: ClassVar[str] = ""
     meta_keys: ClassVar[frozenset[str]] = frozenset()  # keys every artifact's meta carries (checked by conformance)
+    # The operator families (ONNX op types as analysis.profiles.family names them) whose time the operator
+    # shrinks, which the report weighs against the model's profile to say what it can gain at most;
+    # EVERY_OPERATOR where it shrinks the whole model (a smaller student), empty where it shrinks nothing.
+    acts_on: ClassVar[frozenset[str]] = frozenset()
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init_subclass__(cls, **kwargs: Any):

@@ -59,8 +59,10 @@ class Chain:
         caps = TORCH_START
         for cls in classes:
             caps = cls.produces | (caps & cls.keeps)
+        acts_on = set().union(*(c.acts_on for c in classes)) if classes else set()
         return {"kind": "white" if any(c.kind == "white" for c in classes) else "black",
-                "order": [c.display_order for c in classes], "int8": FLOAT not in caps, "split": SPLIT in caps}
+                "order": [c.display_order for c in classes], "int8": FLOAT not in caps, "split": SPLIT in caps,
+                "acts_on": sorted(acts_on)}
 
     def __str__(self) -> str:
         return self.name

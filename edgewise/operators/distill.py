@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
-from edgewise.operators.base import BuildContext, Operator
+from edgewise.operators.base import BuildContext, EVERY_OPERATOR, Operator
 from edgewise.training import fit, seed_everything
 from edgewise.vocabulary import FLOAT, IMAGE_CLASSIFICATION, ONNX, TEXT_CLASSIFICATION, TORCH
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
@@ -52,6 +52,7 @@ class Distill(Operator):
     name = "distill"
     kind = "white"
     display_order = 40
+    acts_on = frozenset({EVERY_OPERATOR})
     requires = frozenset({TORCH})
     produces = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.05

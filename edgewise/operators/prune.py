@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
-from edgewise.operators.base import BuildContext, Operator
+from edgewise.operators.base import BuildContext, LINEAR_LAYERS, Operator
 from edgewise.training import fit
 from edgewise.vocabulary import FLOAT, ONNX, TORCH, TRANSFORMER
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
@@ -46,6 +46,7 @@ class Prune(Operator):
     name = "prune"
     kind = "white"
     display_order = 30
+    acts_on = LINEAR_LAYERS
     requires = frozenset({TORCH})
     produces = frozenset({TORCH, ONNX, FLOAT})
     tolerance = 0.05

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
-from edgewise.operators.base import BuildContext, Operator
+from edgewise.operators.base import BuildContext, LINEAR_LAYERS, Operator
 from edgewise.training import fit
 from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
@@ -43,6 +43,7 @@ class Qat(Operator):
     name = "qat"
     kind = "white"
     display_order = 20
+    acts_on = LINEAR_LAYERS
     requires = frozenset({TORCH})
     produces = frozenset({ONNX})
     tolerance = 0.03

@@ -7,6 +7,7 @@ from html import escape
 
 from edgewise.analysis.footprint import footprint, largest
 from edgewise.analysis.profiles import ProfileView, profile_view
+from edgewise.analysis.why import why
 from edgewise.report.htmlparts import how_to_read, note, section, table
 from edgewise.report.tables import ReportContext, Rows
 
@@ -36,6 +37,14 @@ def top_type_rows(ctx: ReportContext) -> Rows:
             "peak memory MB"], rows
 
 
+def why_rows(ctx: ReportContext) -> Rows:
+    """Every cell whose operator shrinks something: what share of its time end to end it can act on."""
+    rows = [[w.cell, ", ".join(w.acts_on) if "*" not in w.acts_on else "the whole model", w.model_share,
+             w.latency_share, w.reach, w.bound, w.speedup] for w in why(ctx.results)]
+    return ["cell", "acts on", "share of the model's time", "model's share of the latency", "share it acts on",
+            "at most ×", "measured ×"], rows
+
+
 def _family_table(view: ProfileView) -> str:
     rows = [[f.family, f.fp32_ms, f.int8_ms, f.ratio, ", ".join(f.kernels) or "–"] for f in view.families]
     return table(["operator", "fp32 ms", "int8 ms", "fp32 / int8 ×", "int8 kernels"], rows,
@@ -46,6 +55,19 @@ def _node_table(view: ProfileView, tiers: list[str]) -> str:
     rows = [[tiers[min(part, len(tiers) - 1)], node.name, node.op_type, node.ms]
             for part, node in view.costliest_nodes(TOP_NODES)]
     return table(["tier", "node", "kernel", "ms"], rows, caption=f"{view.cell}: the {TOP_NODES} costliest nodes")
+
+
+def _why(ctx: ReportContext) -> str:
+    headers, rows = why_rows(ctx)
+    if not rows:
+        return ""
+    return ("<h3>Why an operator pays, or not</h3>"
+            + how_to_read("What a cell's operator shrinks (quantization and pruning: the linear layers; distillation: "
+                          "the whole model), as a share of its float model's time on the same tiers, times the "
+                          "model's share of the end-to-end latency: the part of the latency the operator can act on. "
+                          "Were it to remove all of it, the cell would run at most 1 / (1 - that share) times faster; "
+                          "a bound near 1 says the model leaves the operator little to gain, whatever it does.")
+            + table(headers, rows, caption="What each operator can act on, against what it gained"))
 
 
 def profiles(ctx: ReportContext) -> str:
@@ -67,6 +89,7 @@ def profiles(ctx: ReportContext) -> str:
                         "per operator: its int8 kernels against the float kernels they replace, and the conversions "
                         "between them. Peak memory: a fresh process serving the cell's model on its tier.")
             + table(headers, rows, caption="Every cell's model time by op type, and its footprint")
+            + _why(ctx)
             + (f"<h3>fp32 against int8 ({len(compared)} cells)</h3>" + "".join(details) if compared else "")
             + "<h3>The costliest nodes</h3>" + "".join(nodes))
     return section("profiles", "4b. Per operator", body)

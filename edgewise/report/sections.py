@@ -9,6 +9,7 @@ import numpy as np
 
 from edgewise.analysis import Analyses, CellResult, Comparison, Point, ResultSet, pareto_front
 from edgewise.analysis.results import DEFAULT_RUNTIME
+from edgewise.analysis.why import why
 from edgewise.report import plots
 from edgewise.report.htmlparts import figures, how_to_read, note, section, table
 from edgewise.report.source import Analysed
@@ -239,8 +240,21 @@ def speedups(ctx: ReportContext) -> str:
                         "(a split placement against identity on its first tier, where the client sends); the bar "
                         "spans the subjects' min to max, the dot is their mean.")
             + (figures(charts) if charts else note("No chain has an identity cell to compare with."))
-            + table(*speedup_rows(ctx.results, ctx.analyses), caption="Speed-up over identity"))
+            + table(*speedup_rows(ctx.results, ctx.analyses), caption="Speed-up over identity")
+            + _little_to_gain(ctx))
     return section("speedups", "5. Speed-ups", body)
+
+
+LITTLE = 1.25  # a speed-up under this is explained beside it (section 4b has every cell's)
+
+
+def _little_to_gain(ctx: ReportContext) -> str:
+    """Why the operators that gained little did: what share of the latency they can act on (analysis/why.py)."""
+    slow = [w for w in why(ctx.results) if w.speedup < LITTLE]
+    if not slow:
+        return ""
+    return ("<h3>Why some operators gain little</h3><ul>"
+            + "".join(f"<li>{escape(w.text())}</li>" for w in sorted(slow, key=lambda w: w.bound)) + "</ul>")
 
 
 def significance(ctx: ReportContext) -> str:

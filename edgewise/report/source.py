@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewise.analysis import Analyses, CellVerdict, Recommendation, ResultSet, default_analyses, findings, recommend
+from edgewise.operators.base import EVERY_OPERATOR, LINEAR_LAYERS
 from edgewise.reference_data import BLACKBOX_LATENCY, WHITEBOX_LATENCY, reference_files
 from edgewise.sla import Sla
 
@@ -18,6 +19,8 @@ from edgewise.sla import Sla
 BLACKBOX_OPERATORS = frozenset({"identity", "sptq", "dptq", "partition", "early-exit"})
 _KNOWN_DISPLAY_ORDER = {"identity": 0, "sptq": 10, "dptq": 11, "qat": 20, "prune": 30, "distill": 40, "early-exit": 60,
                         "partition": 80}
+_KNOWN_ACTS_ON = {"sptq": LINEAR_LAYERS, "dptq": LINEAR_LAYERS, "qat": LINEAR_LAYERS, "prune": LINEAR_LAYERS,
+                  "distill": frozenset({EVERY_OPERATOR})}
 
 
 def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
@@ -29,7 +32,8 @@ def chain_facts(chain: str, results: ResultSet | None = None) -> dict:
     names = [link.split("[")[0] for link in chain.split("+")]  # settings: sptq[calibration=...]
     return {"kind": "black" if set(names) <= BLACKBOX_OPERATORS else "white",
             "order": [_KNOWN_DISPLAY_ORDER.get(n, 1000) for n in names],
-            "int8": bool({"sptq", "dptq", "qat"} & set(names)), "split": "partition" in names}
+            "int8": bool({"sptq", "dptq", "qat"} & set(names)), "split": "partition" in names,
+            "acts_on": sorted(set().union(*(_KNOWN_ACTS_ON.get(n, frozenset()) for n in names)))}
 
 
 @dataclass(frozen=True)

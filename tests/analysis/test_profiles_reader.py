@@ -67,3 +67,27 @@ def test_the_float_counterpart_is_the_chain_without_its_int8_link(results):
     assert counterpart("cnn:sptq+partition@mobile-edge") == "cnn:partition@mobile-edge"
     assert counterpart("cnn:prune@edge") is None  # not int8: nothing to compare with
     assert profile_view(results, results.cell("cnn:prune@edge")) is None  # no profile stored
+
+
+def test_why_weighs_what_an_operator_acts_on_against_the_latency(results):
+    """sptq acts on the linear layers; distill on the whole model. The float model's profile on the edge says
+    how much of its time they are; the identity cell's median says how much of the latency the model is."""
+    import numpy as np
+
+    from edgewise.analysis.why import why
+
+    data = results.to_dict()
+    data["study"]["chains"]["sptq"]["acts_on"] = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+    data["study"]["chains"]["distill"]["acts_on"] = ["*"]
+    data["study"]["chains"]["prune"]["acts_on"] = []  # an operator that declares nothing is not weighed
+    found = {w.cell: w for w in why(ResultSet.from_dict(data))}
+    identity = results.cell("cnn:identity@edge")
+    model_s = 4.2 * 1.1 / 0.5 / 1e3  # the profile's run on the host, over the edge's speed
+    latency_share = model_s / float(np.median(identity.latency_s))
+    sptq = found["cnn:sptq@edge"]
+    assert sptq.model_share == pytest.approx((4.0 + 0.2) / 4.2)  # FusedConv and Gemm are linear layers
+    assert sptq.latency_share == pytest.approx(min(1.0, latency_share))
+    assert sptq.bound == pytest.approx(1 / (1 - sptq.model_share * sptq.latency_share))
+    assert found["cnn:distill@edge"].model_share == 1.0
+    assert "cnn:prune@edge" not in found and "cnn:identity@edge" not in found
+    assert "acts on" in sptq.text() and "at most" in sptq.text()
