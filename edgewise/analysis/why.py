@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgewise.analysis.profiles import cell_profile, family
-from edgewise.analysis.results import CellResult, ResultSet
+from edgewise.analysis.results import ResultSet
 from edgewise.operators.base import EVERY_OPERATOR
 from edgewise.vocabulary import OK
 

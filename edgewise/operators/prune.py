@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
-from edgewise.operators.base import BuildContext, LINEAR_LAYERS, Operator
+from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
 from edgewise.training import fit
 from edgewise.vocabulary import FLOAT, ONNX, TORCH, TRANSFORMER
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn

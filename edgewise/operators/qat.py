@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.artifacts import Artifact
 from edgewise.errors import ArtifactError
-from edgewise.operators.base import BuildContext, LINEAR_LAYERS, Operator
+from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
 from edgewise.training import fit
 from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts

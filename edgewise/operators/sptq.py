@@ -20,7 +20,7 @@ from pydantic import Field
 
 from edgewise.artifacts import Artifact
 from edgewise.data.split import Split
-from edgewise.operators.base import BuildContext, LINEAR_LAYERS, Operator
+from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
 from edgewise.operators.int8_search import Int8Params, Prepared, choose_int8, matmuls_of_activations
 from edgewise.operators.sptq_candidates import Candidate, candidate_space
 from edgewise.vocabulary import CNN, FLOAT, ONNX, TRANSFORMER

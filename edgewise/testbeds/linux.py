@@ -1,7 +1,7 @@
 """The Linux testbed (root): a network namespace per tier and one for the client, a veth pair per
 link shaped by tbf on each side's egress, a cgroup per tier server (CFS quota, memory cap).
 
-One-way delay is applied at the message level by the sender of each frame (wire.LinkShape), as
+One-way delay is applied at the message level by the sender of each frame (shaping.LinkShape), as
 this kernel has no netem: a frame on a delayed link waits the delay, then goes out through tbf.
 The wait is a sleep, so it costs the tiers none of their CPU share. Per-packet effects of delay
 (ACK clocking, slow start) are not emulated.
@@ -38,8 +38,8 @@ from edgewise.testbeds.verify import (
 )
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import DoesNotFit, TierClient, TierDown
+from edgewise.tiers.shaping import LinkShape
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
-from edgewise.tiers.wire import LinkShape
 
 STATE_DIR = Path("/run/edgewise")
 PORT = 7400

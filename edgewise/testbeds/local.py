@@ -22,8 +22,8 @@ from edgewise.testbeds.verify import SPEED_MODELLED, verify_links, verify_speed
 from edgewise.tiers import workdirs
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
 from edgewise.tiers.client import TierClient, TierDown
+from edgewise.tiers.shaping import LinkShape
 from edgewise.tiers.spec import CLIENT, LinkSpec, TierSpec
-from edgewise.tiers.wire import LinkShape
 
 
 class LocalTestbed(Testbed):

@@ -14,7 +14,7 @@ from typing import Callable
 
 from edgewise.errors import TestbedError
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH
-from edgewise.tiers.wire import LinkShape
+from edgewise.tiers.shaping import LinkShape
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -11,12 +11,13 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.errors import ServerError
-from edgewise.tiers import parts, wire
+from edgewise.tiers import parts, shaping, wire
 from edgewise.tiers.peers import PeerLost, PeerPool, SocketFactory, plain_socket
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, reshape_in_place
+from edgewise.tiers.shaping import LinkShape
 from edgewise.tiers.spec import CLIENT, Route
-from edgewise.tiers.wire import Frame, LinkShape
+from edgewise.tiers.wire import Frame
 
 
 class TierDown(ServerError):
@@ -148,8 +149,8 @@ class TierClient:
         self.ship_models = ship_models
         self._diagnose = diagnose or (lambda tier, detail: TierDown(tier, detail))
         shapes = shapes or {}
-        self._data = {t: PeerPool(a, shapes.get(t, wire.NO_SHAPE), timeout_s, make_socket) for t, a in endpoints.items()}
-        self._control = {t: PeerPool(a, wire.NO_SHAPE, timeout_s, make_socket)
+        self._data = {t: PeerPool(a, shapes.get(t, shaping.NO_SHAPE), timeout_s, make_socket) for t, a in endpoints.items()}
+        self._control = {t: PeerPool(a, shaping.NO_SHAPE, timeout_s, make_socket)
                          for t, a in (control or endpoints).items()}
         self._streams: dict[tuple[str, Route], _Stream] = {}
 

@@ -6,9 +6,10 @@ import socket
 from collections import deque
 from typing import Callable, NamedTuple
 
-from edgewise.tiers import watchdog, wire
+from edgewise.tiers import shaping, transport, watchdog, wire
+from edgewise.tiers.shaping import LinkShape
 from edgewise.tiers.watchdog import Guard
-from edgewise.tiers.wire import Frame, LinkShape
+from edgewise.tiers.wire import Frame
 
 SocketFactory = Callable[[int], socket.socket]  # family -> a new unconnected socket
 
@@ -18,7 +19,7 @@ class Connection(NamedTuple):
 
     sock: socket.socket
     guard: Guard
-    reader: wire.FrameReader
+    reader: transport.FrameReader
 
 
 class PeerLost(ConnectionError):
@@ -32,7 +33,7 @@ def plain_socket(family: int) -> socket.socket:
 class PeerPool:
     """Idle connections to `address`; a request takes one, and gives it back when it succeeded."""
 
-    def __init__(self, address: str, shape: LinkShape = wire.NO_SHAPE, timeout_s: float = 120.0,
+    def __init__(self, address: str, shape: LinkShape = shaping.NO_SHAPE, timeout_s: float = 120.0,
                  make_socket: SocketFactory = plain_socket, max_frame: int = wire.DEFAULT_MAX_FRAME):
         self.address = address
         self.shape = shape
@@ -65,7 +66,7 @@ class PeerPool:
         return reply
 
     def _roundtrip(self, conn: Connection, buffers: list) -> Frame:
-        wire.send_buffers(conn.sock, buffers, self.shape, timeout_s=self.timeout_s, guard=conn.guard)
+        transport.send_buffers(conn.sock, buffers, self.shape, timeout_s=self.timeout_s, guard=conn.guard)
         reply = conn.reader.read(self.max_frame, timeout_s=self.timeout_s, min_rate=1.0, idle_timeout_s=self.timeout_s)
         if reply is None:
             raise PeerLost("connection closed before a reply")
@@ -78,7 +79,7 @@ class PeerPool:
             return self._connect(), False
 
     def _connect(self) -> Connection:
-        family, addr = wire.parse_address(self.address)
+        family, addr = transport.parse_address(self.address)
         sock = self.make_socket(family)
         sock.settimeout(min(self.timeout_s, 10.0))
         try:
@@ -87,8 +88,8 @@ class PeerPool:
             sock.close()
             raise PeerLost(f"cannot reach {self.address}: {exc}") from None
         sock.settimeout(None)  # blocking from here on: the watchdog keeps the deadlines (watchdog.py)
-        guard = watchdog.guard(wire.configure(sock))
-        return Connection(sock, guard, wire.FrameReader(sock, guard))
+        guard = watchdog.guard(transport.configure(sock))
+        return Connection(sock, guard, transport.FrameReader(sock, guard))
 
     def _give_back(self, conn: Connection, reply: Frame) -> None:
         if reply.meta.get("close"):

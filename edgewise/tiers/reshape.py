@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgewise.errors import ServerError
-from edgewise.tiers import wire
-from edgewise.tiers.wire import LinkShape, TokenBucket
+from edgewise.tiers import shaping
+from edgewise.tiers.shaping import LinkShape, TokenBucket
 
 
 def parse_shapes(data: Any) -> dict[str, LinkShape]:
@@ -35,7 +35,7 @@ def reshape_in_place(shapes: dict[str, LinkShape], new: dict[str, LinkShape]) ->
     """Give every neighbour in `new` its new shape, mutating the object connections hold where one exists."""
     for neighbour, shape in new.items():
         current = shapes.get(neighbour)
-        if current is None or current is wire.NO_SHAPE:  # never mutate the shared no-shape default
+        if current is None or current is shaping.NO_SHAPE:  # never mutate the shared no-shape default
             shapes[neighbour] = LinkShape(shape.delay_s, shape.rate_mbit)
             continue
         current.bucket = TokenBucket(shape.rate_mbit * 1e6) if shape.rate_mbit else None

@@ -43,7 +43,7 @@ import numpy as np
 
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ConfigError, DataError, EdgewiseError, ServerError
-from edgewise.tiers import watchdog, wire, workdirs
+from edgewise.tiers import shaping, transport, watchdog, wire, workdirs
 from edgewise.tiers.admission import DEFAULT_QUEUE_DEPTH, Admission, peak_rss_mb, reset_peak_rss
 from edgewise.tiers.host import describe
 from edgewise.tiers.hostspeed import Board, HostSpeed
@@ -51,8 +51,9 @@ from edgewise.tiers.models import InputMeta, Loaded, ModelRegistry, model_suffix
 from edgewise.tiers.peers import PeerLost, PeerPool
 from edgewise.tiers.probe import measure_goodput, measure_rtt
 from edgewise.tiers.reshape import as_meta, parse_shapes, reshape_in_place
+from edgewise.tiers.shaping import LinkShape
 from edgewise.tiers.speed import Pace
-from edgewise.tiers.wire import Frame, LinkShape
+from edgewise.tiers.wire import Frame
 
 
 @dataclass
@@ -111,7 +112,7 @@ class TierServer:
 
     def __init__(self, config: ServerConfig):
         self.config = config
-        family, addr = wire.parse_address(config.listen)
+        family, addr = transport.parse_address(config.listen)
         if family != socket.AF_INET:
             raise ConfigError(f"--listen {config.listen!r} must be host:port", "e.g. 127.0.0.1:7400")
         if not _is_loopback(addr[0]) and not config.token:
@@ -206,9 +207,9 @@ class TierServer:
 
     # --- one connection ----------------------------------------------------------------------
     def _serve_connection(self, conn: socket.socket) -> None:
-        wire.configure(conn)
+        transport.configure(conn)
         guard = watchdog.guard(conn)
-        reader = wire.FrameReader(conn, guard)
+        reader = transport.FrameReader(conn, guard)
         try:
             while not self._stop.is_set():
                 try:
@@ -222,7 +223,7 @@ class TierServer:
                 received = time.perf_counter()
                 reply, shape = self._answer(request, received)
                 try:
-                    wire.send_buffers(conn, reply, shape, timeout_s=self.config.read_timeout_s, guard=guard)
+                    transport.send_buffers(conn, reply, shape, timeout_s=self.config.read_timeout_s, guard=guard)
                 except OSError:
                     return
         finally:
@@ -231,13 +232,13 @@ class TierServer:
 
     def _reply_error(self, conn: socket.socket, exc: BaseException, guard: watchdog.Guard, close: bool = False) -> None:
         try:
-            wire.send_frame(conn, error_frame(exc, close=close), timeout_s=self.config.read_timeout_s, guard=guard)
+            transport.send_frame(conn, error_frame(exc, close=close), timeout_s=self.config.read_timeout_s, guard=guard)
         except OSError:
             pass
 
     def _answer(self, request: Frame, received: float) -> tuple[list, LinkShape]:
         """The reply to one request, encoded (wire.encode), and the shaping of the link it goes back on."""
-        shape = wire.NO_SHAPE
+        shape = shaping.NO_SHAPE
         try:
             if request.type == "INFER":
                 plan = self._plans.get(request.header) if request.header is not None else None
@@ -267,7 +268,7 @@ class TierServer:
         route, links, hop = self._route(request)
         role = route[hop][1]
         loaded = None if role == wire.RELAY else self._artifact(request.meta.get("artifact"), role)
-        plan = InferPlan(route, hop, role, loaded, self.config.shapes.get(links[hop][0], wire.NO_SHAPE))
+        plan = InferPlan(route, hop, role, loaded, self.config.shapes.get(links[hop][0], shaping.NO_SHAPE))
         if request.header is not None:
             with self._lock:
                 if generation == self._generation:
@@ -334,7 +335,7 @@ class TierServer:
         with self._lock:
             reshape_in_place(self.config.shapes, parse_shapes(request.meta.get("shapes")))
             for tier, pool in self._peers.items():
-                pool.shape = self.config.shapes.get(tier, wire.NO_SHAPE)
+                pool.shape = self.config.shapes.get(tier, shaping.NO_SHAPE)
             self._changed()
             return Frame("OK", {"shapes": as_meta(self.config.shapes)})
 
@@ -454,7 +455,7 @@ class TierServer:
                 if tier not in self.config.peers:
                     raise ServerError(f"tier {self.config.tier} knows no address for {tier!r}",
                                       "start the server with --peers tier=host:port,...")
-                pool = PeerPool(self.config.peers[tier], self.config.shapes.get(tier, wire.NO_SHAPE),
+                pool = PeerPool(self.config.peers[tier], self.config.shapes.get(tier, shaping.NO_SHAPE),
                                 max_frame=self.config.max_frame)
                 self._peers[tier] = pool
             return pool
@@ -515,7 +516,7 @@ def parse_peers(text: str | None) -> dict[str, str]:
         tier, sep, addr = item.partition("=")
         if not sep:
             raise ConfigError(f"bad peer {item!r}", "write tier=host:port, comma separated")
-        wire.parse_address(addr)
+        transport.parse_address(addr)
         peers[tier.strip()] = addr.strip()
     return peers
 

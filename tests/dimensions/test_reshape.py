@@ -53,7 +53,8 @@ def test_linux_testbed_changes_tbf_and_delays_in_place():
 def test_a_running_server_refuses_a_bad_shape_and_keeps_its_own(shapes):
     from edgewise.tiers.client import TierClient
     from edgewise.tiers.server import ServerConfig, TierServer
-    from edgewise.tiers.wire import Frame, LinkShape
+    from edgewise.tiers.shaping import LinkShape
+    from edgewise.tiers.wire import Frame
 
     server = TierServer(ServerConfig("mobile", shapes={"edge": LinkShape(0.002)})).start()
     try:

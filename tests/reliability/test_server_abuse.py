@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from edgewise.tiers import wire
+from edgewise.tiers import transport, wire
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import Placement, route_for
 from tests.reliability.helpers import IMAGE_SPEC, ServerProcess, linear_onnx, png_bytes
@@ -50,7 +50,7 @@ def test_oversized_lengths_by_the_thousand_allocate_nothing(server):
         header_len, body_len = claims[i % len(claims)]
         with _connect(server) as sock:
             sock.sendall(wire.PREFIX.pack(wire.MAGIC, wire.VERSION, 0, header_len, body_len) + b"{" * 64)
-            reply = wire.read_frame(sock, timeout_s=5)
+            reply = transport.read_frame(sock, timeout_s=5)
             assert reply is not None and reply.type == "ERROR" and reply.meta["close"], reply
             refused += 1
     assert refused == 2000
@@ -75,7 +75,7 @@ def test_hundreds_of_half_open_connections_are_cut_off_and_others_still_served(s
         assert time.monotonic() - t0 < READ_TIMEOUT_S * 2
         assert server.status("Threads") <= threads_start + 200 + 2
         for sock in stalled:
-            reply = wire.read_frame(sock, timeout_s=READ_TIMEOUT_S + 5, idle_timeout_s=READ_TIMEOUT_S + 5)
+            reply = transport.read_frame(sock, timeout_s=READ_TIMEOUT_S + 5, idle_timeout_s=READ_TIMEOUT_S + 5)
             assert reply is not None and reply.type == "ERROR" and "too slowly" in reply.meta["message"]
     finally:
         for sock in stalled:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgewise.tiers import wire
+from edgewise.tiers import transport, wire
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.spec import Placement, route_for
 from tests.reliability.helpers import IMAGE_SPEC, ServerProcess, linear_onnx, png_bytes
@@ -171,7 +171,7 @@ class Sender:
             # Anything but a whole, well-formed frame: say we are done so the server sees EOF, not a stall.
             if not _complete_frame(data):
                 self.sock.shutdown(socket.SHUT_WR)
-            reply = wire.read_frame(self.sock, max_frame=64 * 2**20, timeout_s=5, idle_timeout_s=5)
+            reply = transport.read_frame(self.sock, max_frame=64 * 2**20, timeout_s=5, idle_timeout_s=5)
         except TimeoutError:
             raise AssertionError(f"no reply within 5 s to {data[:80]!r}") from None
         except (OSError, wire.WireError):  # the server closed first (it may answer a bad prefix at once)

@@ -9,7 +9,7 @@ import pytest
 
 from edgewise.errors import ConfigError, ServerError
 from edgewise.runtimes.runner import ArtifactRunner
-from edgewise.tiers import wire
+from edgewise.tiers import transport, wire
 from edgewise.tiers.client import TierClient, TierDown
 from edgewise.tiers.server import ServerConfig, TierServer
 from edgewise.tiers.spec import Placement, route_for
@@ -163,7 +163,7 @@ def test_truncated_garbage_oversized_and_slow_frames_close_the_connection(server
             sock.sendall(data)
             if name == "truncated":
                 time.sleep(1.3)  # past the server's 1 s read timeout
-            reply = wire.read_frame(sock, timeout_s=5)
+            reply = transport.read_frame(sock, timeout_s=5)
             assert reply is not None and reply.type == "ERROR", name
             assert _closed(sock), f"{name}: connection left open"
     _alive(server)
@@ -182,7 +182,7 @@ def test_slowloris_is_cut_off(servers):
             pass  # the server closed on us: what a slowloris deserves
         assert time.monotonic() - t0 < 3 + 1.5
         sock.settimeout(3)
-        reply = wire.read_frame(sock, timeout_s=3)
+        reply = transport.read_frame(sock, timeout_s=3)
         assert reply is not None and reply.type == "ERROR" and "too slowly" in reply.meta["message"]
     _alive(server)
 

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from edgewise.tiers import watchdog, wire
+from edgewise.tiers import shaping, transport, watchdog, wire
 from edgewise.tiers.wire import Frame
 
 
@@ -14,9 +14,9 @@ def _roundtrip(frame: Frame, max_frame: int = wire.DEFAULT_MAX_FRAME) -> Frame:
     with a, b:
         import threading
 
-        sender = threading.Thread(target=wire.send_frame, args=(a, frame))
+        sender = threading.Thread(target=transport.send_frame, args=(a, frame))
         sender.start()
-        got = wire.read_frame(b, max_frame, timeout_s=5)
+        got = transport.read_frame(b, max_frame, timeout_s=5)
         sender.join()
     return got
 
@@ -62,9 +62,9 @@ def test_delay_shaping_waits_before_sending():
     a, b = socket.socketpair()
     with a, b:
         t0 = time.perf_counter()
-        wire.send_frame(a, Frame("PING"), wire.LinkShape(delay_s=0.05))
+        transport.send_frame(a, Frame("PING"), shaping.LinkShape(delay_s=0.05))
         assert time.perf_counter() - t0 >= 0.05
-        assert wire.read_frame(b, timeout_s=1).type == "PING"
+        assert transport.read_frame(b, timeout_s=1).type == "PING"
 
 
 def test_modelled_rate_paces_bytes():
@@ -73,11 +73,11 @@ def test_modelled_rate_paces_bytes():
 
     a, b = socket.socketpair()
     with a, b:
-        shape = wire.LinkShape(rate_mbit=8.0)  # 1 MB/s
-        reader = threading.Thread(target=wire.read_frame, args=(b,), kwargs={"timeout_s": 5})
+        shape = shaping.LinkShape(rate_mbit=8.0)  # 1 MB/s
+        reader = threading.Thread(target=transport.read_frame, args=(b,), kwargs={"timeout_s": 5})
         reader.start()
         t0 = time.perf_counter()
-        wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 300_000}), shape)
+        transport.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 300_000}), shape)
         elapsed = time.perf_counter() - t0
         reader.join()
     assert 0.25 < elapsed < 0.45
@@ -100,7 +100,7 @@ def test_a_frame_arriving_in_pieces_is_read_whole_on_a_blocking_socket():
         sender.start()
         got = []
         for _ in frames:
-            got.append(wire.read_frame(b, timeout_s=5, idle_timeout_s=30))
+            got.append(transport.read_frame(b, timeout_s=5, idle_timeout_s=30))
             assert b.gettimeout() is None  # deadlines are the watchdog's: the socket keeps blocking
             assert watchdog.guard(b).deadline is None  # and none is left armed between frames
         sender.join()
@@ -117,7 +117,7 @@ def test_a_send_the_peer_never_reads_is_cut_off_by_the_watchdog():
     with a, b:
         t0 = time.monotonic()
         with pytest.raises(OSError):
-            wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 8_000_000}), timeout_s=0.3, min_rate=1e9)
+            transport.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 8_000_000}), timeout_s=0.3, min_rate=1e9)
         elapsed = time.monotonic() - t0
         assert watchdog.guard(a).expired
     assert 0.3 <= elapsed < 0.3 + 4 * watchdog.TICK_S
@@ -156,12 +156,12 @@ def test_a_forked_child_keeps_its_deadlines():
     c, d = socket.socketpair()
     with a, b, c, d:
         watchdog.guard(b)
-        wire.read_frame(d, timeout_s=5, idle_timeout_s=0.01)  # the parent's watchdog runs (and cuts d)
+        transport.read_frame(d, timeout_s=5, idle_timeout_s=0.01)  # the parent's watchdog runs (and cuts d)
         pid = os.fork()
         if pid == 0:  # the child: b's peer stays silent
             code = 1
             try:
-                code = 0 if wire.read_frame(b, timeout_s=5, idle_timeout_s=0.3) is None else 2
+                code = 0 if transport.read_frame(b, timeout_s=5, idle_timeout_s=0.3) is None else 2
             finally:
                 os._exit(code)
         deadline = time.monotonic() + 10
@@ -186,8 +186,8 @@ def test_an_infer_result_encodes_as_the_general_frame_does():
             assert [bytes(b) for b in fast] == [bytes(b) for b in general]
     a, b = socket.socketpair()
     with a, b:
-        wire.send_buffers(a, wire.encode_result(np.ones((1, 3), np.float32), hops))
-        reply = wire.read_frame(b, timeout_s=1)
+        transport.send_buffers(a, wire.encode_result(np.ones((1, 3), np.float32), hops))
+        reply = transport.read_frame(b, timeout_s=1)
     assert reply.type == "RESULT" and reply.blobs["logits"].tolist() == [[1.0, 1.0, 1.0]]
     assert wire.hop_records(reply.blobs["hops"])[0][:5] == (2.0, 0.0, 1.5, 0.0, 0.25)
 
@@ -207,10 +207,10 @@ def test_a_reader_takes_a_frame_of_the_expected_size_in_one_read():
     a, b = socket.socketpair()
     with a, b:
         counted = _CountingSocket(b)
-        reader = wire.FrameReader(counted, watchdog.guard(b))
+        reader = transport.FrameReader(counted, watchdog.guard(b))
         reads = []
         for i in range(3):
-            wire.send_frame(a, Frame("INFER", {"stream": 1}, {"payload": bytes([i]) * 4096}))
+            transport.send_frame(a, Frame("INFER", {"stream": 1}, {"payload": bytes([i]) * 4096}))
             before = counted.reads
             frame = reader.read(timeout_s=1)
             reads.append(counted.reads - before)
@@ -224,10 +224,10 @@ def test_a_reader_keeps_what_it_read_past_a_frame_for_the_next():
               Frame("ECHO", {"n": 5}, {"payload": b"z" * 4096})]
     a, b = socket.socketpair()
     with a, b:
-        reader = wire.FrameReader(b)
-        wire.send_frame(a, frames[0])
+        reader = transport.FrameReader(b)
+        transport.send_frame(a, frames[0])
         assert reader.read(timeout_s=1).meta == {"n": 1}  # it now expects frames of about 4 KB
-        sender = threading.Thread(target=lambda: [wire.send_frame(a, f) for f in frames[1:]])
+        sender = threading.Thread(target=lambda: [transport.send_frame(a, f) for f in frames[1:]])
         sender.start()  # sent without waiting: a read takes the start of the next frame too
         got = [reader.read(timeout_s=5) for _ in frames[1:]]
         sender.join()
@@ -240,8 +240,8 @@ def test_a_reader_keeps_what_it_read_past_a_frame_for_the_next():
 def test_a_reader_reports_a_frame_cut_short_after_what_it_kept():
     a, b = socket.socketpair()
     with a, b:
-        reader = wire.FrameReader(b)
-        wire.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 4096}))
+        reader = transport.FrameReader(b)
+        transport.send_frame(a, Frame("ECHO", {}, {"payload": b"x" * 4096}))
         reader.read(timeout_s=1)
         whole = b"".join(bytes(x) for x in wire.encode(Frame("ECHO", {}, {"payload": b"y" * 4096})))
         a.sendall(bytes(b"".join(bytes(x) for x in wire.encode(Frame("PING")))) + whole[:100])
