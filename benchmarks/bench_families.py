@@ -201,7 +201,7 @@ def accuracy_drop(family: str, workdir: Path) -> dict:
     from edgewise.operators.chain import build_step, root_artifact
     from edgewise.subjects import SubjectContext
     from edgewise.subjects.user import make_subject
-    from tests.subjects import families as trained  # the tests' trained families: the same models the study tests use
+    from edgewise.testing import families as trained  # the same trained families the tests study
 
     root_dir = workdir / f"{family}-trained"
     root_dir.mkdir()

@@ -140,7 +140,7 @@ def time_variants(paths: dict[str, Path], feeds, rounds: int, runs: int) -> dict
 
 def families_entries(work: Path, quick: bool) -> dict[str, dict]:
     sys.path.insert(0, str(ROOT))
-    from tests.subjects import families
+    from edgewise.testing import families
 
     entries = {}
     if "electra" in FAMILIES:

@@ -12,7 +12,7 @@ from edgewise.operators.dptq import DptqParams, dynamic_space
 from edgewise.subjects import SubjectContext
 from edgewise.subjects.user import make_subject
 from tests.operators.helpers import evaluate, make_ctx_factory
-from tests.subjects import families
+from edgewise.testing import families
 
 FAST = {"latency_runs": 5, "search_runs": 3}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.subjects import families
+from edgewise.testing import families
 
 CHAINS = ["identity", "qat", "prune", "distill", "distill+sptq"]
 # Short schedules: the test asks that every operator works on the family, not how well it trains.

@@ -24,7 +24,7 @@ from edgewise.whitebox.conv1d import linearize_conv1d
 from edgewise.whitebox.quantize import FxBackend, choose_backend
 from edgewise.whitebox.structured import prune_cnn_channels, prune_transformer
 from edgewise.whitebox.students import derive_student
-from tests.subjects import families
+from edgewise.testing import families
 
 ENCODERS = ["albert", "deberta-v2", "electra", "vit"]
 DECODERS = ["gpt2", "qwen2", "mistral", "gpt-neox", "falcon"]
@@ -353,7 +353,7 @@ def test_qat_linear_backend_quantizes_gpt2s_conv1d_projections(tmp_path):
 
 
 STUDENT_FACTORY = '''import torch
-from tests.subjects.families import DepthwiseNet
+from edgewise.testing.families import DepthwiseNet
 
 
 def load():

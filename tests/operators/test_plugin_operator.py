@@ -81,7 +81,7 @@ def test_plugin_chain_is_planned_built_and_measured(study_run):
     assert cell["status"] == "ok", cell
     assert len(cell["latency_s"]) == 3 and cell["accuracy"][cell["metric"]] > 0.5
     assert cell["artifact"]["meta"]["plugin"] is True
-    assert results["study"]["chains"]["toy-dynq"] == {"kind": "black", "order": [5], "int8": True, "split": False}
+    assert results["study"]["chains"]["toy-dynq"] == {"kind": "black", "order": [5], "int8": True, "split": False, "acts_on": []}
 
 
 def test_report_shows_the_plugin_chain_by_its_declared_kind_order_and_colour(study_run):

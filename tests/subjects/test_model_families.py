@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import IS_ROOT
-from tests.subjects import families
+from edgewise.testing import families
 
 TESTBED = "linux" if IS_ROOT else "local"
 WHOLE_MODEL_CHAINS = ["identity", "sptq", "qat", "prune", "distill", "distill+sptq"]

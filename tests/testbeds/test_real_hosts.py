@@ -20,6 +20,7 @@ import pytest
 
 from edgewise.config import parse_study
 from edgewise.errors import TestbedError
+from edgewise.progress import Quiet
 from edgewise.study import RunOptions, Study
 
 TOKEN = "loopback-token"
@@ -189,12 +190,8 @@ def test_a_dead_tier_host_marks_its_cells_and_a_second_run_completes_them(hosts,
     raw = _study(hosts, [{"chains": ["identity"], "placements": ["mobile", "edge", "cloud"]}])
     out, expected = tmp_path / "run", 1 + 4 * 2  # the quick profile warms each cell up with one request
 
-    class KillCloud:  # the cloud host dies after the fifth latency sample of the study
+    class KillCloud(Quiet):  # the cloud host dies after the fifth latency sample of the study
         samples = 0
-
-        def start(self, stage, total, completed=0): ...
-
-        def current(self, stage, item): ...
 
         def advance(self, stage):
             if stage == "latency":

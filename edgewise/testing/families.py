@@ -1,4 +1,4 @@
-"""Small trained models of families no built-in subject uses, built inside the tests.
+"""Small trained models of families no built-in subject uses, for conformance tests and benchmarks.
 
 Each builder trains a tiny model on a generated task it can learn in seconds and leaves it where
 a user would: a local Hugging Face folder (with its tokenizer.json) or a torch factory module, with
