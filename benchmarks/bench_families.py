@@ -158,7 +158,7 @@ def _model(family: str) -> nn.Module:
 
 
 def bench_family(family: str, workdir: Path) -> dict:
-    from edgewise.export import export_onnx
+    from edgewise.building.export import export_onnx
     from edgewise.whitebox.measure import latency_ms, parameter_count
     from edgewise.whitebox.structured import prune_cnn_channels, prune_transformer
     from edgewise.whitebox.students import derive_student
@@ -195,7 +195,7 @@ def bench_family(family: str, workdir: Path) -> dict:
 
 def accuracy_drop(family: str, workdir: Path) -> dict:
     """Teacher accuracy and the points prune 0.5 and distill lose on the family's small trained model."""
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.measure.accuracy import evaluate
     from edgewise.operators import BuildContext, get_operator
     from edgewise.operators.chain import build_step, root_artifact

@@ -27,9 +27,9 @@ ROUNDS, REQUESTS = 7, 100
 
 
 def main(nbytes: int) -> dict:
-    from edgewise.runtime import make_session
     from edgewise.testbeds.processes import TierProcess
     from edgewise.tiers.client import TierClient
+    from edgewise.tiers.sessions import make_session
     from edgewise.tiers.spec import Placement, route_for
 
     floats = nbytes // 4

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators.chain import root_artifact
 from edgewise.subjects import SubjectContext, get_subject
 from edgewise.testbeds.processes import TierProcess

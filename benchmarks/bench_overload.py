@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.measure.overload import overload
 from edgewise.operators.chain import root_artifact
 from edgewise.subjects import SubjectContext, get_subject

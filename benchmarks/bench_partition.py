@@ -14,7 +14,7 @@ from pathlib import Path
 
 import onnx
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.config import TestbedConfig
 from edgewise.onnxgraph import GraphIndex, enumerate_cuts, make_session, median_latency, observe_tensors, split_model
 from edgewise.onnxgraph.tensors import tensor_infos

@@ -52,7 +52,7 @@ BERT_GOAL = 2.0
 _BASELINE_BUILD = """
 import json, sys
 from pathlib import Path
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators.chain import Chain, build_chain
 from edgewise.subjects import SubjectContext
 from edgewise.subjects.user import make_subject
@@ -94,7 +94,7 @@ def build_baseline(tree: Path, entry, chain: str, cache: Path, extra_path: list[
 
 
 def build_now(subject, chain: str, cache: Path) -> tuple[object, float]:
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.operators.chain import Chain, build_chain
     from edgewise.testing.operators import make_ctx_factory
 
@@ -106,8 +106,8 @@ def build_now(subject, chain: str, cache: Path) -> tuple[object, float]:
 
 def accuracy(path: Path, subject) -> float:
     from edgewise.data.batching import fixed_batch, run_batched
-    from edgewise.runtime import make_session
     from edgewise.subjects import score
+    from edgewise.tiers.sessions import make_session
 
     session = make_session(path)
     names = [i.name for i in session.get_inputs()]
@@ -124,8 +124,8 @@ def latency_feeds(subject, n: int = 8) -> list[dict[str, np.ndarray]]:
 
 
 def time_variants(paths: dict[str, Path], feeds, rounds: int, runs: int) -> dict[str, dict[str, float]]:
-    from edgewise.runtime import make_session
-    from edgewise.session_latency import interleaved_latency
+    from edgewise.tiers.session_latency import interleaved_latency
+    from edgewise.tiers.sessions import make_session
 
     names = list(paths)
     sessions = [make_session(paths[n], 1) for n in names]

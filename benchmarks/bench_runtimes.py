@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import parse_args, spread, table, write_results  # noqa: E402
-from edgewise.artifacts import ArtifactCache  # noqa: E402
+from edgewise.building.artifacts import ArtifactCache  # noqa: E402
 from edgewise.environment import fingerprint  # noqa: E402
 from edgewise.operators import BuildContext  # noqa: E402
 from edgewise.operators.chain import Chain  # noqa: E402

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.onnxgraph import make_session
 from edgewise.operators import BuildContext, get_operator
 from edgewise.operators.chain import build_step, root_artifact
-from edgewise.session_latency import interleaved_latency
 from edgewise.subjects import SUBJECTS, SubjectContext, get_subject, score
 from edgewise.subjects.base import _load_builtins
+from edgewise.tiers.session_latency import interleaved_latency
 
 CACHE = Path(".edgewise-cache")
 WANTED = ("resnet", "resnext", "bert", "roberta")

@@ -29,7 +29,7 @@ def export(kind: str, path: Path, example: dict[str, np.ndarray]) -> None:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
-    from edgewise.export import export_onnx
+    from edgewise.building.export import export_onnx
 
     torch.manual_seed(0)
     config, cls = (BertConfig, BertForSequenceClassification) if kind == "bert" else (RobertaConfig, RobertaForSequenceClassification)
@@ -74,10 +74,10 @@ class ArchSubject:
 
 
 def main(kind: str) -> dict:
-    from edgewise.artifacts import Artifact
+    from edgewise.building.artifacts import Artifact
     from edgewise.onnxgraph import make_session
     from edgewise.operators import BuildContext, get_operator
-    from edgewise.session_latency import interleaved_latency
+    from edgewise.tiers.session_latency import interleaved_latency
 
     workdir = Path(tempfile.mkdtemp(prefix=f"sptq-arch-{kind}-"))
     data = inputs()

@@ -1,5 +1,5 @@
 """Training and teacher-logit speed on one core: the layouts, batch sizes and optimiser step that
-`edgewise.training` uses, against the plain ones, side by side.
+`edgewise.building.training` uses, against the plain ones, side by side.
 
 - predict: the resnet teacher's logits per image, batches of 256 in the plain (NCHW) layout against
   batches of 64 channels-last (what TeacherLogits and teacher scoring now use);
@@ -115,7 +115,7 @@ def main() -> None:
                 [[r["what"], r["before"], r["after"], f"{r['before_ms']:.2f}", f"{r['after_ms']:.2f}",
                   f"{r['speedup']['median']:.2f}x ({r['speedup']['min']:.2f}-{r['speedup']['max']:.2f})"]
                  for r in rows]))
-    from edgewise.training import BF16, training_precision
+    from edgewise.building.training import BF16, training_precision
 
     data = {"threads": 1, "rounds": rounds, "repeats": repeats, "images": images, "rows": rows,
             "native_bf16": training_precision("cpu") == BF16, "cpu": cpu_model()}

@@ -90,9 +90,9 @@ def loopback(names: list[str], workdir: Path, rounds: int, repeats: int) -> list
     from bare_socket import BareClient
     from reference_transport import ReferenceClient
 
-    from edgewise.runtime import make_session
     from edgewise.testbeds.processes import TierProcess
     from edgewise.tiers.client import TierClient
+    from edgewise.tiers.sessions import make_session
     from edgewise.tiers.spec import Placement, route_for
 
     tier = TierProcess("mobile", "127.0.0.1:0", workdir / "mobile.log")
@@ -153,8 +153,8 @@ def on_one_core(measure: Callable[[], list[dict]]) -> dict:
 def shaped(names: list[str], workdir: Path, rounds: int, repeats: int) -> dict:
     """client -> mobile (relay) -> edge (full) on the linux testbed's paper-scaled links."""
     from edgewise.config import TestbedConfig
-    from edgewise.runtime import make_session
     from edgewise.testbeds.linux import LinuxTestbed
+    from edgewise.tiers.sessions import make_session
     from edgewise.tiers.spec import Placement, route_for
 
     config = TestbedConfig(kind="linux", preset="paper-scaled")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.measure.accuracy import evaluate
 from edgewise.operators import BuildContext, get_operator
 from edgewise.operators.chain import build_step, root_artifact

@@ -273,7 +273,7 @@ class StudyConfig(_Strict):
     operators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="parameters per operator name")
     runtimes: dict[str, dict[str, Any]] = Field(default_factory=dict, description="settings per runtime name")
     # Network conditions every cell is measured under: a grid {link: {bandwidth_mbit: [...], delay_ms: [...]}},
-    # or a list of such grids (see edgewise/conditions.py). None: the testbed's links only.
+    # or a list of such grids (see edgewise/planning/conditions.py). None: the testbed's links only.
     conditions: dict[str, LinkAxes] | list[dict[str, LinkAxes]] | None = None
     seed: int = 0
     # How the study runs, not what it measures: outside the fingerprint (excluded from dumps).

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgewise import environment
-from edgewise.artifacts import content_key
+from edgewise.building.artifacts import content_key
 from edgewise.building.workshop import BuildSpec, Built, Network, Workshop
 from edgewise.config import StudyConfig, apply_profile, identity_dump
-from edgewise.deploy import Deployment
+from edgewise.deploying.deploy import Deployment
 from edgewise.errors import ConfigError, TestbedError, build_failure
 from edgewise.executors.base import Executor
 from edgewise.measure.accuracy import evaluate
@@ -29,11 +29,11 @@ from edgewise.measure.cells import CellRequest, ClusterSettings, deploy_cells
 from edgewise.measure.conditions import build_cells, enter_condition, for_every_condition, jobs_by_condition, links_of
 from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject
 from edgewise.measure.server import Server
-from edgewise.plan import Cell, plan_cells
+from edgewise.output.results import write_load, write_results
+from edgewise.output.store import Store
+from edgewise.planning.plan import Cell, plan_cells
 from edgewise.progress import Progress, Quiet
-from edgewise.results import write_load, write_results
 from edgewise.runtimes.choice import served_key
-from edgewise.store import Store
 from edgewise.subjects.base import Subject
 from edgewise.testbeds import Testbed, make_testbed, testbed_class
 from edgewise.testbeds.emulation import EmulationReport

@@ -19,7 +19,7 @@ import numpy as np
 from edgewise.analysis.bootstrap import Interval, interval, median_rows, replicates, seed_for
 from edgewise.analysis.results import CellResult, ResultSet
 from edgewise.analysis.stats import adjust_p, conover, kruskal
-from edgewise.conditions import Condition
+from edgewise.planning.conditions import Condition
 from edgewise.tiers.spec import Placement, direct_links, route_for
 from edgewise.vocabulary import OK
 

@@ -62,7 +62,7 @@ class RateVerdict:
     evidence: str
 
 
-LOAD_FORMAT = "edgewise-load/1"  # load.json, written from the store (edgewise.results.write_load)
+LOAD_FORMAT = "edgewise-load/1"  # load.json, written from the store (edgewise.output.results.write_load)
 
 
 def read_load(path: str | Path) -> tuple[dict, list[LoadCell]]:

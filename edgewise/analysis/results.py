@@ -1,7 +1,7 @@
 """Measured results of a study in memory: one CellResult per cell, grouped in a ResultSet.
 
 The in-memory shape mirrors results.json, whose format this module owns (read_results reads it,
-edgewise.results writes it from a study's store); importers of other formats
+edgewise.output.results writes it from a study's store); importers of other formats
 (the reference study's CSVs, a generic CSV) build the same objects.
 """
 

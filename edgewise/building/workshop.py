@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from edgewise.artifacts import Artifact, ArtifactCache
+from edgewise.building.artifacts import Artifact, ArtifactCache
 from edgewise.config import StudyConfig
 from edgewise.errors import ConfigError, TestbedError, build_failure
 from edgewise.operators.base import BuildContext
-from edgewise.plan import Cell
+from edgewise.planning.plan import Cell
 from edgewise.runtimes.forms import build_cell
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.user import make_subject

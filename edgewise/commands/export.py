@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgewise.shipping import export_cell
+from edgewise.output.shipping import export_cell
 from edgewise.study import DEFAULT_CACHE
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgewise.commands import plain
 from edgewise.config import load_study
-from edgewise.plan import plan_cells
+from edgewise.planning.plan import plan_cells
 
 
 def plan(

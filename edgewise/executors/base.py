@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edgewise.building.workshop import BuildSpec, Built
 
 if TYPE_CHECKING:
-    from edgewise.plan import Cell
+    from edgewise.planning.plan import Cell
     from edgewise.progress import Progress
 
 

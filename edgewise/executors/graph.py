@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.building.workshop import Workshop
 from edgewise.errors import ArtifactError
 from edgewise.operators.chain import build_chain, root_artifact, root_key, step_key
-from edgewise.plan import Cell
+from edgewise.planning.plan import Cell
 from edgewise.runtimes.forms import form_key, form_plan, form_step, is_form_step, prefix, served_chain
 
 

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from edgewise.building.lanes import LaneTask, Outcome, run_in_lanes
 from edgewise.building.workshop import BuildSpec, Built, Workshop, worker_workshop
 from edgewise.environment import usable_cores
 from edgewise.executors.base import Executor
 from edgewise.executors.graph import build_one, plan_steps
-from edgewise.lanes import LaneTask, Outcome, run_in_lanes
-from edgewise.plan import Cell
+from edgewise.planning.plan import Cell
 from edgewise.progress import Progress
 from edgewise.subjects.teachers import teacher_missing, teacher_record
 from edgewise.vocabulary import FAILED_MARK

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgewise.config import TestbedConfig
-from edgewise.deploy import Deployment
+from edgewise.deploying.deploy import Deployment
 from edgewise.errors import EdgewiseError, TestbedError
 from edgewise.executors.packs import install, pack_artifact
 from edgewise.executors.ray_common import failure_reason, worker_cache_dir

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgewise.data.preprocess import build_preprocessor
-from edgewise.deploy import Deployment
+from edgewise.deploying.deploy import Deployment
 from edgewise.errors import EdgewiseError, build_failure
 from edgewise.measure.latency import CellJob, output_check, tier_down_reason
 from edgewise.runtimes.choice import RuntimeChoice

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from edgewise.conditions import Condition, links_for_partition
 from edgewise.errors import TestbedError
+from edgewise.planning.conditions import Condition, links_for_partition
 from edgewise.tiers.spec import LinkSpec
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from edgewise.store import Store
+from edgewise.output.store import Store
 
 BIN_S = 10.0  # the drawn series: one point per this many seconds of measuring
 MAX_POINTS = 240

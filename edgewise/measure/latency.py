@@ -15,9 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from edgewise.conditions import Condition
 from edgewise.measure.drift import WAIT_EVENT, wait_message
-from edgewise.store import Store
+from edgewise.output.store import Store
+from edgewise.planning.conditions import Condition
 from edgewise.tiers import parts
 from edgewise.tiers.client import DoesNotFit, TierDown, TierLost
 from edgewise.tiers.spec import Route

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from edgewise.runtime import make_session
+from edgewise.tiers.sessions import make_session
 
 
 @dataclass(frozen=True)

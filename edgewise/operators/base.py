@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.errors import ConfigError, PlanError
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec
 from edgewise.vocabulary import FLOAT, ONNX, TORCH

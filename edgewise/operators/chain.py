@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.building.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.building.export import export_onnx
 from edgewise.errors import ConfigError, PlanError
-from edgewise.export import export_onnx
 from edgewise.operators.base import OPERATORS, BuildContext, Operator, get_operator, load_builtin_operators
 from edgewise.operators.settings import Settings, format_link, parse_link, split_links
 from edgewise.vocabulary import FLOAT, ONNX, SPLIT, TORCH

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
+from edgewise.building.training import fit, seed_everything
 from edgewise.operators.base import EVERY_OPERATOR, BuildContext, Operator
-from edgewise.training import fit, seed_everything
 from edgewise.vocabulary import FLOAT, IMAGE_CLASSIFICATION, ONNX, TEXT_CLASSIFICATION, TORCH
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
 from edgewise.whitebox.measure import parameter_count

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.data.split import Split
 from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
 from edgewise.operators.int8_search import Int8Params, Prepared, choose_int8, matmuls_of_activations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
 from edgewise.vocabulary import FLOAT, ONNX, TORCH
 

@@ -22,8 +22,8 @@ from edgewise.data.batching import fixed_batch, run_batched
 from edgewise.data.split import Split
 from edgewise.operators.int8_nodes import NodeControl, NodeRecord, drop_sessions, refine
 from edgewise.operators.sptq_candidates import Candidate, Judge, Outcome, Space, better, search, why_it_won
-from edgewise.session_latency import interleaved_latency
 from edgewise.subjects import score
+from edgewise.tiers.session_latency import interleaved_latency
 
 
 class Int8Params(BaseModel):
@@ -165,7 +165,7 @@ def choose_int8(name: str, src: Path, subject, p: Int8Params, space: Space,
                 log: Callable[[str], None]) -> Chosen:
     """Search the space for `src` (the float ONNX model), refine per node, write the winner to `out`.
     `builder(prepared, calibration, candidate, path)` quantizes one candidate."""
-    from edgewise.runtime import make_session  # lazy: pulls onnxruntime
+    from edgewise.tiers.sessions import make_session  # lazy: pulls onnxruntime
 
     calibration = subject.splits().calibration.take(p.calibration_size)
     feeds = [calibration.batch(slice(i, i + 1)) for i in range(min(len(calibration), 8))]

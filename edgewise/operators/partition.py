@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.onnxgraph import (
     Cut,

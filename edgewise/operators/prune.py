@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
+from edgewise.building.training import fit
 from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
-from edgewise.training import fit
 from edgewise.vocabulary import FLOAT, ONNX, TORCH, TRANSFORMER
 from edgewise.whitebox.distillation import TeacherLogits, distillation_loss_fn
 from edgewise.whitebox.measure import latency_ms, macs_and_parameters

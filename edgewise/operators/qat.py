@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
+from edgewise.building.training import fit
 from edgewise.errors import ArtifactError
 from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
-from edgewise.training import fit
 from edgewise.vocabulary import ONNX, TORCH, normalise_profile
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.output import example_input, write_artifact

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.data.split import Split
 from edgewise.operators.base import LINEAR_LAYERS, BuildContext, Operator
 from edgewise.operators.int8_search import Int8Params, Prepared, choose_int8, matmuls_of_activations

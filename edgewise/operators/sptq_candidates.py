@@ -19,8 +19,8 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from edgewise.session_latency import interleaved_latency
 from edgewise.sla import within
+from edgewise.tiers.session_latency import interleaved_latency
 
 # A challenger must beat the incumbent by this fraction: timings on a shared CPU wobble, and a
 # change that is not clearly faster should not flip the choice from one build to the next.

@@ -71,7 +71,7 @@ def serving_memory(parts: Sequence[str | Path], payloads: Sequence[bytes], prepr
     """Peak RSS of serving each part in a fresh process on `threads` intra-op threads (one count, or one
     per part). `payloads` are raw latency inputs, `preprocessing` the spec the first tier runs on them."""
     from edgewise.data.preprocess import build_preprocessor
-    from edgewise.runtime import make_session
+    from edgewise.tiers.sessions import make_session
 
     if not parts or not payloads:
         raise ValueError("serving_memory needs at least one part and one payload")

@@ -124,7 +124,7 @@ def profile_onnx(parts: Sequence[str | Path], feeds: Sequence[dict[str, np.ndarr
     cycling through `feeds` (each a request's model inputs, after preprocessing). A partition's parts run
     in order, each part's outputs feeding the next by name, as the tiers run them; `threads` is one
     intra-op thread count for all parts or one per part."""
-    from edgewise.runtime import make_session  # lazy: pulls onnxruntime
+    from edgewise.tiers.sessions import make_session  # lazy: pulls onnxruntime
 
     if not parts or not feeds:
         raise ValueError("profile_onnx needs at least one part and one feed")

@@ -25,7 +25,7 @@ def main(spec_path: str) -> None:
     import numpy as np
 
     from edgewise.data.preprocess import build_preprocessor
-    from edgewise.runtime import make_session
+    from edgewise.tiers.sessions import make_session
 
     spec = json.loads(Path(spec_path).read_text())
     if spec.get("payloads") is not None:

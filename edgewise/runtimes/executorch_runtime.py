@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.runtimes.base import PTE_FORM, IOMeta, Runtime, RuntimeSession
 from edgewise.vocabulary import FLOAT, SPLIT, TORCH
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from typing import Any, Callable
 
-from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.building.artifacts import Artifact, ArtifactCache, content_key
 from edgewise.errors import PlanError
 from edgewise.operators.base import BuildContext
 from edgewise.operators.chain import Chain, build_chain

@@ -1,5 +1,5 @@
 """ONNX Runtime, the default runtime: the chain's ONNX graph(s) on the CPU execution provider, as the
-tiers have always run them (edgewise.runtime: intra-op threads as the tier's, spinning off)."""
+tiers have always run them (edgewise.tiers.sessions: intra-op threads as the tier's, spinning off)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgewise.runtime import make_session, unchecked_run
 from edgewise.runtimes.base import IOMeta, Runtime, RuntimeSession
+from edgewise.tiers.sessions import make_session, unchecked_run
 
 ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.building.training import fit
 from edgewise.data.bbc_news import load_bbc_news
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.data.split import Split, Splits
 from edgewise.data.text import stratified_indices, word_windows
 from edgewise.subjects.base import Subject
 from edgewise.subjects.teachers import cached_teacher, teacher_record
-from edgewise.training import fit
 from edgewise.vocabulary import QUICK, TEXT_CLASSIFICATION, TRANSFORMER, normalise_profile
 
 MAX_LENGTH = 128

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.building.training import fit
 from edgewise.data.fashion_mnist import MEAN, STD, load_fashion_mnist
 from edgewise.data.images import encode_capture
 from edgewise.data.split import Split, Splits, disjoint_indices
 from edgewise.subjects.base import Subject, SubjectContext
 from edgewise.subjects.teachers import cached_teacher, teacher_record
-from edgewise.training import fit
 from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, QUICK, normalise_profile
 
 RESOLUTION = 28

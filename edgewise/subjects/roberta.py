@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgewise.artifacts import content_key
+from edgewise.building.artifacts import content_key
 from edgewise.data.text import train_byte_level_bpe
 from edgewise.subjects.bbc import MAX_LENGTH, BBCNewsSubject
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from edgewise.artifacts import content_key
+from edgewise.building.artifacts import content_key
+from edgewise.building.training import predict, seed_everything, training_precision
 from edgewise.subjects.base import Subject, score
-from edgewise.training import predict, seed_everything, training_precision
 
 
 def teacher_path(subject: Subject) -> Path:

@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from edgewise.building.training import fit
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.data.split import Split, Splits
 from edgewise.subjects.base import Subject
 from edgewise.subjects.modules import LogitsOnly, TinyConvNet
 from edgewise.subjects.teachers import cached_teacher
-from edgewise.training import fit
 from edgewise.vocabulary import CNN, IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION, TRANSFORMER
 
 _IMAGE = 16  # working resolution of tiny-cnn

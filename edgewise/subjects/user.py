@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.building.training import predict
 from edgewise.config import SubjectConfig
 from edgewise.data.batching import fixed_batch, run_batched
 from edgewise.data.images import read_image_folder
@@ -26,7 +27,6 @@ from edgewise.subjects.base import Subject, SubjectContext, get_subject
 from edgewise.subjects.fit import check_hf_fit, check_onnx_fit, mismatch_hint
 from edgewise.subjects.fit import read_input_names as _read_input_names
 from edgewise.subjects.keys import INPUT_KEYS, OPTION_KEYS, check_keys
-from edgewise.training import predict
 from edgewise.vocabulary import IMAGE_CLASSIFICATION, TEXT_CLASSIFICATION
 
 DEFAULT_FRACTIONS = (0.6, 0.1, 0.3)

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from edgewise.config import StudyConfig
-from edgewise.store import Store
+from edgewise.output.store import Store
 from edgewise.study import RunOptions, Study
 from edgewise.testbeds import testbed_class
 

@@ -72,8 +72,8 @@ def _text_input(tokenizer: Path) -> dict[str, Any]:
 
 
 def _train(model: nn.Module, inputs: dict[str, np.ndarray], labels: np.ndarray, epochs: float, lr: float) -> nn.Module:
+    from edgewise.building.training import FP32, fit
     from edgewise.data.split import Split
-    from edgewise.training import FP32, fit
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: more threads only wait on each other on a shared machine

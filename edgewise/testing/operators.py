@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import onnx
 
-from edgewise.artifacts import Artifact, ArtifactCache
+from edgewise.building.artifacts import Artifact, ArtifactCache
 from edgewise.config import TestbedConfig
 from edgewise.onnxgraph import make_session
 from edgewise.operators.base import OPERATORS, BuildContext, Operator, load_builtin_operators

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from edgewise.runtime import make_session
+from edgewise.tiers.sessions import make_session
 
 # name -> (matrix size, depth): about 0.3, 3 and 30 ms on one thread of the host they were sized on
 # (their sizes are fixed, not measured: a device and this host run the same graphs).

@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from edgewise.building.training import predict
 from edgewise.data.split import Split
-from edgewise.training import predict
 
 
 def kd_loss(student_logits, teacher_logits, labels, alpha: float, temperature: float):

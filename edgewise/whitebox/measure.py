@@ -1,7 +1,7 @@
 """Figures white-box operators record in an artifact's metadata: size, MACs, ORT latency, int8 ops.
 
 Latency is measured the way the edge tier runs a model: one intra-op thread, spinning off, one
-sample per request; models compared take turns (session_latency.py) so drift on a shared machine
+sample per request; models compared take turns (tiers/session_latency.py) so drift on a shared machine
 hits both.
 """
 
@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edgewise.runtime import make_session
-from edgewise.session_latency import interleaved_latency
+from edgewise.tiers.session_latency import interleaved_latency
+from edgewise.tiers.sessions import make_session
 
 # ONNX Runtime kernels that compute in integers (what a QDQ graph should fuse into).
 INTEGER_OPS = frozenset({"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat",

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from edgewise.artifacts import Artifact
-from edgewise.export import export_onnx
+from edgewise.building.artifacts import Artifact
+from edgewise.building.export import export_onnx
 from edgewise.operators.base import BuildContext
 
 

@@ -26,8 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
 
+from edgewise.building.training import training_precision
 from edgewise.errors import PlanError
-from edgewise.training import training_precision
 from edgewise.vocabulary import CNN
 from edgewise.whitebox.conv1d import linearize_conv1d
 

@@ -9,7 +9,7 @@ import pytest
 from edgewise.analysis import ResultSet, load_results
 from edgewise.analysis.results import RESULTS_FORMAT, read_results
 from edgewise.errors import DataError
-from edgewise.shipping import export_cell
+from edgewise.output.shipping import export_cell
 
 
 def test_a_study_folder_and_its_file_read_the_same(study_dir):

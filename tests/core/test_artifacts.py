@@ -1,4 +1,4 @@
-from edgewise.artifacts import Artifact, ArtifactCache, content_key
+from edgewise.building.artifacts import Artifact, ArtifactCache, content_key
 
 
 def _put(cache, key, payload=b"onnx-bytes"):
@@ -44,7 +44,7 @@ def test_staging_left_by_a_dead_builder_is_swept(tmp_path):
 
 
 def test_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
-    import edgewise.artifacts as artifacts
+    import edgewise.building.artifacts as artifacts
 
     cache = ArtifactCache(tmp_path)
     art = _put(cache, "k3")

@@ -143,7 +143,7 @@ def test_the_graph_sees_edgewise_modules():
     graph, _ = _graph()
     assert "edgewise.study" in graph and "edgewise.report" in graph
     # Edges are found at all: the study reaches its store, the CLI its errors.
-    assert "edgewise.store" in graph["edgewise.study"]
+    assert "edgewise.output.store" in graph["edgewise.study"]
     assert "edgewise.errors" in graph["edgewise.cli"]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from edgewise.config import load_study, parse_study
 from edgewise.errors import PlanError
-from edgewise.plan import Cell, plan_cells
+from edgewise.planning.plan import Cell, plan_cells
 from edgewise.tiers.spec import Placement, route_for
 
 

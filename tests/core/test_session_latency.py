@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from edgewise.runtime import make_session
-from edgewise.session_latency import interleaved_latency, median_latency
+from edgewise.tiers.session_latency import interleaved_latency, median_latency
+from edgewise.tiers.sessions import make_session
 
 
 def _model(path, scale: float) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgewise.errors import ConfigError
-from edgewise.store import Store
+from edgewise.output.store import Store
 
 
 def test_samples_are_never_stored_twice(tmp_path):

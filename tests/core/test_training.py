@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from edgewise.building.training import BF16, FP32, PRECISION_ENV, fit, predict, training_precision
 from edgewise.data.split import Split
 from edgewise.errors import ConfigError
-from edgewise.training import BF16, FP32, PRECISION_ENV, fit, predict, training_precision
 
 
 def quadrant_images(n: int, seed: int = 0) -> Split:

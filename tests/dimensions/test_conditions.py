@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from edgewise.conditions import Condition, links_for_partition, study_conditions
 from edgewise.config import TestbedConfig, parse_study
 from edgewise.errors import ConfigError
-from edgewise.plan import Cell, plan_cells
+from edgewise.planning.conditions import Condition, links_for_partition, study_conditions
+from edgewise.planning.plan import Cell, plan_cells
 from edgewise.study import RunOptions, Study
 from edgewise.tiers.spec import Placement
 
@@ -91,7 +91,7 @@ def test_every_cell_is_measured_under_every_condition_and_a_new_condition_alone_
 
 
 def test_a_store_written_before_conditions_existed_opens_and_keeps_its_cells(tmp_path):
-    from edgewise.store import SCHEMA, Store
+    from edgewise.output.store import SCHEMA, Store
 
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)

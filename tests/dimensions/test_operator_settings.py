@@ -10,7 +10,7 @@ import pytest
 from edgewise.config import parse_study
 from edgewise.errors import PlanError
 from edgewise.operators.chain import Chain
-from edgewise.plan import Cell, plan_cells
+from edgewise.planning.plan import Cell, plan_cells
 from edgewise.study import RunOptions, Study
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgewise.conditions import Condition
 from edgewise.config import TestbedConfig
+from edgewise.planning.conditions import Condition
 from edgewise.testbeds import make_testbed
 from tests.conftest import needs_root
 

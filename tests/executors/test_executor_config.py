@@ -51,7 +51,7 @@ def test_without_ray_installed_the_error_says_how_to_get_it(monkeypatch):
 
 
 def test_packs_install_an_artifact_as_the_cache_commits_it(tmp_path):
-    from edgewise.artifacts import Artifact, ArtifactCache
+    from edgewise.building.artifacts import Artifact, ArtifactCache
     from edgewise.executors.packs import install, pack_artifact
 
     source = ArtifactCache(tmp_path / "a" / "artifacts")

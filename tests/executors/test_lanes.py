@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgewise.lanes import LaneTask, run_in_lanes
+from edgewise.building.lanes import LaneTask, run_in_lanes
 from tests.executors import lane_tasks
 
 
@@ -51,7 +51,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.timeout(120)
 def test_lanes_die_with_a_killed_study(tmp_path):
-    script = ("from edgewise.lanes import LaneTask, run_in_lanes\n"
+    script = ("from edgewise.building.lanes import LaneTask, run_in_lanes\n"
               "from tests.executors import lane_tasks\n"
               f"run_in_lanes([LaneTask(n, lane_tasks.sleep_forever, ({str(tmp_path)!r},)) for n in 'ab'], print, lanes=2)\n")
     parent = subprocess.Popen([sys.executable, "-c", script])

@@ -69,7 +69,7 @@ def test_a_step_failing_in_its_lane_leaves_the_other_steps_built(cache_dir):
 def test_fit_follows_the_cpu_share_it_is_given(tiny_cnn):
     import torch
 
-    from edgewise.training import fit, share_cpu
+    from edgewise.building.training import fit, share_cpu
 
     before = torch.get_num_threads()
     seen: list[int] = []

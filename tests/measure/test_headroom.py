@@ -9,7 +9,7 @@ import time
 import pytest
 
 from edgewise.measure.latency import Block, CellJob, Headroom, Protocol, measure_subject
-from edgewise.store import Store
+from edgewise.output.store import Store
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.hostspeed import MIN_PROBES, Board
 from edgewise.tiers.reference import workload_input, workload_path

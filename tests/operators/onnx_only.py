@@ -70,7 +70,7 @@ class OnnxFileSubject(Subject):
         return self.path
 
     def fingerprint(self) -> dict[str, Any]:
-        from edgewise.artifacts import file_sha256
+        from edgewise.building.artifacts import file_sha256
 
         return {"name": self.name, "onnx": file_sha256(self.path), "samples": self.samples}
 

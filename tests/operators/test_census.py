@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.onnxgraph.quantized import census
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact

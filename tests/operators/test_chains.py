@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import PlanError
 from edgewise.operators import OPERATORS, load_builtin_operators
 from edgewise.operators.chain import TORCH_START, Chain, build_chain

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import PlanError
 from edgewise.operators import OPERATORS
 from edgewise.operators.chain import TORCH_START, Chain

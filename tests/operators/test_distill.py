@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
+from edgewise.building.training import FP32, training_precision
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
-from edgewise.training import FP32, training_precision
 from edgewise.whitebox.distillation import TeacherLogits, kd_loss
 from edgewise.whitebox.measure import latency_ms
 from tests.operators.helpers import evaluate, make_ctx_factory

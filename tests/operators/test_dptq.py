@@ -5,14 +5,14 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators import get_operator
 from edgewise.operators.chain import Chain, build_chain, build_step, root_artifact
 from edgewise.operators.dptq import DptqParams, dynamic_space
 from edgewise.subjects import SubjectContext
 from edgewise.subjects.user import make_subject
-from tests.operators.helpers import evaluate, make_ctx_factory
 from edgewise.testing import families
+from tests.operators.helpers import evaluate, make_ctx_factory
 
 FAST = {"latency_runs": 5, "search_runs": 3}
 

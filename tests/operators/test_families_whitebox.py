@@ -16,15 +16,15 @@ import pytest
 import torch
 import torch.nn as nn
 
+from edgewise.building.export import export_onnx
 from edgewise.errors import PlanError
-from edgewise.export import export_onnx
-from edgewise.runtime import make_session
+from edgewise.testing import families
+from edgewise.tiers.sessions import make_session
 from edgewise.whitebox.attention import find_attention
 from edgewise.whitebox.conv1d import linearize_conv1d
 from edgewise.whitebox.quantize import FxBackend, choose_backend
 from edgewise.whitebox.structured import prune_cnn_channels, prune_transformer
 from edgewise.whitebox.students import derive_student
-from edgewise.testing import families
 
 ENCODERS = ["albert", "deberta-v2", "electra", "vit"]
 DECODERS = ["gpt2", "qwen2", "mistral", "gpt-neox", "falcon"]
@@ -367,7 +367,7 @@ def student():
 
 
 def test_distill_derives_a_student_unless_the_subject_names_one(tmp_path, monkeypatch):
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.operators import get_operator
     from edgewise.operators.chain import build_step, root_artifact
     from edgewise.subjects import SubjectContext

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
+from edgewise.building.export import export_onnx
 from edgewise.data.split import Split, Splits
-from edgewise.export import export_onnx
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
 from edgewise.operators.int8_nodes import original_node, signature

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import ConfigError, PlanError
 from edgewise.onnxgraph import GraphIndex, enumerate_cuts, validate_cut
 from edgewise.operators import get_operator

@@ -21,7 +21,7 @@ from edgewise.operators import OPERATORS
 
 PLUGIN = '''
 """A toy operator: dynamic int8 quantization of the weights (ONNX Runtime)."""
-from edgewise.artifacts import Artifact
+from edgewise.building.artifacts import Artifact
 from edgewise.operators.base import BuildContext, Operator
 
 

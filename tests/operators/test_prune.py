@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
-from edgewise.runtime import make_session
+from edgewise.tiers.sessions import make_session
 from edgewise.whitebox.structured import prune_transformer
 from tests.operators.helpers import evaluate, make_ctx_factory
 

@@ -7,11 +7,11 @@ import onnx
 import pytest
 import torch
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
+from edgewise.building.training import BF16, FP32, PRECISION_ENV, training_precision
 from edgewise.errors import ConfigError
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
-from edgewise.training import BF16, FP32, PRECISION_ENV, training_precision
 from edgewise.whitebox.measure import integer_kernels, optimized_op_counts
 from edgewise.whitebox.quantize import FakeQuantLinear
 from tests.operators.helpers import evaluate, make_ctx_factory
@@ -79,7 +79,7 @@ def test_quick_schedule_is_recorded_and_overridable(tiny_cnn, tmp_path):
     assert art.meta["schedule"]["epochs"] == 1 and art.meta["schedule"]["iterations"] == 3
     assert art.meta["freeze_observers_after"] == 1
     feeds = tiny_cnn.splits().evaluation.batch(slice(0, 4))
-    from edgewise.runtime import make_session
+    from edgewise.tiers.sessions import make_session
 
     assert np.isfinite(make_session(art.onnx).run(None, feeds)[0]).all()
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import onnx
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import ConfigError
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact

@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators.chain import Chain, build_chain
 from edgewise.subjects import SubjectContext
 from tests.operators.helpers import make_ctx_factory, run_parts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgewise.export import export_onnx
+from edgewise.building.export import export_onnx
 from edgewise.profiling import OperatorProfile, profile_onnx, serving_memory
 
 
@@ -154,12 +154,12 @@ def test_the_stage_profiles_each_artifact_once_and_a_failing_one_fails_alone(dep
 
     from PIL import Image
 
-    from edgewise.artifacts import Artifact
+    from edgewise.building.artifacts import Artifact
     from edgewise.building.workshop import Built
     from edgewise.config import TestbedConfig
-    from edgewise.plan import Cell
+    from edgewise.output.store import Store
+    from edgewise.planning.plan import Cell
     from edgewise.profiling.stage import profile_artifacts
-    from edgewise.store import Store
 
     (head, tail), work = depthwise_split
     broken = tmp_path / "broken.onnx"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgewise.artifacts import MANIFEST, ArtifactCache
+from edgewise.building.artifacts import MANIFEST, ArtifactCache
 from tests.reliability.helpers import ROOT
 
 # Runs the CLI with Sptq.apply wrapped: touch MARK at the chosen moment, then sleep until killed.

@@ -27,7 +27,7 @@ def test_executorch_int8_form_calibrates_and_runs(make, tmp_path):
     import numpy as np
     import torch
 
-    from edgewise.artifacts import Artifact
+    from edgewise.building.artifacts import Artifact
     from edgewise.operators.base import BuildContext
     from edgewise.runtimes.base import runtime_class
     from edgewise.testing.runtimes import _Subject

@@ -12,9 +12,9 @@ import pytest
 
 from edgewise.config import StudyConfig, identity_dump
 from edgewise.errors import PlanError
-from edgewise.plan import Cell, plan_cells
+from edgewise.output.shipping import export_cell
+from edgewise.planning.plan import Cell, plan_cells
 from edgewise.runtimes.base import RUNTIMES, Runtime, RuntimeSession, runtime_class
-from edgewise.shipping import export_cell
 from edgewise.study import RunOptions, Study
 from tests.reliability.helpers import linear_onnx, png_folder, user_subject
 
@@ -117,7 +117,7 @@ def test_accuracy_is_scored_through_the_cells_runtime(run):
     cells = {c["cell"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
     ort, bf16 = cells["tiny-cnn:identity@edge"], cells["tiny-cnn:identity@edge/openvino[precision=bf16]"]
     assert ort["correct"] is not None and bf16["correct"] is not None
-    from edgewise.store import Store
+    from edgewise.output.store import Store
 
     store = Store(out / "study.sqlite")
     try:

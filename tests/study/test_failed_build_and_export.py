@@ -13,13 +13,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgewise.artifacts import Artifact, ArtifactCache
+from edgewise.building.artifacts import Artifact, ArtifactCache
 from edgewise.config import StudyConfig
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.operators.base import OPERATORS, BuildContext, Operator
+from edgewise.output.shipping import export_cell
 from edgewise.runtimes.runner import ArtifactRunner
-from edgewise.shipping import export_cell
 from edgewise.study import RunOptions, Study
 from tests.reliability.helpers import cli, linear_onnx, png_bytes, png_folder, user_subject
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from edgewise.config import load_study
-from edgewise.store import Store
+from edgewise.output.store import Store
 from edgewise.study import RunOptions, Study
 from edgewise.testbeds import make_testbed
 from edgewise.testbeds.nominal import HostNominal

@@ -21,7 +21,7 @@ def _onnx_latency_ms(module, example: dict[str, np.ndarray], path, runs: int = 3
     """Median batch-1 ONNX Runtime latency on one thread."""
     import onnxruntime as ort
 
-    from edgewise.export import export_onnx
+    from edgewise.building.export import export_onnx
 
     export_onnx(module, example, path)
     options = ort.SessionOptions()
@@ -41,7 +41,7 @@ def _onnx_latency_ms(module, example: dict[str, np.ndarray], path, runs: int = 3
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("name", list(THRESHOLDS))
 def test_teacher_meets_quality_and_student_is_faster(name, subject_ctx, tmp_path):
-    from edgewise.training import predict
+    from edgewise.building.training import predict
 
     subject = get_subject(name, subject_ctx)
     teacher = subject.teacher()

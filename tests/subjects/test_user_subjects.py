@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.config import SubjectConfig
 from edgewise.data.preprocess import build_preprocessor
 from edgewise.errors import DataError, PlanError
@@ -23,7 +23,7 @@ SIZE = 16
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory, tiny_cnn):
     """The tiny CNN teacher exported to ONNX: a model the user brings."""
-    from edgewise.export import export_onnx
+    from edgewise.building.export import export_onnx
 
     path = tmp_path_factory.mktemp("user-model") / "model.onnx"
     example = tiny_cnn.splits().calibration.batch(slice(0, 1))
@@ -121,7 +121,7 @@ def test_hf_model_with_unlabeled_jsonl_offline(tmp_path, hf_dir, tiny_bert, subj
     subject = make_subject({"name": "my-bert", "task": "text-classification", "hf": str(hf_dir), "data": str(data),
                             "input": {"max_length": 16}}, subject_ctx)
     assert isinstance(subject, UserSubject) and subject.has_torch and subject.metrics == ("agreement",)
-    from edgewise.training import predict
+    from edgewise.building.training import predict
 
     ev = subject.splits().evaluation
     assert score(subject.metrics, predict(subject.teacher(), ev), ev.labels)[0] == {"agreement": 1.0}

@@ -81,10 +81,10 @@ def _export_reproduces_a_text_cell(workspace: Path, cell: str) -> None:
     import numpy as np
     import onnxruntime as ort
 
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.data.preprocess import build_preprocessor
+    from edgewise.output.shipping import export_cell
     from edgewise.runtimes.runner import ArtifactRunner
-    from edgewise.shipping import export_cell
 
     ship = workspace / "ship"
     export_cell(workspace / "runs" / "hf-text", cell, ship, workspace / "cache")
@@ -99,7 +99,7 @@ def _export_reproduces_a_text_cell(workspace: Path, cell: str) -> None:
 
 
 def test_white_box_chains_on_an_onnx_subject_are_refused_at_plan_time():
-    from edgewise.plan import plan_cells
+    from edgewise.planning.plan import plan_cells
 
     study = yaml.safe_load(EXAMPLES["onnx-static-batch"])
     for chain in ("qat", "prune", "distill", "distill+sptq"):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgewise.config import TestbedConfig
-from edgewise.deploy import Deployment, Part
+from edgewise.deploying.deploy import Deployment, Part
 from edgewise.testbeds import make_testbed
 from edgewise.tiers.client import TierDown, TierLost
 from edgewise.tiers.spec import LinkSpec, Placement, route_for

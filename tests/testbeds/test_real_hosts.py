@@ -158,7 +158,7 @@ def test_testbed_check_prints_the_measured_figures_and_the_hosts(hosts, tmp_path
 
 
 def test_the_measured_network_is_part_of_the_partition_artifact_key(tiny_cnn, cache_dir, tmp_path):
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.operators.base import BuildContext
     from edgewise.operators.chain import Chain, build_chain
     from edgewise.testbeds.measured import measured_link_specs

@@ -12,7 +12,7 @@ from edgewise.tiers.spec import TIER_ORDER
 
 @pytest.fixture(scope="session")
 def cnn_artifact(tiny_cnn, cache_dir):
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.operators.chain import root_artifact
 
     return root_artifact(tiny_cnn, ArtifactCache(cache_dir / "artifacts"), log=lambda m: None)

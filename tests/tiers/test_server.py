@@ -58,7 +58,7 @@ def test_head_on_mobile_tail_on_edge_matches_the_whole_model(servers, tiny_cnn, 
 
 
 def test_text_subject_full_on_mobile(servers, tiny_bert, cache_dir):
-    from edgewise.artifacts import ArtifactCache
+    from edgewise.building.artifacts import ArtifactCache
     from edgewise.data.preprocess import build_preprocessor
     from edgewise.operators.chain import root_artifact
 

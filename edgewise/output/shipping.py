@@ -23,11 +23,11 @@ import numpy as np
 from edgewise import __version__
 from edgewise.analysis.bootstrap import interval, median_rows, percentile_rows, replicates, seed_for
 from edgewise.analysis.results import RESULTS_FILE, read_results
-from edgewise.artifacts import ArtifactCache
+from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import ArtifactError, PlanError
 from edgewise.operators.base import get_operator
+from edgewise.output.store import Store
 from edgewise.runtimes.choice import RuntimeChoice
-from edgewise.store import Store
 
 FORMAT = "edgewise-export/1"
 

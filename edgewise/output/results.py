@@ -12,15 +12,15 @@ from typing import Any
 
 from edgewise.analysis.load import LOAD_FORMAT
 from edgewise.analysis.results import RESULTS_FORMAT
-from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import EdgewiseError
 from edgewise.measure.drift import drift_summary
 from edgewise.measure.server import Server
 from edgewise.operators.chain import Chain
+from edgewise.output.store import Store
+from edgewise.planning.conditions import Condition, study_conditions
 from edgewise.profiling.stage import part_threads, profiled
 from edgewise.runtimes.choice import RuntimeChoice, served_key
-from edgewise.store import Store
 from edgewise.testbeds.kinds import testbed_class
 from edgewise.testbeds.measured import measured_summary
 from edgewise.tiers.spec import Placement

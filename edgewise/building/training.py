@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # torch is imported where training runs, not when this module
 LossFn = Callable[["torch.Tensor", "torch.Tensor", np.ndarray], "torch.Tensor"]
 
 # How many intra-op threads this process may use now, when it shares the CPU with other training
-# processes (see edgewise.lanes); None: torch's own setting stands.
+# processes (see edgewise.building.lanes); None: torch's own setting stands.
 _thread_share: Callable[[], int] | None = None
 _THREAD_CHECK_STEPS = 8
 

@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from edgewise.building.training import share_cpu
 from edgewise.environment import usable_cores
 from edgewise.testbeds.processes import die_with_parent
-from edgewise.training import share_cpu
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """How long an ONNX Runtime session takes per inference, timed as a tier runs it: sessions come
-from edgewise.runtime (one intra-op thread, spinning off), one sample per run."""
+from edgewise.tiers.sessions (one intra-op thread, spinning off), one sample per run."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from edgewise.conditions import Condition, study_conditions
 from edgewise.config import StudyConfig
 from edgewise.errors import PlanError
 from edgewise.operators.chain import ONNX_START, TORCH_START, Chain
+from edgewise.planning.conditions import Condition, study_conditions
 from edgewise.runtimes.choice import RuntimeChoice
 from edgewise.runtimes.forms import check_cell
 from edgewise.subjects.base import SUBJECTS, _load_builtins
@@ -26,7 +26,7 @@ class Cell:
     subject: str
     chain: Chain
     placement: Placement
-    condition: str = ""  # the network condition's name (edgewise/conditions.py); "" in a study without any
+    condition: str = ""  # the network condition's name (edgewise/planning/conditions.py); "" in a study without any
     runtime: str = ""  # the runtime with its settings (edgewise/runtimes/choice.py); "" for ONNX Runtime as it is
 
     @property

@@ -1,0 +1,1 @@
+"""Deploying: an artifact's parts on a testbed's tiers."""
