@@ -36,8 +36,8 @@ class TierConfig(_Strict):
     @classmethod
     def _emulable(cls, v: float) -> float:
         if v > 1:
-            raise ValueError(f"speed {v} is faster than this host (1.0), which cannot be emulated by slowing "
-                             "requests down")
+            raise ValueError(f"speed {v} is faster than this host's nominal speed (1.0), which cannot be emulated by "
+                             "slowing requests down")
         return v
 
 
@@ -360,7 +360,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
 def _fix_for(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if err.get("loc") and err["loc"][-1] == "speed":
-        return ("give the fastest tier speed 1.0 (this host) and the others relative to it, or run a faster tier "
+        return ("give the fastest tier at most speed 1.0 (this host's nominal speed) and the others relative to it, or run a faster tier "
                 "on a real host (testbed.kind: remote; `edgewise testbed calibrate` measures a device)")
     if kind == "extra_forbidden":
         return "remove the field or check its spelling against examples/paper.yaml"

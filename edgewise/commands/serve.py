@@ -19,8 +19,8 @@ def serve(
     memory_mb: int | None = typer.Option(None, "--memory-mb", help="memory cap, enforced by a cgroup when run as root "
                                          "on a host with the memory controller; otherwise reported as not enforced"),
     threads: int | None = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads"),
-    speed: float = typer.Option(1.0, "--speed", help="per-request speed relative to this host, <= 1 (modelled: "
-                                "each compute step is held until its CPU time / speed)"),
+    speed: float = typer.Option(1.0, "--speed", help="per-request speed relative to this host's nominal speed, <= 1 (modelled: "
+                                "each compute step is held until its nominal CPU time / speed)"),
     peers: str | None = typer.Option(None, "--peers", help="other tiers: edge=host:port,cloud=host:port"),
     max_frame_mb: float = typer.Option(64.0, "--max-frame-mb", help="largest request accepted"),
     runtimes: str | None = typer.Option(None, "--runtimes", help="the runtimes this host serves, comma-separated "

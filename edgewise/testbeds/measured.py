@@ -2,9 +2,9 @@
 
 On real hosts nothing is emulated, so nothing is compared with a request. Each link a placement
 uses is measured from its sending end (RTT and its jitter over the echoes, then goodput each way
-with a transfer sized from a first small one to last ~0.5 s), and each tier's speed is the time
-this client takes for a fixed single-threaded ONNX workload divided by the tier's compute time
-for it, as the tier serves it (its own threads). The figures gate a study only against the bounds
+with a transfer sized from a first small one to last ~0.5 s), and each tier's speed is this client
+host's nominal time for a fixed single-threaded ONNX workload (testbeds/nominal.py) divided by the
+tier's compute time for it, as the tier serves it (its own threads). The figures gate a study only against the bounds
 the user states (`testbed.expect`), and become the links and tier speeds the automatic partition
 cut is chosen for (rounded, so that the same network gives the same artifact key).
 """
