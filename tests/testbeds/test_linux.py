@@ -71,18 +71,18 @@ def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
         route = route_for(Placement.parse(tier))
         with paper_scaled.client(timeout_s=30) as client:
             for size in ("0.3ms", "3ms"):
-                def held_to_speed(achieved: float) -> bool:
-                    cold = paper_scaled.host_board().read()[1] / nominal.workloads_s[size]
-                    return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold
+                def held_to_speed(achieved: float, series) -> bool:
+                    cold_s = max(paper_scaled.host_board().read()[1], series.cold_extra_s())
+                    return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold_s / nominal.workloads_s[size]
 
                 attempts = []
                 for _ in range(3):  # a disturbed series is measured again, as verification does
                     attempts.append(slowdown(client, tier, route, size, nominal=nominal))
-                    if held_to_speed(attempts[-1][0]) and tight(attempts[-1][1]):
+                    if held_to_speed(*attempts[-1][::2]) and tight(attempts[-1][1]):
                         break
                 # Load only makes a series slower or looser: one series within each bound shows the tier holds.
-                assert any(held_to_speed(a) for a, _ in attempts), (tier, size, [a for a, _ in attempts])
-                assert any(tight(t) for _, t in attempts), (tier, size, [p90_over_p50(t) for _, t in attempts])
+                assert any(held_to_speed(a, s) for a, _, s in attempts), (tier, size, [a for a, _, _ in attempts])
+                assert any(tight(t) for _, t, _ in attempts), (tier, size, [p90_over_p50(t) for _, t, _ in attempts])
 
 
 def test_a_share_under_one_core_is_held(tmp_path):

@@ -30,10 +30,11 @@ def tight(on_tier: list[float]) -> bool:
 
 def slowdown(client, tier: str, route, workload: str, requests: int = 15, threads: int = 1, nominal=None):
     """Median compute on the tier / the workload's nominal time (a tier that follows the nominal host speed),
-    or / its median on this host now (a tier relative to the host as it is); and the tier's compute times."""
+    or / its median on this host now (a tier relative to the host as it is); the tier's compute times; and
+    the series (its `cold_extra_s()`: what the workload's cold start costs on this host now)."""
     series = speed_samples(client, tier, route, threads, workload, requests)
     host = nominal.workloads_s[workload] if nominal is not None else statistics.median(series.on_host)
-    return statistics.median(series.on_tier) / host, series.on_tier
+    return statistics.median(series.on_tier) / host, series.on_tier, series
 
 
 def p90_over_p50(values: list[float]) -> float:
