@@ -91,6 +91,7 @@ def test_families_quick(tmp_path):
         assert 0 <= drop["distill"]["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_training_layout(tmp_path):
     rows = {r["what"]: r for r in run_bench("bench_training.py", tmp_path / "tr.json")["rows"]}
     assert set(rows) == {"predict per image", "teacher train step", "student train step", "teacher train step, precision",

@@ -40,7 +40,9 @@ def _build(name: str, root: Path) -> families.Family:
     return families.hf_text_family(name, root)
 
 
-@pytest.mark.parametrize("name", ["gpt2", "qwen2", "swin", "convnext"])
+# make test builds one decoder and one image transformer; the rest run with make test-all.
+@pytest.mark.parametrize("name", [pytest.param("gpt2", marks=pytest.mark.slow), "qwen2", "swin",
+                                  pytest.param("convnext", marks=pytest.mark.slow)])
 def test_white_box_chains_build_and_measure(name, tmp_path):
     family = _build(name, tmp_path)
     study = tmp_path / "study.yaml"

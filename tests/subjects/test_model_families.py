@@ -41,7 +41,10 @@ def _build(name: str, root: Path) -> families.Family:
     return families.hf_text_family(name, root)
 
 
-@pytest.mark.parametrize("name", ["albert", "deberta-v2", "vit", "depthwise-cnn"])
+# make test builds one encoder and one CNN; the rest run with make test-all (tests/operators/test_families_whitebox.py
+# checks every family's surgery in make test).
+@pytest.mark.parametrize("name", ["albert", pytest.param("deberta-v2", marks=pytest.mark.slow),
+                                  pytest.param("vit", marks=pytest.mark.slow), "depthwise-cnn"])
 def test_every_chain_of_a_family_is_built_and_measured(name, tmp_path):
     family = _build(name, tmp_path)
     study = tmp_path / "study.yaml"
