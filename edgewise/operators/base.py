@@ -19,10 +19,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from edgewise.building.artifacts import Artifact
 from edgewise.errors import ConfigError, PlanError
+from edgewise.parameters import validated
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec
 from edgewise.vocabulary import FLOAT, ONNX, TORCH
 
@@ -89,15 +90,7 @@ class Operator(ABC):
             _register(cls)
 
     def __init__(self, **params: Any):
-        try:
-            self.params = self.Params(**params)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field_name = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(
-                f"operator {self.name!r}: parameter '{field_name}' = {err.get('input')!r}: {err['msg']}",
-                f"valid parameters: {', '.join(self.Params.model_fields) or 'none'}",
-            ) from None
+        self.params = validated(self.Params, params, f"operator {self.name!r}", "parameter")
 
     def output_capabilities(self, inputs: frozenset[str]) -> frozenset[str]:
         return self.produces | (inputs & self.keeps)

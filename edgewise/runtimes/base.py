@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.errors import ConfigError, PlanError
+from edgewise.parameters import validated
 
 RUNTIMES: dict[str, type["Runtime"]] = {}
 DEFAULT_RUNTIME = "onnxruntime"
@@ -110,13 +111,7 @@ class Runtime(ABC):
             RUNTIMES[cls.name] = cls
 
     def __init__(self, **settings: Any):
-        try:
-            self.params = self.Params(**settings)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field_name = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(f"runtime {self.name!r}: setting '{field_name}' = {err.get('input')!r}: {err['msg']}",
-                              f"valid settings: {', '.join(self.Params.model_fields)}") from None
+        self.params = validated(self.Params, settings, f"runtime {self.name!r}", "setting")
 
     # --- what it serves ----------------------------------------------------------------------
     def refusal(self, capabilities: frozenset[str], chain_names: tuple[str, ...] = ()) -> str | None:
