@@ -47,7 +47,8 @@ def test_a_worker_recovers_a_killed_tier_mid_cell_and_unloads_when_done(tiny_cnn
         assert result["status"] is None, result["error"]
         assert sorted((p, i) for p, i, *_ in result["samples"]) == [(p, i) for p in range(2) for i in range(3)]
         kinds = [kind for kind, _ in result["events"]]
-        assert kinds == ["tier-down", "tier-restarted"], result["events"]
+        # A restarted tier's first requests may find the host too slow for their speed (headroom-wait events).
+        assert [k for k in kinds if k.startswith("tier-")] == ["tier-down", "tier-restarted"], result["events"]
         assert not any(kind == "output-mismatch" for kind in kinds)
         assert worker.client.ping("mobile")["artifacts"] == worker.client.ping("edge")["artifacts"] == {}
     finally:

@@ -40,8 +40,10 @@ def _build(name: str, root: Path) -> families.Family:
     return families.hf_text_family(name, root)
 
 
-# make test builds one decoder and one image transformer; the rest run with make test-all.
-@pytest.mark.parametrize("name", [pytest.param("gpt2", marks=pytest.mark.slow), "qwen2", "swin",
+# make test builds a decoder through a study (benchmarks' quick run prunes and distills a Swin); the rest run
+# with make test-all.
+@pytest.mark.parametrize("name", [pytest.param("gpt2", marks=pytest.mark.slow), "qwen2",
+                                  pytest.param("swin", marks=pytest.mark.slow),
                                   pytest.param("convnext", marks=pytest.mark.slow)])
 def test_white_box_chains_build_and_measure(name, tmp_path):
     family = _build(name, tmp_path)

@@ -21,7 +21,8 @@ def test_runtime_conforms(name, make, tmp_path):
 
 
 @pytest.mark.skipif("executorch" not in RUNTIMES, reason="executorch is not installed")
-@pytest.mark.parametrize("make", [depthwise_cnn, albert, pytest.param(roberta, marks=pytest.mark.slow)],
+@pytest.mark.parametrize("make", [depthwise_cnn, pytest.param(albert, marks=pytest.mark.slow),
+                                  pytest.param(roberta, marks=pytest.mark.slow)],
                          ids=["depthwise-cnn", "albert", "roberta"])
 def test_executorch_int8_form_calibrates_and_runs(make, tmp_path):
     """ExecuTorch's form of sptq (PT2E, XNNPACK quantizer) on a CNN and transformers: int8 outputs near fp32."""

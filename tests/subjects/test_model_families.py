@@ -41,9 +41,10 @@ def _build(name: str, root: Path) -> families.Family:
     return families.hf_text_family(name, root)
 
 
-# make test builds one encoder and one CNN; the rest run with make test-all (tests/operators/test_families_whitebox.py
-# checks every family's surgery in make test).
-@pytest.mark.parametrize("name", ["albert", pytest.param("deberta-v2", marks=pytest.mark.slow),
+# make test builds a CNN through every chain (tests/operators/test_families_study.py a decoder;
+# tests/operators/test_families_whitebox.py checks every family's surgery); the rest run with make test-all.
+@pytest.mark.parametrize("name", [pytest.param("albert", marks=pytest.mark.slow),
+                                  pytest.param("deberta-v2", marks=pytest.mark.slow),
                                   pytest.param("vit", marks=pytest.mark.slow), "depthwise-cnn"])
 def test_every_chain_of_a_family_is_built_and_measured(name, tmp_path):
     family = _build(name, tmp_path)
