@@ -8,6 +8,7 @@ that meets first) and the Pareto front of latency against accuracy is marked.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,8 +75,14 @@ class Recommendation:
         return [v for v in self.verdicts if v.subject == subject]
 
     def best(self, subject: str) -> CellVerdict | None:
-        """The fastest cell that meets both bounds, or None."""
-        return next((v for v in self.ranked(subject) if v.status == "meets"), None)
+        """The cell to ship, or None: of the cells that meet every bound, the fastest, unless its latency cannot
+        be told from others' (their CIs overlap its own); then the most accurate of those. A tie in the tail
+        is one a second run may order the other way; the accuracy, measured on a fixed split, it cannot."""
+        meeting = [v for v in self.ranked(subject) if v.status == "meets"]
+        if not meeting:
+            return None
+        tied = [v for v in meeting if v is meeting[0] or _indistinguishable(meeting[0], v)]
+        return min(tied, key=lambda v: (_drop_points(v), _rank_key(v)))
 
     def pareto(self, subject: str) -> list[str]:
         return [v.cell for v in self.ranked(subject) if v.on_pareto_front]
@@ -201,6 +208,15 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
     return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, status, tuple(reasons), tuple(notes),
                        estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians),
                        runtime=cell.runtime_label, **sizes)
+
+
+def _indistinguishable(fastest: CellVerdict, other: CellVerdict) -> bool:
+    a, b = fastest.latency, other.latency
+    return a is not None and b is not None and a.ci is not None and b.ci is not None and b.ci.low <= a.ci.high
+
+
+def _drop_points(v: CellVerdict) -> float:
+    return v.accuracy_drop.drop_points if v.accuracy_drop is not None else (0.0 if v.chain == "identity" else math.inf)
 
 
 def _rank_key(v: CellVerdict) -> tuple[int, float]:
