@@ -9,6 +9,7 @@ steps (int8_nodes.py), then fp32 and the chosen int8 graph timed side by side.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass
 from functools import partial
@@ -88,10 +89,13 @@ def prepare(src: Path, tmp: Path, fuse: bool, sample: dict[str, np.ndarray] | No
         # num_heads/hidden_size 0: the optimizer reads them from the graph.
         optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0).save_model_to_file(str(fused))
         src = fused
-    prepared = tmp / "prepared.onnx"
+    prepared = (tmp / "prepared.onnx").resolve()
     # Symbolic shape inference fails on fused transformer graphs (contrib ops); the element types
     # that ONNX shape inference cannot give past them are observed by running the graph instead.
-    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=fuse)
+    # Where it gives up on a graph, ONNX Runtime saves the partial model into the working folder: the
+    # build's own folder, not the user's.
+    with contextlib.chdir(tmp):
+        quant_pre_process(str(Path(src).resolve()), str(prepared), skip_symbolic_shape=fuse)
     if fuse and sample is not None:
         _annotate_types(prepared, sample)
     return prepared
