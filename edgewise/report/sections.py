@@ -35,7 +35,8 @@ def summary(ctx: ReportContext) -> str:
     headers, rows = recommendation_rows(ctx)
     parts = [f"<p>Service-level objective: <b>{escape(ctx.sla.describe())}</b>; "
              f"{escape(ctx.study.recommendation.judged_on())}.</p>",
-             table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA"),
+             table(headers, rows, caption="Recommendation per subject: the fastest cell that meets the SLA (of cells "
+                                           "whose latencies overlap, the most accurate)"),
              "<details><summary>Every cell against the SLA (meets: the percentile's early-stopping upper bound, "
              "or without one the value and its 95% CI, within the bounds; borderline: the bound or a CI "
              "straddles a bound)</summary>",

@@ -66,7 +66,7 @@ def drop_text(v: CellVerdict) -> str:
 
 
 def recommendation_rows(ctx: ReportContext) -> Rows:
-    """Per subject the fastest cell that meets the SLA; else the closest candidate and why it falls short."""
+    """Per subject the cell to ship (Recommendation.best); else the closest candidate and why it falls short."""
     rec = ctx.study.recommendation
     rows, served = [], []
     for subject in rec.subjects:
