@@ -94,8 +94,9 @@ def prepare(src: Path, tmp: Path, fuse: bool, sample: dict[str, np.ndarray] | No
     # that ONNX shape inference cannot give past them are observed by running the graph instead.
     # Where it gives up on a graph, ONNX Runtime saves the partial model into the working folder: the
     # build's own folder, not the user's.
+    src = Path(src).resolve()  # before the working folder changes
     with contextlib.chdir(tmp):
-        quant_pre_process(str(Path(src).resolve()), str(prepared), skip_symbolic_shape=fuse)
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=fuse)
     if fuse and sample is not None:
         _annotate_types(prepared, sample)
     return prepared
