@@ -54,6 +54,7 @@ def test_operators_without_results(tmp_path):
     assert data["skipped"] == "results file absent"
 
 
+@pytest.mark.slow  # the emulation's figures are checked in make test by tests/testbeds
 @pytest.mark.skipif(os.geteuid() != 0, reason="the linux testbed needs root")
 def test_emulation_quick(tmp_path):
     data = run_bench("bench_emulation.py", tmp_path / "e.json", "--presets", "realistic")

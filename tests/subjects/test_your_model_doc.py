@@ -53,7 +53,8 @@ def test_the_doc_has_its_three_examples():
     assert set(EXAMPLES) == {"onnx-static-batch", "torch-factory", "hf-text"}
 
 
-@pytest.mark.parametrize("name", ["onnx-static-batch", "torch-factory", "hf-text"])
+# make test runs a torch factory through every chain in tests/subjects/test_model_families.py (depthwise-cnn).
+@pytest.mark.parametrize("name", ["onnx-static-batch", pytest.param("torch-factory", marks=pytest.mark.slow), "hf-text"])
 def test_doc_example_runs_every_cell(workspace, name):
     results = _run(workspace, name)
     cells = {c["cell"]: c for c in results["cells"]}
