@@ -43,3 +43,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still exists (another user's process counts: it is not ours to sweep)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -9,7 +9,7 @@ studies, imported CSVs) give the model's size from the artifact's bytes and no m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from edgewise.analysis.results import CellResult
 from edgewise.sla import within
@@ -43,28 +43,27 @@ def largest(values: list[float | None]) -> float | None:
 
 def model_status(cell: CellResult, max_model_mb: float | None, reasons: list[str]) -> Status:
     """meets when every part's file is within the bound; fails when one is not; borderline when unknown."""
-    if max_model_mb is None:
-        return "meets"
-    parts = footprint(cell)
-    if not parts or any(p.model_mb is None for p in parts):
-        reasons.append("model size unknown")
-        return "borderline"
-    over = [p for p in parts if not within(p.model_mb, max_model_mb)]
-    for p in over:
-        reasons.append(f"model {p.model_mb:.1f} MB on {p.tier} exceeds {max_model_mb:g} MB")
-    return "fails" if over else "meets"
+    return _parts_status(cell, max_model_mb, lambda p: p.model_mb, "model size unknown",
+                         lambda p: f"model {p.model_mb:.1f} MB on {p.tier} exceeds {max_model_mb:g} MB", reasons)
 
 
 def memory_status(cell: CellResult, max_memory_mb: float | None, reasons: list[str]) -> Status:
     """meets when every part's serving peak is within the bound; fails when one is not; borderline when
     the study measured no serving memory for the cell."""
-    if max_memory_mb is None:
+    return _parts_status(cell, max_memory_mb, lambda p: p.peak_memory_mb, "serving memory not measured",
+                         lambda p: f"peak memory {p.peak_memory_mb:.0f} MB on {p.tier} exceeds {max_memory_mb:g} MB",
+                         reasons)
+
+
+def _parts_status(cell: CellResult, bound: float | None, value: Callable[[PartFootprint], float | None],
+                  unknown: str, exceeds: Callable[[PartFootprint], str], reasons: list[str]) -> Status:
+    """One size bound judged on every part of the cell on its tier."""
+    if bound is None:
         return "meets"
     parts = footprint(cell)
-    if not parts or any(p.peak_memory_mb is None for p in parts):
-        reasons.append("serving memory not measured")
+    if not parts or any(value(p) is None for p in parts):
+        reasons.append(unknown)
         return "borderline"
-    over = [p for p in parts if not within(p.peak_memory_mb, max_memory_mb)]
-    for p in over:
-        reasons.append(f"peak memory {p.peak_memory_mb:.0f} MB on {p.tier} exceeds {max_memory_mb:g} MB")
+    over = [p for p in parts if not within(value(p), bound)]
+    reasons.extend(exceeds(p) for p in over)
     return "fails" if over else "meets"

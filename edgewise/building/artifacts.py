@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgewise.environment import process_alive
 from edgewise.errors import ArtifactError
 from edgewise.vocabulary import FLOAT, ONNX
 
@@ -118,7 +119,7 @@ class ArtifactCache:
         """Remove staging folders whose builder died (killed mid-build); a live builder's are kept."""
         for d in self.root.glob(".staging-*"):
             pid = d.name.split("-")[1]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(d, ignore_errors=True)
 
     def path(self, key: str) -> Path:
@@ -174,15 +175,6 @@ def _relocate(artifact: Artifact, old: Path, new: Path) -> Artifact:
         meta=artifact.meta,
         key=artifact.key,
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edgewise.environment import process_alive
+
 PREFIX = "edgewise-"
 _OWNED = re.compile(rf"^{PREFIX}[A-Za-z0-9_.]+-(\d+)-")
 
@@ -25,17 +27,7 @@ def sweep() -> list[Path]:
     removed = []
     for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
         match = _OWNED.match(path.name)
-        if match and path.is_dir() and not _alive(int(match.group(1))):
+        if match and path.is_dir() and not process_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: not ours to sweep
-    return True

@@ -23,7 +23,15 @@ import torch
 import torch.nn as nn
 
 from edgewise.errors import PlanError
-from edgewise.whitebox.surgery import Journal, keep_columns, keep_rows, output_with_columns_zeroed, same_output, score
+from edgewise.whitebox.surgery import (
+    Journal,
+    forward_observed,
+    keep_columns,
+    keep_rows,
+    output_with_columns_zeroed,
+    same_output,
+    score,
+)
 
 # Attributes attention modules keep about their heads, read at forward time by some
 # (BERT's reshape by attention_head_size, GPT-2's split by split_size, DeBERTa's by the count).
@@ -108,12 +116,7 @@ def find_attention(module: nn.Module, example: dict[str, torch.Tensor]) -> list[
             hooks.append(m.register_forward_hook(record_linear))
     for owner in owners:
         hooks.append(owner.register_forward_hook(record_owner, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            module.eval()(**example)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_observed(module, example, hooks)
     found = []
     for owner in owners:
         attention = _read_attention(owner, seen, outputs.get(owner), inputs.get(owner, set()))

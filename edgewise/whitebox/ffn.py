@@ -17,7 +17,15 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from edgewise.whitebox.surgery import Journal, keep_columns, keep_rows, output_with_columns_zeroed, same_output, score
+from edgewise.whitebox.surgery import (
+    Journal,
+    forward_observed,
+    keep_columns,
+    keep_rows,
+    output_with_columns_zeroed,
+    same_output,
+    score,
+)
 
 MAX_RATIO = 0.95  # a block keeps at least this share's complement of its neurons, whatever the global ranking
 
@@ -37,12 +45,7 @@ def find_feed_forward(module: nn.Module, example: dict[str, torch.Tensor], skip:
     order: list[nn.Linear] = []
     hooks = [m.register_forward_hook(lambda lin, args, out: order.append(lin) if lin not in order else None)
              for m in module.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            module.eval()(**example)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_observed(module, example, hooks)
     found = []
     for i, narrow in enumerate(order):
         if narrow in skip or narrow.in_features == narrow.out_features:

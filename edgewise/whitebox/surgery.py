@@ -69,3 +69,14 @@ def score(weight: torch.Tensor, criterion: str) -> torch.Tensor:
     if criterion == "taylor" and weight.grad is not None:
         return (weight.detach() * weight.grad).abs()
     return weight.detach().abs()
+
+
+def forward_observed(module: nn.Module, example: dict[str, torch.Tensor], hooks: list) -> None:
+    """One forward pass of `module` in eval mode, without gradients, observed by the forward `hooks` already
+    registered on it; the hooks are removed afterwards, whatever happens."""
+    try:
+        with torch.no_grad():
+            module.eval()(**example)
+    finally:
+        for h in hooks:
+            h.remove()
