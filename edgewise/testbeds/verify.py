@@ -162,8 +162,8 @@ def verify_speed(client: TierClient, tiers: dict[str, TierSpec], report: Emulati
 
     `client` reaches each tier directly (Testbed.tier_client): what is timed is the tier's compute, not the
     links or the relays' traffic before it. A request's first run pays the host's cold start
-    (tiers/hostspeed.py), which the tiers do not take out: each figure allows it above its bound, as the
-    testbed's probe measures it now (`board`). On real hosts nothing is requested: the figure records
+    (tiers/hostspeed.py), which the tiers do not take out: each figure allows it above its bound
+    (`cold_allowance_s`). On real hosts nothing is requested: the figure records
     what the device's slowdown is.
     """
     drift: dict[str, list[float]] = {name: [] for name in SPEED_WORKLOADS}
@@ -210,7 +210,7 @@ def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, n
     how = "real device: measured, not requested" if real_hosts else SPEED_MODELLED
     unheld = (f"; {series.unheld} of {len(series.on_tier)} requests ran past the device's time (the host had no "
               "headroom then)") if series.unheld else ""
-    cold_s = max((board.read() or (1.0, 0.0))[1] if board is not None else 0.0, series.cold_extra_s())
+    cold_s = cold_allowance_s(series, board)
     figure = Figure(f"speed:{tier}:{name}", None if real_hosts else 1.0 / spec.speed, tier_ms / nominal_ms,
                     "x slower", tolerance_min=SPEED_TOLERANCE, slack_above=cold_s / nominal.workloads_s[name],
                     note=f"{how}; median compute {tier_ms:.3g} ms on the tier ({spec.intra_op_threads} "
@@ -218,6 +218,13 @@ def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, n
                          f"start {cold_s * 1e3:.2g} ms; p90/p50 {spread:.2f} over {len(series.on_tier)} "
                          f"requests{unheld}")
     return figure, series
+
+
+def cold_allowance_s(series: SpeedSeries, board: Board | None) -> float:
+    """The cold start a speed figure may run above its bound: the larger of what the testbed's probe
+    measures now (`board`) and what this series' own workload pays after a request's gap."""
+    probe_s = (board.read() or (1.0, 0.0))[1] if board is not None else 0.0
+    return max(probe_s, series.cold_extra_s())
 
 
 def _p90(values: list[float]) -> float:

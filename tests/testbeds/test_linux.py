@@ -11,7 +11,7 @@ import pytest
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
 from edgewise.testbeds.emulation import EmulationReport
-from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
+from edgewise.testbeds.verify import SPEED_TOLERANCE, cold_allowance_s, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 from tests.conftest import needs_root
@@ -72,7 +72,7 @@ def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
         with paper_scaled.client(timeout_s=30) as client:
             for size in ("0.3ms", "3ms"):
                 def held_to_speed(achieved: float, series) -> bool:
-                    cold_s = max(paper_scaled.host_board().read()[1], series.cold_extra_s())
+                    cold_s = cold_allowance_s(series, paper_scaled.host_board())
                     return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold_s / nominal.workloads_s[size]
 
                 attempts = []
