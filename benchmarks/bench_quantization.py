@@ -52,8 +52,14 @@ BERT_GOAL = 2.0
 
 _BASELINE_BUILD = """
 import json, sys
+# Only the baseline's own package: the editable install's finder would hand over today's modules for
+# names the baseline lacks.
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 from pathlib import Path
-from edgewise.building.artifacts import ArtifactCache
+try:
+    from edgewise.artifacts import ArtifactCache  # where the cache lived before the building/ room
+except ImportError:
+    from edgewise.building.artifacts import ArtifactCache
 from edgewise.operators.chain import Chain, build_chain
 from edgewise.subjects import SubjectContext
 from edgewise.subjects.user import make_subject
