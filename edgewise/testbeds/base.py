@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Callable
 
 from edgewise.errors import TestbedError
 from edgewise.testbeds.emulation import EmulationReport
@@ -59,10 +60,12 @@ class Testbed(ABC):
             self.nominal = machine_nominal()
         return self.nominal
 
-    def start_probe(self, directory: Path) -> str:
-        """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board."""
+    def start_probe(self, directory: Path, setup: Callable[[], None] | None = None) -> str:
+        """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board.
+        `setup` runs in the probe's process before it starts: a testbed puts it where its tiers' steps run
+        (the probe must meet the host's other work as a step does, or it misjudges the host's speed)."""
         board = Board.create(directory / "host-speed.board")
-        self._probe = ProbeProcess(board, self.host_nominal().probe_s, directory / "host-probe.log")
+        self._probe = ProbeProcess(board, self.host_nominal().probe_s, directory / "host-probe.log", setup)
         self._probe.spawn()
         self._board = Board(board)
         return str(board)

@@ -95,22 +95,34 @@ class TierCgroup:
             remove_dir(d)
 
 
+def weighted_group(name: str) -> Path:
+    """A CPU cgroup with no quota and a tier's weight (made if missing): what runs in it competes with the
+    host's other work as a tier does. Raises OSError where this process may not make one."""
+    if not name.startswith(PREFIX):
+        raise ValueError(f"cgroup names carry the prefix {PREFIX!r}")
+    group = (ROOT if is_v2() else ROOT / "cpu") / name
+    group.mkdir(exist_ok=True)
+    _write(group / ("cpu.weight" if is_v2() else "cpu.shares"), str(WEIGHT_V2 if is_v2() else SHARES_V1))
+    return group
+
+
+def join(group: Path, pid: int | None = None) -> None:
+    """Move `pid` (default: the calling process, e.g. from a child's preexec) into the CPU cgroup `group`."""
+    _write(group / "cgroup.procs", str(pid or os.getpid()))
+
+
 @contextmanager
 def weighted_here(name: str) -> Iterator[None]:
-    """Run the calling process, for the block, in a CPU cgroup of its own with no quota and a tier's weight.
+    """Run the calling process, for the block, in a weighted_group of its own.
 
     Verification compares each tier against this host: the reference runs here, and on a busy host it
     would otherwise compete at an ordinary weight with tiers that do not.
     """
-    if not name.startswith(PREFIX):
-        raise ValueError(f"cgroup names carry the prefix {PREFIX!r}")
     parent = ROOT if is_v2() else ROOT / "cpu"
-    group = parent / name
     home = parent / _own_cpu_path().lstrip("/")
     try:
-        group.mkdir(exist_ok=True)
-        _write(group / ("cpu.weight" if is_v2() else "cpu.shares"), str(WEIGHT_V2 if is_v2() else SHARES_V1))
-        _write(group / "cgroup.procs", str(os.getpid()))
+        group = weighted_group(name)
+        join(group)
     except OSError:
         yield  # not allowed here: the reference runs at an ordinary weight
         return
@@ -118,9 +130,9 @@ def weighted_here(name: str) -> Iterator[None]:
         yield
     finally:
         try:
-            _write(home / "cgroup.procs", str(os.getpid()))
+            join(home)
         except OSError:
-            _write(parent / "cgroup.procs", str(os.getpid()))
+            join(parent)
         remove_dir(group)
 
 

@@ -121,7 +121,7 @@ class LocalTestbed(Testbed):
         with self.client() as client:
             verify_links(client, self.links, report, quick)
         with self.tier_client() as client:
-            verify_speed(client, self.tiers, report, quick, self.host_nominal(), self.host_board())
+            verify_speed(client, self.tiers, report, quick, self.host_nominal())
         for name, spec in self.tiers.items():
             report.add(Figure(f"cpu:{name}", spec.cpus, None, "cores",
                               note=f"not emulated: affinity gives {len(self.cores[name])} whole core(s)"))

@@ -30,7 +30,6 @@ from edgewise.testbeds.nominal import HostNominal
 from edgewise.tiers import parts, wire
 from edgewise.tiers.client import TierClient
 from edgewise.tiers.host import proc_field_mb
-from edgewise.tiers.hostspeed import GAP_S, Board
 from edgewise.tiers.reference import SPEED_WORKLOADS, ReferenceRunner, workload_input, workload_path
 from edgewise.tiers.spec import CLIENT, LinkSpec, Route, TierSpec
 from edgewise.tiers.speed import held
@@ -43,6 +42,7 @@ SPEED_REQUESTS = {"0.3ms": (40, 20), "3ms": (20, 12), "30ms": (8, 5)}
 SPEED_ATTEMPTS = 3  # series per figure at most, when one falls outside its bound
 LINK_ATTEMPTS = 3  # measurements per link at most, likewise
 SPEED_BLOCKS = 4  # a series takes turns with this host in about this many blocks
+GAP_S = 0.002  # about the time between two requests of a study (the client's and the relays' turn)
 UNHELD_SHARE = 0.25  # a series with more requests than this share past their device's time is taken again
 UNHELD_PAUSE_S = 2.0
 # Runs `python -m edgewise.testbeds.workloads ARGS` for a tier (None: unlimited); returns (exit code, stdout).
@@ -121,9 +121,8 @@ class SpeedSeries:
     unheld: int = 0
 
     def cold_extra_s(self) -> float:
-        """What a run of this workload pays now for starting after a gap, as a tier's request does: the
-        same workload's own cold start, which a busy host makes larger than the probe's (a larger model
-        loses more of its caches)."""
+        """What a run of this workload pays now for starting after a gap, as a tier's request does: its own
+        cold start, which depends on its footprint (a larger model loses more of its caches)."""
         if not self.cold or not self.on_host:
             return 0.0
         return max(0.0, statistics.median(self.cold) - statistics.median(self.on_host))
@@ -156,14 +155,15 @@ def speed_samples(client: TierClient, tier: str, route: Route, threads: int, nam
 
 
 def verify_speed(client: TierClient, tiers: dict[str, TierSpec], report: EmulationReport, quick: bool,
-                 nominal: HostNominal, board: Board | None = None, real_hosts: bool = False) -> None:
+                 nominal: HostNominal, real_hosts: bool = False) -> None:
     """Per tier and workload size: the achieved per-request slowdown against the nominal host, and the
     host's own drift meanwhile (this host now against nominal, measured in turns with the tiers).
 
     `client` reaches each tier directly (Testbed.tier_client): what is timed is the tier's compute, not the
     links or the relays' traffic before it. A request's first run pays the host's cold start
-    (tiers/hostspeed.py), which the tiers do not take out: each figure allows it above its bound
-    (`cold_allowance_s`). On real hosts nothing is requested: the figure records
+    (tiers/hostspeed.py), which the tiers do not take out: each figure allows above its bound what its
+    workload's own cold start costs on this host now (`SpeedSeries.cold_extra_s`). On real hosts nothing
+    is requested: the figure records
     what the device's slowdown is.
     """
     drift: dict[str, list[float]] = {name: [] for name in SPEED_WORKLOADS}
@@ -174,12 +174,12 @@ def verify_speed(client: TierClient, tiers: dict[str, TierSpec], report: Emulati
             # A shared host can disturb a short series: a figure outside its bound, or a series the host
             # was too slow to hold, is measured again (up to SPEED_ATTEMPTS series, with the full request
             # counts even when `quick`) and the closest series is kept, its attempt said in the note.
-            figure, series = _speed_figure(client, tier, spec, route, name, quick, nominal, board, real_hosts)
+            figure, series = _speed_figure(client, tier, spec, route, name, quick, nominal, real_hosts)
             attempts = [(figure, series)]
             while not real_hosts and _measure_again(*attempts[-1]) and len(attempts) < SPEED_ATTEMPTS:
                 if attempts[-1][1].unheld:
                     time.sleep(UNHELD_PAUSE_S)  # give the host time to recover its speed
-                attempts.append(_speed_figure(client, tier, spec, route, name, False, nominal, board, real_hosts))
+                attempts.append(_speed_figure(client, tier, spec, route, name, False, nominal, real_hosts))
             figure, series = min(attempts, key=lambda a: a[0].error() or 0.0)
             if len(attempts) > 1:
                 figure.note += f"; closest of {len(attempts)} series"
@@ -202,7 +202,7 @@ def _measure_again(figure: Figure, series: SpeedSeries) -> bool:
 
 
 def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, name: str, quick: bool,
-                  nominal: HostNominal, board: Board | None, real_hosts: bool) -> tuple[Figure, SpeedSeries]:
+                  nominal: HostNominal, real_hosts: bool) -> tuple[Figure, SpeedSeries]:
     series = speed_samples(client, tier, route, spec.intra_op_threads, name, SPEED_REQUESTS[name][1 if quick else 0])
     tier_ms, host_ms = statistics.median(series.on_tier) * 1e3, statistics.median(series.on_host) * 1e3
     nominal_ms = nominal.workloads_s[name] * 1e3
@@ -210,7 +210,7 @@ def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, n
     how = "real device: measured, not requested" if real_hosts else SPEED_MODELLED
     unheld = (f"; {series.unheld} of {len(series.on_tier)} requests ran past the device's time (the host had no "
               "headroom then)") if series.unheld else ""
-    cold_s = cold_allowance_s(series, board)
+    cold_s = series.cold_extra_s()
     figure = Figure(f"speed:{tier}:{name}", None if real_hosts else 1.0 / spec.speed, tier_ms / nominal_ms,
                     "x slower", tolerance_min=SPEED_TOLERANCE, slack_above=cold_s / nominal.workloads_s[name],
                     note=f"{how}; median compute {tier_ms:.3g} ms on the tier ({spec.intra_op_threads} "
@@ -218,13 +218,6 @@ def _speed_figure(client: TierClient, tier: str, spec: TierSpec, route: Route, n
                          f"start {cold_s * 1e3:.2g} ms; p90/p50 {spread:.2f} over {len(series.on_tier)} "
                          f"requests{unheld}")
     return figure, series
-
-
-def cold_allowance_s(series: SpeedSeries, board: Board | None) -> float:
-    """The cold start a speed figure may run above its bound: the larger of what the testbed's probe
-    measures now (`board`) and what this series' own workload pays after a request's gap."""
-    probe_s = (board.read() or (1.0, 0.0))[1] if board is not None else 0.0
-    return max(probe_s, series.cold_extra_s())
 
 
 def _p90(values: list[float]) -> float:

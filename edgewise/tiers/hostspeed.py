@@ -9,16 +9,18 @@ Each tier server divides the CPU time of a compute step by the host's factor (th
 of the last `WINDOW_S` seconds, so one disturbed probe moves nothing) before stretching it to the
 device's speed.
 
-The probe runs once to settle, then, after a pause as short as the gap between two requests (`GAP_S`),
-once as a request finds the caches and once more warm, as the nominal was measured: the warm run gives
-the factor, the difference the host's cold start now. On a busy host its other work evicts a tier's
-caches between two requests, and a request's first run pays that (about 0.08 ms on a busy host of this
-kind, half the time of a 0.2 ms step). It is not taken out of the steps: it depends on each model's
-footprint and on what ran between its requests, which the probe cannot know. The verification allows
-for it above a small workload's time, and the report shows it.
+The probe must meet the host's other work as a step does, or it misjudges what the host does to a step:
+it runs a step-sized workload (the 3 ms one: a neighbour slows a small one differently), once to bring it
+back into the caches and once warm, as the nominal was measured; a testbed that weights its tiers' CPU
+runs the probe at the same weight (a neighbour that interrupts the probe's runs, and not a step's, makes
+the host look slower than it is to a step, and the tiers run fast).
 
-The probe costs about half a percent of one core; it runs on whichever core is free, beside the
-requests, and bench_hop measures what it costs them.
+A request's first run after a gap also pays the caches the host's other work took since; that depends on
+each model's footprint and on what ran between its requests, so it is not taken out of the steps. The
+verification measures it for each workload beside its series and allows for it (testbeds/verify.py).
+
+The probe costs about one percent of one core; it runs on whichever core is free, beside the requests,
+and bench_hop measures what it costs them.
 """
 
 from __future__ import annotations
@@ -36,15 +38,14 @@ import numpy as np
 
 from edgewise.tiers.reference import PROBE_WORKLOAD, ReferenceRunner
 
-PROBE_INTERVAL_S = 0.1
-GAP_S = 0.002  # about the time between two requests of a study (the client's and the relays' turn)
+PROBE_INTERVAL_S = 0.25
 WINDOW_S = 5.0  # the factor is the median of the probes this recent (at least MIN_PROBES of them)
 MIN_PROBES = 9
 READ_INTERVAL_S = 0.05  # a tier looks at the board at most this often
 RING = 64  # probes kept on the board
 
-# The board: a count, then a ring of RING (monotonic time, ratio, cold extra) entries, all float64.
-_ENTRY = 3
+# The board: a count, then a ring of RING (monotonic time, ratio) entries, all float64.
+_ENTRY = 2
 _SLOTS = 1 + _ENTRY * RING
 
 
@@ -67,15 +68,15 @@ class Board:
         Path(path).write_bytes(bytes(_SLOTS * 8))
         return Path(path)
 
-    def post(self, stamp: float, ratio: float, cold_extra_s: float) -> None:
+    def post(self, stamp: float, ratio: float) -> None:
         count = int(self._values[0])
         at = 1 + _ENTRY * (count % RING)
-        self._map[at * 8:(at + _ENTRY) * 8] = np.array([stamp, ratio, cold_extra_s], np.float64).tobytes()
+        self._map[at * 8:(at + _ENTRY) * 8] = np.array([stamp, ratio], np.float64).tobytes()
         self._map[0:8] = np.array([count + 1], np.float64).tobytes()  # after the entry: never an unwritten one
 
-    def read(self, now: float | None = None) -> tuple[float, float] | None:
-        """The medians of the last WINDOW_S seconds' probes (of the latest MIN_PROBES after a quiet spell):
-        the host's factor and its cold start's extra seconds; None while the board is empty."""
+    def read(self, now: float | None = None) -> float | None:
+        """The host's factor: the median of the last WINDOW_S seconds' probes (of the latest MIN_PROBES after
+        a quiet spell); None while the board is empty."""
         count = int(self._values[0])
         if count <= 0:
             return None
@@ -84,8 +85,7 @@ class Board:
         recent = entries[entries[:, 0] >= now - WINDOW_S]
         if len(recent) < MIN_PROBES:
             recent = entries[np.argsort(entries[:, 0])[-MIN_PROBES:]]
-        factor, extra = np.median(recent[:, 1:], axis=0)
-        return float(factor), max(0.0, float(extra))
+        return float(np.median(recent[:, 1]))
 
     def close(self) -> None:
         del self._values
@@ -98,7 +98,7 @@ class HostSpeed:
 
     def __init__(self, board: Board):
         self.board = board
-        self.factor, self.cold_extra_s = board.read() or (1.0, 0.0)
+        self.factor = board.read() or 1.0
         self._read = -math.inf  # the first hold looks again: the probe may have posted since
 
     def nominal_work(self, work_s: float) -> float:
@@ -111,12 +111,12 @@ class HostSpeed:
         now = time.perf_counter()
         if now - self._read >= READ_INTERVAL_S and (room_s > 50e-6 or room_s < 0):
             self._read = now
-            self.factor, self.cold_extra_s = self.board.read() or (self.factor, self.cold_extra_s)
+            self.factor = self.board.read() or self.factor
 
 
 class HostProbe:
-    """Runs the probe workload every `interval_s`, cold then warm, and posts on the board its warm time's
-    ratio to the nominal time and its cold start's extra time."""
+    """Runs the probe workload every `interval_s` and posts on the board its warm time's ratio to the
+    nominal time."""
 
     def __init__(self, board: Board, nominal_probe_s: float, interval_s: float = PROBE_INTERVAL_S):
         if not nominal_probe_s > 0:
@@ -126,12 +126,9 @@ class HostProbe:
         self._runner.once()  # a session's first run allocates; it is not the host's speed
 
     def once(self) -> float:
-        self._runner.once()  # after the long pause: whatever ran since, this run brings the probe back in
-        time.sleep(GAP_S)
-        cold = self._runner.once()  # as a request finds the caches, a request's gap after the last one
-        warm = self._runner.once()  # as the nominal was measured, in a tight loop
-        ratio = warm / self.nominal_probe_s
-        self.board.post(time.monotonic(), ratio, cold - warm)
+        self._runner.once()  # after the pause: whatever ran since, this run brings the probe back in
+        ratio = self._runner.once() / self.nominal_probe_s  # warm, as the nominal was measured
+        self.board.post(time.monotonic(), ratio)
         return ratio
 
     def warm(self, count: int = MIN_PROBES) -> None:

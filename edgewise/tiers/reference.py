@@ -18,7 +18,7 @@ from edgewise.tiers.sessions import make_session
 # name -> (matrix size, depth): about 0.3, 3 and 30 ms on one thread of the host they were sized on
 # (their sizes are fixed, not measured: a device and this host run the same graphs).
 SPEED_WORKLOADS: dict[str, tuple[int, int]] = {"0.3ms": (160, 4), "3ms": (256, 9), "30ms": (384, 28)}
-PROBE_WORKLOAD = "0.3ms"  # what a tier server times to follow the host's speed: short enough to fit in a hold
+PROBE_WORKLOAD = "3ms"  # what the host's probe times to follow its speed: the size of a small model's step
 WORKLOAD_INPUT_WIDTH = 16  # the request carries a tiny tensor; the graph expands it, so links cost ~nothing
 
 

@@ -21,7 +21,7 @@ def host_says(board: Board, factor: float, probes: int = MIN_PROBES) -> None:
     """Post `probes` probes saying the host runs `factor` times slower than nominal."""
     now = time.monotonic()
     for i in range(probes):
-        board.post(now + 0.001 * i, factor, 0.0)
+        board.post(now + 0.001 * i, factor)
 
 
 @pytest.fixture

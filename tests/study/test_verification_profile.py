@@ -51,10 +51,10 @@ def test_a_quick_speed_figure_outside_its_bound_is_measured_again_in_full(monkey
 
     asked = []
 
-    def figure(client, tier, spec, route, name, quick, nominal, board, real_hosts):
+    def figure(client, tier, spec, route, name, quick, nominal, real_hosts):
         asked.append(quick)
         achieved = 1.5 if len(asked) == 1 else 1.0  # the first (quick) series disturbed, the retry not
-        series = verify.SpeedSeries([0.003], [0.003], 0)
+        series = verify.SpeedSeries([0.003], [0.003])
         return Figure(f"speed:{tier}:{name}", 1.0, achieved, "x slower", tolerance_min=verify.SPEED_TOLERANCE), series
 
     monkeypatch.setattr(verify, "_speed_figure", figure)

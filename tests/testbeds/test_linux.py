@@ -11,7 +11,7 @@ import pytest
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
 from edgewise.testbeds.emulation import EmulationReport
-from edgewise.testbeds.verify import SPEED_TOLERANCE, cold_allowance_s, verify_cpu
+from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 from tests.conftest import needs_root
@@ -63,8 +63,8 @@ def test_verify_paper_scaled(paper_scaled):
 
 def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
     """Through the real netns, tbf and cgroups: 0.3 ms and 3 ms requests each take 1 / speed as long as on
-    the nominal host, never less, and more by at most the cold start the host's probe measures now (a
-    busy host evicts a tier's caches between requests: tiers/hostspeed.py)."""
+    the nominal host, never less, and more by at most what the workload's cold start costs on this host
+    now (a busy host evicts a tier's caches between requests: tiers/hostspeed.py)."""
     nominal = paper_scaled.host_nominal()
     for tier in ("mobile", "edge"):
         speed = paper_scaled.tiers[tier].speed
@@ -72,7 +72,7 @@ def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
         with paper_scaled.client(timeout_s=30) as client:
             for size in ("0.3ms", "3ms"):
                 def held_to_speed(achieved: float, series) -> bool:
-                    cold_s = cold_allowance_s(series, paper_scaled.host_board())
+                    cold_s = series.cold_extra_s()
                     return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold_s / nominal.workloads_s[size]
 
                 attempts = []

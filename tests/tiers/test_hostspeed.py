@@ -21,22 +21,22 @@ def workload_cache(tmp_path_factory):
         yield
 
 
-def post_many(board: Board, ratio: float, extra_s: float = 0.0, count: int = MIN_PROBES, at: float | None = None):
+def post_many(board: Board, ratio: float, count: int = MIN_PROBES, at: float | None = None):
     at = time.monotonic() if at is None else at
     for i in range(count):
-        board.post(at - 0.01 * (count - i), ratio, extra_s)
+        board.post(at - 0.01 * (count - i), ratio)
 
 
 def test_the_board_gives_the_median_of_the_recent_window(tmp_path):
     board = Board(Board.create(tmp_path / "b"))
     assert board.read() is None  # nothing posted: a tier keeps what it had
     now = time.monotonic()
-    post_many(board, 3.0, 0.002, count=MIN_PROBES, at=now - 2 * WINDOW_S)  # an old episode
-    post_many(board, 1.2, 0.0001, count=MIN_PROBES + 2, at=now)
-    factor, extra = board.read(now)
-    assert factor == pytest.approx(1.2) and extra == pytest.approx(0.0001)
-    # A reader in another process maps the same file and sees the same figures.
-    assert Board(tmp_path / "b").read(now) == (factor, extra)
+    post_many(board, 3.0, count=MIN_PROBES, at=now - 2 * WINDOW_S)  # an old episode
+    post_many(board, 1.2, count=MIN_PROBES + 2, at=now)
+    factor = board.read(now)
+    assert factor == pytest.approx(1.2)
+    # A reader in another process maps the same file and sees the same figure.
+    assert Board(tmp_path / "b").read(now) == factor
 
 
 def test_after_a_quiet_spell_the_latest_probes_stand(tmp_path):
@@ -44,28 +44,21 @@ def test_after_a_quiet_spell_the_latest_probes_stand(tmp_path):
     now = time.monotonic()
     post_many(board, 1.1, count=3, at=now - 4 * WINDOW_S)
     post_many(board, 1.3, count=MIN_PROBES, at=now - 3 * WINDOW_S)  # all older than the window
-    assert board.read(now)[0] == pytest.approx(1.3)
+    assert board.read(now) == pytest.approx(1.3)
 
 
 def test_the_ring_keeps_only_the_newest_probes(tmp_path):
     board = Board(Board.create(tmp_path / "b"))
     post_many(board, 5.0, count=RING)
     post_many(board, 1.0, count=RING)  # overwrites every entry
-    assert board.read()[0] == pytest.approx(1.0)
-
-
-def test_a_negative_cold_extra_counts_as_none(tmp_path):
-    board = Board(Board.create(tmp_path / "b"))
-    post_many(board, 1.0, -0.0005)  # the quiet host's cold start is sometimes longer than this one's
-    assert board.read()[1] == 0.0
+    assert board.read() == pytest.approx(1.0)
 
 
 def test_nominal_work_divides_by_the_factor(tmp_path):
     board = Board(Board.create(tmp_path / "b"))
-    post_many(board, 1.25, 0.0001)
+    post_many(board, 1.25)
     host = HostSpeed(board)
     assert host.nominal_work(0.001) == pytest.approx(0.001 / 1.25)
-    assert host.cold_extra_s == pytest.approx(0.0001)  # known, not taken out (see hostspeed's docstring)
 
 
 def test_the_probe_posts_how_fast_the_host_runs_now(tmp_path):
@@ -75,18 +68,18 @@ def test_the_probe_posts_how_fast_the_host_runs_now(tmp_path):
     board = Board(Board.create(tmp_path / "b"))
     probe = HostProbe(board, nominal)
     probe.warm()
-    factor, _ = board.read()
+    factor = board.read()
     assert 0.5 < factor < 2.0  # the same host a moment later: about its nominal speed
     # Against a nominal twice as fast as this host, the probe says the host runs twice as slow.
     HostProbe(board, nominal / 2).warm(RING)
-    assert board.read()[0] == pytest.approx(2 * factor, rel=0.5)
+    assert board.read() == pytest.approx(2 * factor, rel=0.5)
 
 
 def test_a_step_is_held_to_its_device_time_against_the_nominal_host(tmp_path):
     """A board saying the host runs 1.5x slower than nominal: a step of 6 ms CPU is 4 ms nominal, and a
     tier at speed 0.25 holds it 16 ms (room enough for a busy host to take some of the step's core)."""
     board = Board(Board.create(tmp_path / "b"))
-    post_many(board, 1.5, 0.0)
+    post_many(board, 1.5)
     pace = Pace(0.25, 1, HostSpeed(board))
 
     def work() -> None:
@@ -110,7 +103,7 @@ def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
     """The board says the host runs 2x slower than nominal: a device at 0.8 of nominal needs 0.625 of the
     step's time, so the step ends past its device time and is not held."""
     board = Board(Board.create(tmp_path / "b"))
-    post_many(board, 2.0, 0.0)
+    post_many(board, 2.0)
     pace = Pace(0.8, 1, HostSpeed(board))
 
     def work() -> None:
