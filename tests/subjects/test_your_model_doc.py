@@ -53,8 +53,11 @@ def test_the_doc_has_its_three_examples():
     assert set(EXAMPLES) == {"onnx-static-batch", "torch-factory", "hf-text"}
 
 
-# make test runs a torch factory through every chain in tests/subjects/test_model_families.py (depthwise-cnn).
-@pytest.mark.parametrize("name", ["onnx-static-batch", pytest.param("torch-factory", marks=pytest.mark.slow), "hf-text"])
+# make test runs one example; the others run in make test-all (make test runs a torch factory through every
+# chain in tests/subjects/test_model_families.py, depthwise-cnn, and a transformers text classifier in
+# tests/operators/test_families_study.py, qwen2).
+@pytest.mark.parametrize("name", ["onnx-static-batch", pytest.param("torch-factory", marks=pytest.mark.slow),
+                                  pytest.param("hf-text", marks=pytest.mark.slow)])
 def test_doc_example_runs_every_cell(workspace, name):
     results = _run(workspace, name)
     cells = {c["cell"]: c for c in results["cells"]}

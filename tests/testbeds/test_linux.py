@@ -75,14 +75,17 @@ def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
                     cold_s = series.cold_extra_s()
                     return 1 - SPEED_TOLERANCE <= achieved * speed <= 1 + SPEED_TOLERANCE + cold_s / nominal.workloads_s[size]
 
+                def spread_ok(on_tier: list[float], series) -> bool:
+                    return tight(on_tier, series.cold_extra_s() / speed)
+
                 attempts = []
                 for _ in range(3):  # a disturbed series is measured again, as verification does
                     attempts.append(slowdown(client, tier, route, size, nominal=nominal))
-                    if held_to_speed(*attempts[-1][::2]) and tight(attempts[-1][1]):
+                    if held_to_speed(*attempts[-1][::2]) and spread_ok(*attempts[-1][1:]):
                         break
                 # Load only makes a series slower or looser: one series within each bound shows the tier holds.
                 assert any(held_to_speed(a, s) for a, _, s in attempts), (tier, size, [a for a, _, _ in attempts])
-                assert any(tight(t) for _, t, _ in attempts), (tier, size, [p90_over_p50(t) for _, t, _ in attempts])
+                assert any(spread_ok(t, s) for _, t, s in attempts), (tier, size, [p90_over_p50(t) for _, t, _ in attempts])
 
 
 def test_a_share_under_one_core_is_held(tmp_path):
