@@ -33,7 +33,9 @@ def test_a_server_study_honours_every_run_option(ray_cluster, tmp_path):
     assert all(c["status"] == "ok" and c["service_s"] > 0 for c in cells.values()), cells
     assert (out / "load.html").exists() and (out / "report.html").exists()
 
-    # `edgewise load` of the same file: the same path, its options too (the cache holds the artifacts now).
+    # `edgewise load` of the same study: the same path, its options too (the cache holds the artifacts now; the
+    # testbed, verified above, is not verified again).
+    study.write_text(yaml.safe_dump({**STUDY, "testbed": {**STUDY["testbed"], "verify": False}}))
     again = CliRunner().invoke(app, ["load", str(study), "--out", str(tmp_path / "load"), "--cache", str(cache),
                                      "--executor", "local", "--lanes", "2", "--device", "cpu"],
                                env={"COLUMNS": "250"})

@@ -119,5 +119,7 @@ def test_linux_testbed_without_root(user_files):
 def _as_nobody(study: Path, out: Path, work: Path) -> subprocess.CompletedProcess:
     cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "edgewise.cli",
            "run", str(study), "--out", str(out), "--cache", str(work / "cache")]
-    env = {**os.environ, "HOME": str(work), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    # nobody's own home and cache: one inherited from root is not nobody's to write (ONNX Runtime warns then).
+    env = {**os.environ, "HOME": str(work), "XDG_CACHE_HOME": str(work / ".cache"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(ROOT)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work, env=env)
