@@ -12,7 +12,7 @@ from edgewise.measure.cells import CellRequest
 from edgewise.measure.latency import Protocol
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 
-TIERS = {"mobile": TierSpec("mobile", 1.0, 1024), "edge": TierSpec("edge", 1.0, 2048)}
+TIERS = {"mobile": TierSpec("mobile", 1.0, 1024, speed=0.5), "edge": TierSpec("edge", 1.0, 2048, speed=0.5)}
 LINKS = [LinkSpec("client", "mobile", 100.0), LinkSpec("mobile", "edge", 100.0)]
 PROTOCOL = Protocol(inputs=3, passes=2, warmup_passes=1, retries=2)
 

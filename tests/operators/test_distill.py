@@ -12,7 +12,7 @@ from edgewise.building.training import FP32, training_precision
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
 from edgewise.whitebox.distillation import TeacherLogits, kd_loss
-from edgewise.whitebox.measure import latency_ms
+from edgewise.whitebox.measure import macs_and_parameters
 from tests.operators.helpers import evaluate, make_ctx_factory
 
 
@@ -60,7 +60,9 @@ def test_teacher_logits_are_computed_once_then_read_from_disk(tiny_cnn, tmp_path
 
 
 @pytest.mark.parametrize("subject_fixture", ["tiny_cnn", "tiny_bert"])
-def test_student_is_smaller_faster_and_close_in_accuracy(subject_fixture, request, tmp_path_factory):
+def test_student_is_smaller_lighter_and_close_in_accuracy(subject_fixture, request, tmp_path_factory):
+    """Fewer parameters and fewer multiply-accumulates per input (how much faster that makes it on a tier is
+    bench_families' to measure: these models run in tens of microseconds, which a timed test cannot judge)."""
     subject = request.getfixturevalue(subject_fixture)
     cache = ArtifactCache(tmp_path_factory.mktemp("distill-artifacts"))
     root = root_artifact(subject, cache, log=lambda m: None)
@@ -75,8 +77,9 @@ def test_student_is_smaller_faster_and_close_in_accuracy(subject_fixture, reques
     # test asks only that it learned (chance is 0.25).
     floor = evaluate(root.parts, subject)[metric] - get_operator("distill").tolerance if subject.family == "cnn" else 0.4
     assert evaluate(art.parts, subject)[metric] >= floor
-    before, after = latency_ms([root.onnx, art.onnx], subject.splits().evaluation.batch(slice(0, 1)), runs=30)
-    assert after < before
+    example = subject.splits().evaluation.batch(slice(0, 1))
+    teacher = torch.load(root.torch_module, weights_only=False)
+    assert macs_and_parameters(student, example)[0] < macs_and_parameters(teacher, example)[0]
 
 
 def test_student_is_seeded_and_its_architecture_is_part_of_the_key(tiny_cnn, tmp_path, monkeypatch):

@@ -17,7 +17,8 @@ from edgewise.testing.testbeds import check_testbed
 from edgewise.tiers.spec import LinkSpec, TierSpec
 from tests.conftest import needs_root
 
-TIERS = {"mobile": TierSpec("mobile", 0.5, 1024), "edge": TierSpec("edge", 1.0, 2048)}
+# Below the nominal speed, as every preset's tiers: a host slower than its nominal cannot hold a tier at 1.0.
+TIERS = {"mobile": TierSpec("mobile", 0.5, 1024, speed=0.25), "edge": TierSpec("edge", 1.0, 2048, speed=0.5)}
 LINKS = [LinkSpec("client", "mobile", 100.0, delay_ms=2.0), LinkSpec("mobile", "edge", 20.0, delay_ms=5.0)]
 
 

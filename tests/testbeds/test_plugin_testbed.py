@@ -35,6 +35,6 @@ def test_a_testbed_of_a_new_kind_is_named_in_a_study_file_and_conforms(tmp_path)
         os.kill(testbed.procs[tier].pid, signal.SIGKILL)
         testbed.procs[tier].exit_code(wait_s=5.0)
 
-    check_testbed(testbed, {"mobile": TierSpec("mobile", 1.0, 1024), "edge": TierSpec("edge", 1.0, 1024)},
+    check_testbed(testbed, {"mobile": TierSpec("mobile", 1.0, 1024, speed=0.5), "edge": TierSpec("edge", 1.0, 1024, speed=0.5)},
                   [LinkSpec("client", "mobile", 100.0), LinkSpec("mobile", "edge", 50.0)], kill=kill)
     assert TestbedConfig(kind="loopback-hosts").kind == "loopback-hosts"
