@@ -73,6 +73,7 @@ def test_study_quick(tmp_path):
     assert len(data["per_cell"]["points"]) == 2 and len(data["per_input"]["points"]) == 2
 
 
+@pytest.mark.slow  # make bench runs it in full; make test runs every family's surgery (tests/operators)
 def test_families_quick(tmp_path):
     # An encoder, a windowed vision transformer and a CNN (a decoder's surgery: tests/operators/test_families_*).
     data = run_bench("bench_families.py", tmp_path / "f.json", "electra", "swin", "depthwise-cnn")
