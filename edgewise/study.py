@@ -457,6 +457,8 @@ class Study:
         report = testbed.verify(quick=quick)
         store.set_emulation(report.to_dict())
         self._verified_at = time.monotonic()
+        for line in report.short_of_headroom():
+            self.progress.log(line)
         failures = report.failures(self.config.testbed.tolerance)
         if failures:
             raise TestbedError("the testbed does not emulate what the study asks: " + "; ".join(failures),

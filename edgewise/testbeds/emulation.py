@@ -65,6 +65,19 @@ class EmulationReport:
                            f"(outside {bound})")
         return out
 
+    def short_of_headroom(self) -> list[str]:
+        """One line per tier this host is now too slow to hold at its speed (its `headroom:TIER` below 1),
+        naming what to do: such a tier's samples wait for the host to recover, or are kept marked."""
+        out = []
+        for f in self.figures:
+            if f.name.startswith("headroom:") and f.achieved is not None and f.achieved < 1.0:
+                tier = f.name.split(":", 1)[1]
+                out.append(f"{f.name} {f.achieved:.2f}x: this host now runs too slow to hold the {tier} tier at its "
+                           "speed; its samples will wait for headroom. If the host's nominal was measured at a faster "
+                           "time, measure it again on a quiet host (edgewise testbed nominal --measure), or lower "
+                           "the tier's speed")
+        return out
+
     def get(self, name: str) -> Figure:
         for f in self.figures:
             if f.name == name:

@@ -82,3 +82,15 @@ def test_a_resumed_study_verifies_again_after_a_failed_verification_with_its_pro
         # A series disturbed by the host is measured again in full, and the closest one is kept.
         assert quick < full and (f"over {quick} requests" in note
                                  or ("closest of" in note and f"over {full} requests" in note)), note
+
+
+def test_a_tier_the_host_is_too_slow_for_is_named_with_the_fix():
+    """A headroom below 1 (the host slower now than the tier's speed allows) is said, with what to do."""
+    from edgewise.testbeds.emulation import EmulationReport, Figure
+
+    report = EmulationReport("linux", False)
+    report.add(Figure("headroom:cloud", None, 0.96, "x", gates=False))
+    report.add(Figure("headroom:edge", None, 1.9, "x", gates=False))
+    lines = report.short_of_headroom()
+    assert len(lines) == 1 and lines[0].startswith("headroom:cloud 0.96x") and "nominal --measure" in lines[0]
+    assert not report.failures(0.1)  # said, not judged: the samples wait for the host instead
