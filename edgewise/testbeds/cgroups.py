@@ -60,7 +60,7 @@ class TierCgroup:
     def join(self, pid: int | None = None) -> None:
         """Move `pid` (default: the calling process, e.g. from a child's preexec) into this cgroup."""
         for d in self.dirs:
-            _write(d / "cgroup.procs", str(pid or os.getpid()))
+            join(d, pid)
 
     def oom_kills(self) -> int:
         """How many times the kernel killed a process here for exceeding the memory cap."""
@@ -107,7 +107,7 @@ def weighted_group(name: str) -> Path:
 
 
 def join(group: Path, pid: int | None = None) -> None:
-    """Move `pid` (default: the calling process, e.g. from a child's preexec) into the CPU cgroup `group`."""
+    """Move `pid` (default: the calling process, e.g. from a child's preexec) into the cgroup directory `group`."""
     _write(group / "cgroup.procs", str(pid or os.getpid()))
 
 
