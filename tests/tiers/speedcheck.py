@@ -27,7 +27,7 @@ def tight(on_tier: list[float], cold_s: float = 0.0) -> bool:
     """No request stalls behind a quota: the bimodal quota gave p90/p50 ~3. Above 1.5 x p50, a request may
     also pay `cold_s`, the cold start its workload pays on this host now (stretched to the tier's time):
     it is most of a sub-millisecond step's spread on a busy host, and no quota's doing."""
-    return statistics.quantiles(on_tier, n=10)[-1] <= 1.5 * statistics.median(on_tier) + cold_s
+    return p90_over_p50(on_tier) <= 1.5 + cold_s / statistics.median(on_tier)
 
 
 def slowdown(client, tier: str, route, workload: str, requests: int = 15, threads: int = 1, nominal=None):
