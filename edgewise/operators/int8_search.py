@@ -39,6 +39,8 @@ class Int8Params(BaseModel):
     threads: int = Field(default=1, ge=1, description="intra-op threads candidates are timed on (the target tier's)")
     search_runs: int = Field(default=30, ge=1, description="timed runs per candidate against the incumbent (blocks "
                              "of 10 taking turns: a burst of load on a shared host lands on both)")
+    confirm_close_calls: bool = Field(default=True, description="time a challenger again, over twice search_runs, "
+                                      "when it is neither clearly faster nor slower than the incumbent")
     latency_runs: int = Field(default=30, ge=1, description="runs of the final fp32 vs int8 comparison")
     accuracy_control: bool = Field(default=True, description="when the chosen variant drops too much, leave its most "
                                    "sensitive nodes in float until the drop is within max_accuracy_drop")
@@ -187,7 +189,8 @@ def choose_int8(name: str, src: Path, subject, p: Int8Params, space: Space,
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         prepared = Prepared(src, Path(tmp), calibration.batch(slice(0, 1)))
         judge = Judge(build=partial(builder, prepared, calibration), session=partial(make_session, threads=p.threads),
-                      score=metric_of, feeds=feeds, runs=p.search_runs, reference_metric=metric_of(fp32),
+                      score=metric_of, feeds=feeds, runs=p.search_runs, confirm_close_calls=p.confirm_close_calls,
+                      reference_metric=metric_of(fp32),
                       max_drop_points=p.max_accuracy_drop, workdir=Path(tmp),
                       reference_outputs=[fp32.run(None, {n: f[n] for n in names})[0] for f in feeds])
         best, outcomes = search(space, judge, log)

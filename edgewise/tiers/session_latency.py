@@ -24,8 +24,14 @@ def median_latency(session, feeds: list[dict[str, np.ndarray]], runs: int, warmu
 
 def interleaved_latency(sessions: list, feeds: list[dict[str, np.ndarray]], runs: int, warmup: int = 2,
                         block: int = 10) -> list[float]:
-    """Median seconds per session, the sessions taking turns in blocks of back-to-back runs so that
-    load hits them alike.
+    """Median seconds per session over `interleaved_times`."""
+    return [float(np.median(t)) for t in interleaved_times(sessions, feeds, runs, warmup, block)]
+
+
+def interleaved_times(sessions: list, feeds: list[dict[str, np.ndarray]], runs: int, warmup: int = 2,
+                      block: int = 10) -> list[list[float]]:
+    """Seconds of each timed run per session, the sessions taking turns in blocks of back-to-back runs
+    so that load hits them alike.
 
     Runs within a block follow each other, as a served model's requests do: alternating run by run
     would start every run from the other model's cache, and a larger fp32 model evicts an int8 one
@@ -47,4 +53,4 @@ def interleaved_latency(sessions: list, feeds: list[dict[str, np.ndarray]], runs
                 s.run(None, fs[i % len(fs)])
                 times[k].append(time.perf_counter() - start)
         order = order[1:] + order[:1]
-    return [float(np.median(t)) for t in times]
+    return times

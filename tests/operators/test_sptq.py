@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from edgewise.building.artifacts import ArtifactCache
 from edgewise.errors import ConfigError
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
 from edgewise.operators.sptq import CalibrationReader
-from edgewise.operators.sptq_candidates import Candidate, Outcome, better, candidate_space
+from edgewise.operators.sptq_candidates import Candidate, Judge, Outcome, better, candidate_space, close_call
+from edgewise.tiers.sessions import make_session
 from tests.operators.helpers import evaluate, make_ctx_factory
 
 
@@ -119,8 +122,34 @@ def test_speed_never_buys_accuracy_beyond_the_accepted_drop():
     assert better(lossy, incumbent)[0] is False
     barely = Outcome(replace(first, per_channel=True), latency_s=1.98, incumbent_s=2.0, drop_points=0.0, accepted=True)
     assert better(barely, incumbent)[0] is False  # within the timing margin: the incumbent stays
+    assert close_call(1.98, 2.0) and close_call(1.9, 2.0) and not close_call(1.8, 2.0) and not close_call(2.02, 2.0)
     rescue = Outcome(replace(first, calibration="entropy"), latency_s=3.0, incumbent_s=2.0, drop_points=0.2, accepted=True)
     assert better(rescue, Outcome(first, latency_s=2.0, drop_points=4.0, accepted=False))[0] is True
+
+
+def _matmul_model(path, outputs: int) -> str:
+    weight = np.random.default_rng(0).standard_normal((768, outputs)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 768])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, outputs])],
+                              [onnx.numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def test_a_close_call_is_timed_again_and_a_clear_one_is_not(tmp_path):
+    judge = Judge(build=lambda c, p: None, session=make_session, score=lambda s: 1.0,
+                  feeds=[{"x": np.ones((1, 768), np.float32)}], runs=10, reference_metric=1.0, max_drop_points=1.0,
+                  workdir=tmp_path)
+    narrow, wide = _matmul_model(tmp_path / "narrow.onnx", 8), _matmul_model(tmp_path / "wide.onnx", 768)
+    assert [len(t) for t in judge.timed([make_session(narrow), make_session(wide)])] == [10, 10]  # ~1/50 the work
+    seen = []
+    for _ in range(12):  # two sessions of one model: about every second timing lands in the band
+        times = judge.timed([make_session(wide), make_session(wide)])
+        close = close_call(float(np.median(times[0][:10])), float(np.median(times[1][:10])))
+        assert [len(t) for t in times] == ([30, 30] if close else [10, 10])
+        seen.append(close)
+    assert set(seen) == {True, False}
 
 
 def test_fixed_parameters_are_not_searched():
