@@ -201,6 +201,9 @@ class MeasureConfig(_Strict):
     warmup_passes: int = Field(default=1, ge=0, description="first passes stored but left out of statistics")
     warmup_inputs: int | None = Field(default=None, ge=1,
                                       description="inputs sent in each warm-up pass (default: all of them)")
+    condition_turn_inputs: int | None = Field(
+        default=None, ge=1, description="network conditions take turns this many inputs at a time, so that the "
+        "host's drift is spread over every condition (default: edgewise.measure.latency.TURN_INPUTS)")
     cold_start: bool = Field(default=False, description="new inference session per request (reference)")
     evaluation_samples: int | None = Field(default=None, ge=1, description="cap on the evaluation split")
     timeout_s: float = Field(default=120.0, gt=0)
@@ -296,9 +299,11 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def identity_dump(config: StudyConfig) -> dict[str, Any]:
     """The study as its fingerprint sees it: the runtime keys left out where unset, so a study without
-    them keeps the fingerprint (and the store) it had before runtimes were a dimension. Conditions are
-    left out too: a study re-run with one more condition resumes and measures only that one."""
+    them keeps the fingerprint (and the store) it had before runtimes were a dimension (the conditions'
+    turn likewise). Conditions are left out too: a study re-run with one more condition resumes and measures only that one."""
     data = config.model_dump(mode="json", exclude={"conditions"})
+    if data["measure"].get("condition_turn_inputs") is None:
+        data["measure"].pop("condition_turn_inputs", None)
     if not data.get("runtimes"):
         data.pop("runtimes", None)
     for group in data.get("cells", []):

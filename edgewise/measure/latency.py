@@ -1,8 +1,8 @@
 """The request loop: passes x inputs, batch 1, sequential, client-side end to end.
 
 Cells of one subject are interleaved in a seeded random order within each pass, and a study's
-network conditions take turns pass by pass, so drift of the machine over time favours no cell and no
-condition. Every sample is stored as it is measured; a resumed run asks the store what is missing
+network conditions take turns a few inputs at a time, so drift of the machine over time favours no
+cell and no condition. Every sample is stored as it is measured; a resumed run asks the store what is missing
 and measures only that. A sample the host was too slow to take at its tiers' speed is set aside and
 taken again (Headroom).
 """
@@ -36,6 +36,13 @@ class CellJob:
     failed: str | None = field(default=None)
 
 
+# Conditions take turns this many inputs at a time. Turns of a whole pass gave each condition two
+# windows of time in a study of three passes, and the host's drift between windows (a 25 % step in one
+# cell's medians) passed into the comparison of conditions; shorter turns spread every condition over
+# the whole run. A cell's requests within a turn still follow each other, as a served model's do.
+TURN_INPUTS = 4
+
+
 @dataclass
 class Protocol:
     inputs: int
@@ -43,15 +50,23 @@ class Protocol:
     warmup_passes: int
     retries: int = 2
     warmup_inputs: int | None = None  # inputs sent in a warm-up pass; None: all of them
+    turn_inputs: int = TURN_INPUTS  # inputs each cell sends under one condition before the next condition's turn
 
     @classmethod
     def of(cls, measure) -> "Protocol":
         """The protocol a study's `measure` section states."""
-        return cls(measure.inputs, measure.passes, measure.warmup_passes, measure.retries, measure.warmup_inputs)
+        return cls(measure.inputs, measure.passes, measure.warmup_passes, measure.retries, measure.warmup_inputs,
+                   measure.condition_turn_inputs or TURN_INPUTS)
 
     def inputs_in(self, pass_: int) -> int:
         """How many inputs pass `pass_` sends."""
         return (self.warmup_inputs or self.inputs) if pass_ < self.warmup_passes else self.inputs
+
+    def turns_in(self, pass_: int, conditions: int) -> list[range]:
+        """The inputs of pass `pass_` in the turns conditions take (one turn when there is one condition)."""
+        n = self.inputs_in(pass_)
+        size = n if conditions <= 1 else self.turn_inputs
+        return [range(first, min(first + size, n)) for first in range(0, n, size)]
 
     @property
     def samples(self) -> int:
@@ -93,9 +108,9 @@ def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protoc
                     enter: Callable[[Condition], None] | None = None, headroom: Headroom | None = None) -> None:
     """Measure every missing sample of the blocks' jobs.
 
-    Pass by pass, the blocks (one per network condition) take turns in an order that rotates from pass
-    to pass, so that the host's drift over time never poses as a difference between conditions; within
-    a block the cells take turns in a seeded random order. `enter(condition)` puts the testbed's links
+    The blocks (one per network condition) take turns a few inputs at a time (Protocol.turn_inputs), in
+    an order that rotates from turn to turn, so that the host's drift over time never poses as a
+    difference between conditions; within a block the cells take turns in a seeded random order. `enter(condition)` puts the testbed's links
     into a block's condition before it is measured.
     `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
     `recover(tier)` restarts a dead tier and reloads what it held.
@@ -103,22 +118,25 @@ def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protoc
     rng = np.random.default_rng(seed)
     headroom = headroom or Headroom()
     jobs = [job for block in blocks for job in block.jobs]
+    turn = 0
     for p in range(protocol.passes):
         order = [jobs[int(j)] for j in rng.permutation(len(jobs))]
-        for k in range(len(blocks)):
-            block = blocks[(p + k) % len(blocks)]
-            members = {id(job) for job in block.jobs}
-            todo = [job for job in order if id(job) in members and not job.failed
-                    and len(store.done_inputs(job.name, p)) < protocol.inputs_in(p)]
-            if not todo:
-                continue
-            if block.condition is not None and enter is not None:
-                enter(block.condition)
-            loop = _Loop(jobs, payloads, protocol, store, infer, recover, on_sample)
-            for job in todo:
-                loop.measure(job, p)
-                time.sleep(0)  # let a Ctrl-C land between cells
-            loop.measure_again(headroom)
+        for inputs in protocol.turns_in(p, len(blocks)):
+            for k in range(len(blocks)):
+                block = blocks[(turn + k) % len(blocks)]
+                members = {id(job) for job in block.jobs}
+                todo = [job for job in order if id(job) in members and not job.failed
+                        and not set(inputs) <= store.done_inputs(job.name, p)]
+                if not todo:
+                    continue
+                if block.condition is not None and enter is not None:
+                    enter(block.condition)
+                loop = _Loop(jobs, payloads, protocol, store, infer, recover, on_sample)
+                for job in todo:
+                    loop.measure(job, p, inputs)
+                    time.sleep(0)  # let a Ctrl-C land between cells
+                loop.measure_again(headroom)
+            turn += 1
 
 
 class _Loop:
@@ -130,9 +148,9 @@ class _Loop:
         self.infer, self.recover, self.on_sample = infer, recover, on_sample
         self.unheld: list[tuple[CellJob, int, int]] = []  # (job, pass, input)
 
-    def measure(self, job: CellJob, p: int) -> None:
+    def measure(self, job: CellJob, p: int, inputs: range) -> None:
         done = self.store.done_inputs(job.name, p)
-        for i in range(self.protocol.inputs_in(p)):
+        for i in inputs:
             if i in done:
                 continue
             if not self.take(job, p, i, last_chance=False):
