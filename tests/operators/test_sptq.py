@@ -123,6 +123,8 @@ def test_speed_never_buys_accuracy_beyond_the_accepted_drop():
     barely = Outcome(replace(first, per_channel=True), latency_s=1.98, incumbent_s=2.0, drop_points=0.0, accepted=True)
     assert better(barely, incumbent)[0] is False  # within the timing margin: the incumbent stays
     assert close_call(1.98, 2.0) and close_call(1.9, 2.0) and not close_call(1.8, 2.0) and not close_call(2.02, 2.0)
+    confirmed = replace(barely, latency_s=1.96, timed_runs=90, retimed=True)  # 2 % faster over three times the runs
+    assert better(confirmed, incumbent)[0] is True and better(replace(confirmed, retimed=False), incumbent)[0] is False
     rescue = Outcome(replace(first, calibration="entropy"), latency_s=3.0, incumbent_s=2.0, drop_points=0.2, accepted=True)
     assert better(rescue, Outcome(first, latency_s=2.0, drop_points=4.0, accepted=False))[0] is True
 
