@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import parse_args, spread, table, write_results  # noqa: E402
+from benchmarks.common import cpu_name, parse_args, spread, table, write_results  # noqa: E402
 
 BASELINE = "7c9e9c7"  # the last commit whose sptq chose its variant by the candidate search alone
 BUILTINS = ("resnet", "resnext", "bert", "roberta")
@@ -70,14 +70,6 @@ art = build_chain(Chain.parse(chain), subject, ArtifactCache(cache / "artifacts"
                   params=params, log=lambda m: None)
 print(json.dumps({"path": str(art.parts[0]), "label": art.meta.get("choice", {}).get("label")}))
 """
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    extras = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{name} ({', '.join(extras) or 'no VNNI/AMX'}), {os.cpu_count()} cores"
 
 
 def baseline_tree(ref: str, into: Path) -> Path:

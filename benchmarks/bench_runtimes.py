@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import parse_args, spread, table, write_results  # noqa: E402
+from benchmarks.common import cpu_name, parse_args, spread, table, write_results  # noqa: E402
 from edgewise.building.artifacts import ArtifactCache  # noqa: E402
 from edgewise.environment import fingerprint  # noqa: E402
 from edgewise.operators import BuildContext  # noqa: E402
@@ -36,13 +36,6 @@ WANTED = ("resnet", "resnext", "bert", "roberta")
 FP32 = ("onnxruntime", "openvino", "openvino[precision=bf16]", "executorch")
 INT8 = ("onnxruntime", "openvino", "executorch")
 SAME_GRAPH = "onnxruntime (openvino's graph)"  # ONNX Runtime on OpenVINO's int8 graph, where it is another
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def rounds_of_blocks(runs: dict[str, callable], feeds: list, rounds: int, blocks: int, block: int) -> dict:
