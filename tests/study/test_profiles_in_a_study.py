@@ -38,7 +38,7 @@ def run(tmp_path_factory, cache_dir) -> Path:
         "operators": {"sptq": {"search_runs": 3, "latency_runs": 3}, "dptq": {"search_runs": 3, "latency_runs": 3}},
         "seed": 0}))
     out = work / "run"
-    done = _cli("run", str(study), "--out", str(out), "--cache", str(cache_dir), "--profile", "paper")
+    done = _cli("run", str(study), "--out", str(out), "--cache", str(cache_dir), "--profile", "quick")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 
