@@ -39,7 +39,9 @@ class CellJob:
 # Conditions take turns this many inputs at a time. Turns of a whole pass gave each condition two
 # windows of time in a study of three passes, and the host's drift between windows (a 25 % step in one
 # cell's medians) passed into the comparison of conditions; shorter turns spread every condition over
-# the whole run. A cell's requests within a turn still follow each other, as a served model's do.
+# the whole run. A cell's requests within a turn follow each other, as a served model's do, after one
+# untimed request: the first would follow another cell's, whose length depends on the condition (a
+# 25 ms link delay leaves the core idle), and a quarter of the samples would carry that.
 TURN_INPUTS = 4
 
 
@@ -133,7 +135,7 @@ def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protoc
                     enter(block.condition)
                 loop = _Loop(jobs, payloads, protocol, store, infer, recover, on_sample)
                 for job in todo:
-                    loop.measure(job, p, inputs)
+                    loop.measure(job, p, inputs, rewarm=len(blocks) > 1 and p >= protocol.warmup_passes)
                     time.sleep(0)  # let a Ctrl-C land between cells
                 loop.measure_again(headroom)
             turn += 1
@@ -148,8 +150,12 @@ class _Loop:
         self.infer, self.recover, self.on_sample = infer, recover, on_sample
         self.unheld: list[tuple[CellJob, int, int]] = []  # (job, pass, input)
 
-    def measure(self, job: CellJob, p: int, inputs: range) -> None:
+    def measure(self, job: CellJob, p: int, inputs: range, rewarm: bool = False) -> None:
+        """The inputs of one turn not yet stored; `rewarm`: after one untimed request."""
         done = self.store.done_inputs(job.name, p)
+        if rewarm and any(i not in done for i in inputs):
+            if self.request(job, self.payloads[inputs[0] % len(self.payloads)]) is None:
+                return
         for i in inputs:
             if i in done:
                 continue
