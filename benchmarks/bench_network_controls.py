@@ -16,18 +16,18 @@ Needs root (the linux testbed).
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
-
 from common import cpu_name, parse_args, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "results" / "tmp" / "network-controls"  # the run is kept there to look into
 GOAL = 0.05
 
 
@@ -67,12 +67,13 @@ def quick_study(study: Path, folder: Path) -> Path:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
         "--study", type=Path, default=ROOT / "examples" / "network.yaml"))
-    with tempfile.TemporaryDirectory(prefix="bench-network-") as tmp:
-        study = quick_study(args.study, Path(tmp)) if args.quick else args.study
-        out = Path(tmp) / "run"
-        took = run_study(study, out)
-        rows = controls(out)
-        drift = json.loads((out / "results.json").read_text())["study"].get("drift") or {}
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    study = quick_study(args.study, WORK) if args.quick else args.study
+    out = WORK / "run"
+    took = run_study(study, out)
+    rows = controls(out)
+    drift = json.loads((out / "results.json").read_text())["study"].get("drift") or {}
     print(table(["control", "slowest/fastest", "farthest from median", "called different"],
                 [[r["cell"], f"{r['max_over_min']:.3f}", f"{100 * r['worst_from_median']:.1f} %",
                   "yes" if r["called_different"] else "no"] for r in rows]))
