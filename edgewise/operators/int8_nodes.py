@@ -72,6 +72,15 @@ def original_node(kernel: str, names: set[str]) -> str | None:
     return head if head in names else None
 
 
+def int8_nodes(path: Path, names: set[str]) -> list[str]:
+    """The float graph's names (`names`) of the nodes that compute in int8 in the quantized graph at `path`,
+    in either format: the operator format renames a node it quantizes (`Conv` becomes `Conv_quant`), and a
+    node known only by that name could be neither probed nor left in float."""
+    from edgewise.onnxgraph.quantized import quantized_node_names
+
+    return sorted({origin for origin in (original_node(n, names) for n in quantized_node_names(path)) if origin})
+
+
 def node_times(profile, names: set[str]) -> dict[str, float]:
     """ms per run of each named node's kernels in a profile (PartProfile of one graph)."""
     times: dict[str, float] = defaultdict(float)
@@ -103,8 +112,6 @@ def refine(best: Outcome, attempt: Callable[[Any, Outcome], Outcome], judge: Jud
     `attempt(candidate, incumbent)` builds, scores, times and records a challenger."""
     import onnx
 
-    from edgewise.onnxgraph.quantized import quantized_node_names
-
     record = NodeRecord()
     model = onnx.load(str(float_graph))
     op_of = {n.name: n.op_type for n in model.graph.node}
@@ -113,7 +120,7 @@ def refine(best: Outcome, attempt: Callable[[Any, Outcome], Outcome], judge: Jud
     if best.error is not None:
         return best, record
     if control.accuracy and not best.accepted:
-        best = _control_accuracy(best, attempt, judge, sorted(quantized_node_names(best.path) & set(op_of)),
+        best = _control_accuracy(best, attempt, judge, int8_nodes(best.path, set(op_of)),
                                  op_of, control, record, log)
     if control.speed and best.accepted:
         best = _control_speed(best, attempt, judge, model, float_graph, control, record, log)
@@ -189,11 +196,10 @@ def _adopt(best: Outcome, winner: Outcome, reverted: list[str], op_of, record: N
 
 def _control_speed(best: Outcome, attempt, judge: Judge, model, float_graph: Path, control: NodeControl,
                    record: NodeRecord, log) -> Outcome:
-    from edgewise.onnxgraph.quantized import quantized_node_names
     from edgewise.profiling import profile_onnx
 
     nodes = {n.name: n for n in model.graph.node}
-    quantized = sorted(quantized_node_names(best.path) & set(nodes))
+    quantized = int8_nodes(best.path, set(nodes))
     int8 = _int8_times(best.path, judge, control, set(nodes))
     fp32 = node_times(profile_onnx([float_graph], judge.feeds, control.threads, runs=control.profile_runs).parts[0],
                       set(nodes))

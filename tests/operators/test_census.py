@@ -8,9 +8,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgewise.building.artifacts import ArtifactCache
-from edgewise.onnxgraph.quantized import census
+from edgewise.onnxgraph.quantized import census, quantized_node_names
 from edgewise.operators import get_operator
 from edgewise.operators.chain import build_step, root_artifact
+from edgewise.operators.int8_nodes import int8_nodes
 from tests.operators.helpers import make_ctx_factory
 
 
@@ -56,3 +57,18 @@ def test_a_transformer_in_either_format_counts_its_int8_matmuls(tiny_bert, tmp_p
     if quant_format == "qoperator":
         assert quantized.get("QLinearMatMul", 0) + quantized.get("QGemm", 0) > 0
         assert "MatMul" not in quantized
+
+
+def test_int8_nodes_of_the_operator_format_are_found_by_their_float_names(tiny_cnn, tmp_path):
+    """The operator format renames what it quantizes (Conv -> Conv_quant): node-level control needs the
+    float graph's names to probe a node or leave it in float."""
+    cache = ArtifactCache(tmp_path / "artifacts")
+    root = root_artifact(tiny_cnn, cache, log=lambda m: None)
+    params = {"quant_format": "qoperator", "search": False, "latency_runs": 2}
+    art = build_step(get_operator("sptq", params), root, cache, make_ctx_factory(tiny_cnn, None))
+    float_names = {n.name: n.op_type for n in onnx.load(str(root.onnx)).graph.node}
+    found = int8_nodes(art.onnx, set(float_names))
+    convs = sorted(name for name, op in float_names.items() if op == "Conv")
+    assert art.meta["quantized_nodes"].get("QLinearConv") == len(convs) == 3
+    assert set(convs) <= set(found) and set(found) <= set(float_names)
+    assert not quantized_node_names(art.onnx) & set(convs)  # by their own names, none would be found
