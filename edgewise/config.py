@@ -300,7 +300,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 def identity_dump(config: StudyConfig) -> dict[str, Any]:
     """The study as its fingerprint sees it: the runtime keys left out where unset, so a study without
     them keeps the fingerprint (and the store) it had before runtimes were a dimension (the conditions'
-    turn likewise). Conditions are left out too: a study re-run with one more condition resumes and measures only that one."""
+    turn likewise). Conditions are left out too: a study re-run with one more condition resumes and
+    measures only that one."""
     data = config.model_dump(mode="json", exclude={"conditions"})
     if data["measure"].get("condition_turn_inputs") is None:
         data["measure"].pop("condition_turn_inputs", None)

@@ -2,8 +2,8 @@
 
 Cells of one subject are interleaved in a seeded random order within each pass, and a study's
 network conditions take turns a few inputs at a time, so drift of the machine over time favours no
-cell and no condition. Every sample is stored as it is measured; a resumed run asks the store what is missing
-and measures only that. A sample the host was too slow to take at its tiers' speed is set aside and
+cell and no condition. Every sample is stored as it is measured; a resumed run asks the store what is
+missing and measures only that. A sample the host was too slow to take at its tiers' speed is set aside and
 taken again (Headroom).
 """
 
@@ -112,8 +112,8 @@ def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protoc
 
     The blocks (one per network condition) take turns a few inputs at a time (Protocol.turn_inputs), in
     an order that rotates from turn to turn, so that the host's drift over time never poses as a
-    difference between conditions; within a block the cells take turns in a seeded random order. `enter(condition)` puts the testbed's links
-    into a block's condition before it is measured.
+    difference between conditions; within a block the cells take turns in a seeded random order.
+    `enter(condition)` puts the testbed's links into a block's condition before it is measured.
     `infer(job, payload)` returns an InferResult; it raises the testbed's TierDown / DoesNotFit.
     `recover(tier)` restarts a dead tier and reloads what it held.
     """

@@ -5,8 +5,8 @@ operator-level), which op types and which calibration run fastest depends on the
 runtime's kernels, so it is measured rather than assumed. The search is a bounded coordinate
 descent in a fixed order: start from a first candidate, then change one choice at a time and keep
 the change when it is faster than the incumbent (both timed interleaved in one run; a close call is
-timed again) and within the accepted accuracy drop on the calibration split. Only when no candidate is accurate enough are
-other calibration methods tried. The order and the space are fixed by the parameters (they are
+timed again) and within the accepted accuracy drop on the calibration split. Only when no candidate
+is accurate enough are other calibration methods tried. The order and the space are fixed by the parameters (they are
 in the artifact's key); the timings are not.
 """
 
