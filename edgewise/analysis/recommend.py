@@ -23,7 +23,7 @@ from edgewise.analysis.results import DEFAULT_RUNTIME, CellResult, ResultSet
 from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
 from edgewise.errors import ConfigError
 from edgewise.sla import DEFAULT_SLA, Sla, within
-from edgewise.vocabulary import OK
+from edgewise.vocabulary import OK, TIER_ORDER
 
 Status = Literal["meets", "borderline", "fails"]
 _STATUS_RANK = {"meets": 0, "borderline": 1, "fails": 2}
@@ -76,13 +76,14 @@ class Recommendation:
 
     def best(self, subject: str) -> CellVerdict | None:
         """The cell to ship, or None: of the cells that meet every bound, the fastest, unless its latency cannot
-        be told from others' (their CIs overlap its own); then the most accurate of those. A tie in the tail
-        is one a second run may order the other way; the accuracy, measured on a fixed split, it cannot."""
+        be told from others' (their CIs overlap its own); then the most accurate of those, and of equally
+        accurate ones the one whose requests travel the fewest links. A tie in the tail is one a second run
+        may order the other way; the accuracy, measured on a fixed split, and the route it cannot."""
         meeting = [v for v in self.ranked(subject) if v.status == "meets"]
         if not meeting:
             return None
         tied = [v for v in meeting if v is meeting[0] or _indistinguishable(meeting[0], v)]
-        return min(tied, key=lambda v: (_drop_points(v), _rank_key(v)))
+        return min(tied, key=lambda v: (_drop_points(v), _reach(v), _rank_key(v)))
 
     def pareto(self, subject: str) -> list[str]:
         return [v.cell for v in self.ranked(subject) if v.on_pareto_front]
@@ -217,6 +218,14 @@ def _indistinguishable(fastest: CellVerdict, other: CellVerdict) -> bool:
 
 def _drop_points(v: CellVerdict) -> float:
     return v.accuracy_drop.drop_points if v.accuracy_drop is not None else (0.0 if v.chain == "identity" else math.inf)
+
+
+def _reach(v: CellVerdict) -> int:
+    """How far along mobile -> edge -> cloud a cell's requests travel: its farthest tier's place. Of two cells
+    as fast and as accurate, the nearer depends on fewer links (the same model at edge or cloud ran within
+    2 % of each other, in either order from run to run)."""
+    farthest = v.placement.split("-")[-1]
+    return TIER_ORDER.index(farthest) if farthest in TIER_ORDER else len(TIER_ORDER)
 
 
 def _rank_key(v: CellVerdict) -> tuple[int, float]:

@@ -128,6 +128,14 @@ def test_a_tie_in_the_tail_goes_to_the_more_accurate_cell():
         qat, sptq = by_cell["m:qat@edge"].latency.ci, by_cell["m:sptq@edge"].latency.ci
         assert qat.low <= sptq.high and sptq.low <= qat.high  # a tie
         assert rec.best("m").cell == "m:sptq@edge"
+    # As fast and as accurate (one artifact on two tiers): the nearer placement, whichever is faster this run.
+    for edge_ms in (20.0, 20.4):
+        cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), _cell("m", "qat", "edge", edge_ms, 200, base, rng),
+                 _cell("m", "qat", "cloud", 40.4 - edge_ms, 200, base, rng)]
+        rec = recommend(ResultSet.from_dict({**synthetic_results(), "cells": cells}), 50, 95, 1.0)
+        edge, cloud = (next(v.latency.ci for v in rec.verdicts if v.cell == f"m:qat@{t}") for t in ("edge", "cloud"))
+        assert edge.low <= cloud.high and cloud.low <= edge.high  # a tie
+        assert rec.best("m").cell == "m:qat@edge"
     # A cell clearly faster is recommended even when it loses more (within the bound).
     cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), _cell("m", "qat", "edge", 10.0, 200, lossy, rng),
              _cell("m", "sptq", "edge", 20.0, 200, base, rng)]
