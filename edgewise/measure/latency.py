@@ -123,22 +123,35 @@ def measure_subject(blocks: list[Block], payloads: list[bytes], protocol: Protoc
     turn = 0
     for p in range(protocol.passes):
         order = [jobs[int(j)] for j in rng.permutation(len(jobs))]
+        in_order = [_in_order(order, block) for block in blocks]
+        rewarm = len(blocks) > 1 and p >= protocol.warmup_passes
         for inputs in protocol.turns_in(p, len(blocks)):
             for k in range(len(blocks)):
-                block = blocks[(turn + k) % len(blocks)]
-                members = {id(job) for job in block.jobs}
-                todo = [job for job in order if id(job) in members and not job.failed
-                        and not set(inputs) <= store.done_inputs(job.name, p)]
+                b = (turn + k) % len(blocks)
+                todo = [(job, missing) for job in in_order[b]
+                        if not job.failed and (missing := _missing(store, job, p, inputs))]
                 if not todo:
                     continue
-                if block.condition is not None and enter is not None:
-                    enter(block.condition)
+                if blocks[b].condition is not None and enter is not None:
+                    enter(blocks[b].condition)
                 loop = _Loop(jobs, payloads, protocol, store, infer, recover, on_sample)
-                for job in todo:
-                    loop.measure(job, p, inputs, rewarm=len(blocks) > 1 and p >= protocol.warmup_passes)
+                for job, missing in todo:
+                    loop.measure(job, p, missing, rewarm)
                     time.sleep(0)  # let a Ctrl-C land between cells
                 loop.measure_again(headroom)
             turn += 1
+
+
+def _in_order(order: list[CellJob], block: Block) -> list[CellJob]:
+    """The block's jobs in the pass's order."""
+    members = {id(job) for job in block.jobs}
+    return [job for job in order if id(job) in members]
+
+
+def _missing(store, job: CellJob, p: int, inputs: range) -> list[int]:
+    """The inputs of a turn the store does not hold yet for `job` in pass `p` (a resumed run measures only those)."""
+    done = store.done_inputs(job.name, p)
+    return [i for i in inputs if i not in done]
 
 
 class _Loop:
@@ -150,15 +163,11 @@ class _Loop:
         self.infer, self.recover, self.on_sample = infer, recover, on_sample
         self.unheld: list[tuple[CellJob, int, int]] = []  # (job, pass, input)
 
-    def measure(self, job: CellJob, p: int, inputs: range, rewarm: bool = False) -> None:
+    def measure(self, job: CellJob, p: int, missing: list[int], rewarm: bool = False) -> None:
         """The inputs of one turn not yet stored; `rewarm`: after one untimed request."""
-        done = self.store.done_inputs(job.name, p)
-        if rewarm and any(i not in done for i in inputs):
-            if self.request(job, self.payloads[inputs[0] % len(self.payloads)]) is None:
-                return
-        for i in inputs:
-            if i in done:
-                continue
+        if rewarm and self.request(job, self.payloads[missing[0] % len(self.payloads)]) is None:
+            return
+        for i in missing:
             if not self.take(job, p, i, last_chance=False):
                 if job.failed:
                     return
