@@ -6,8 +6,8 @@ runtime's kernels, so it is measured rather than assumed. The search is a bounde
 descent in a fixed order: start from a first candidate, then change one choice at a time and keep
 the change when it is faster than the incumbent (both timed interleaved in one run; a close call is
 timed again) and within the accepted accuracy drop on the calibration split. Only when no candidate
-is accurate enough are other calibration methods tried. The order and the space are fixed by the parameters (they are
-in the artifact's key); the timings are not.
+is accurate enough are other calibration methods tried. The order and the space are fixed by the
+parameters (they are in the artifact's key); the timings are not.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ class Judge:
     reference_metric: float
     max_drop_points: float
     workdir: Path
+    confirm_close_calls: bool  # time a challenger again when it lands in CLOSE_CALL (Int8Params says when)
     reference_outputs: list[np.ndarray] = field(default_factory=list)  # fp32's first output on each feed
-    confirm_close_calls: bool = True  # time a challenger again when it lands in CLOSE_CALL
 
     def output_error(self, candidate: Candidate, index: int) -> tuple[float, float]:
         """The candidate's relative L2 error of the first output against fp32's on the feeds, and the share of
@@ -203,7 +203,6 @@ class Judge:
         out.accepted = within(out.drop_points, self.max_drop_points)
         out.build_s = time.perf_counter() - t0
         return out
-
 
     def timed(self, sessions: list) -> list[list[float]]:
         """Each session's run times, a challenger and its incumbent taking turns; a close call twice."""

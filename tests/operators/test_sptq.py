@@ -142,7 +142,7 @@ def _matmul_model(path, outputs: int) -> str:
 def test_a_close_call_is_timed_again_and_a_clear_one_is_not(tmp_path):
     judge = Judge(build=lambda c, p: None, session=make_session, score=lambda s: 1.0,
                   feeds=[{"x": np.ones((1, 768), np.float32)}], runs=10, reference_metric=1.0, max_drop_points=1.0,
-                  workdir=tmp_path)
+                  workdir=tmp_path, confirm_close_calls=True)
     narrow, wide = _matmul_model(tmp_path / "narrow.onnx", 8), _matmul_model(tmp_path / "wide.onnx", 768)
     assert [len(t) for t in judge.timed([make_session(narrow), make_session(wide)])] == [10, 10]  # ~1/50 the work
     seen = []
