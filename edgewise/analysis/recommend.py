@@ -21,8 +21,9 @@ from edgewise.analysis.footprint import footprint, largest, memory_status, model
 from edgewise.analysis.pareto import Point, pareto_front
 from edgewise.analysis.results import DEFAULT_RUNTIME, CellResult, ResultSet
 from edgewise.analysis.tails import TailEstimate, largest_supported, tail_percentile
-from edgewise.errors import ConfigError
+from edgewise.errors import ConfigError, PlanError
 from edgewise.sla import DEFAULT_SLA, Sla, within
+from edgewise.tiers.spec import Placement, path_position
 from edgewise.vocabulary import OK, TIER_ORDER
 
 Status = Literal["meets", "borderline", "fails"]
@@ -224,8 +225,10 @@ def _reach(v: CellVerdict) -> int:
     """How far along mobile -> edge -> cloud a cell's requests travel: its farthest tier's place. Of two cells
     as fast and as accurate, the nearer depends on fewer links (the same model at edge or cloud ran within
     2 % of each other, in either order from run to run)."""
-    farthest = v.placement.split("-")[-1]
-    return TIER_ORDER.index(farthest) if farthest in TIER_ORDER else len(TIER_ORDER)
+    try:
+        return path_position(Placement.parse(v.placement).tiers[-1])
+    except PlanError:  # a placement from a CSV edgewise did not write: no route to judge it by
+        return len(TIER_ORDER)
 
 
 def _rank_key(v: CellVerdict) -> tuple[int, float]:
