@@ -24,18 +24,11 @@ import time
 from pathlib import Path
 
 import yaml
-from common import cpu_name, parse_args, table, write_results
+from common import cpu_name, parse_args, run_study, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "results" / "tmp" / "network-controls"  # the run is kept there to look into
 GOAL = 0.05
-
-
-def run_study(study: Path, out: Path) -> float:
-    t0 = time.time()
-    subprocess.run([sys.executable, "-m", "edgewise.cli", "run", str(study), "--out", str(out), "--fresh"],
-                   cwd=ROOT, check=True)
-    return time.time() - t0
 
 
 def controls(out: Path) -> list[dict]:
@@ -85,7 +78,8 @@ def main() -> None:
     print("goals:", goals)
     path = write_results("network_controls", {
         "study": str(args.study.relative_to(ROOT) if args.study.is_relative_to(ROOT) else args.study),
-        "quick": args.quick, "cpu": cpu_name(), "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": round(took),
+        "quick": args.quick, "cpu": cpu_name(), "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "seconds": round(took),
         "goal": f"controls' medians within +-{GOAL:.0%} of their median across the conditions, none called different",
         "controls": rows, "goals": goals, "drift": drift}, args.out)
     print(f"wrote {path}")

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import RESULTS, parse_args, table, write_results
+from common import RESULTS, parse_args, run_study, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = RESULTS / "tmp" / "replication"
@@ -54,13 +54,6 @@ def start_neighbours(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", HOG], env=env) for _ in range(count)]
 
 
-def run_study(study: Path, out: Path) -> float:
-    t0 = time.time()
-    subprocess.run([sys.executable, "-m", "edgewise.cli", "run", str(study), "--out", str(out), "--profile", "quick",
-                    "--fresh"], cwd=ROOT, check=True)
-    return time.time() - t0
-
-
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda p: (
         p.add_argument("--study", type=Path, default=ROOT / "examples" / "paper.yaml"),
@@ -77,7 +70,7 @@ def main() -> None:
             if hogs:
                 time.sleep(2.0)
             host = reference_workload()
-            seconds = run_study(study, WORK / name)
+            seconds = run_study(study, WORK / name, "--profile", "quick")
         finally:
             for hog in hogs:
                 hog.kill()

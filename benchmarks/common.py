@@ -11,11 +11,14 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
@@ -57,6 +60,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def run_study(study: Path, out: Path, *options: str) -> float:
+    """`edgewise run STUDY --out OUT --fresh OPTIONS` from the repository root; its wall time in seconds."""
+    t0 = time.time()
+    subprocess.run([sys.executable, "-m", "edgewise.cli", "run", str(study), "--out", str(out), "--fresh", *options],
+                   cwd=ROOT, check=True)
+    return time.time() - t0
 
 
 def cpu_name() -> str:
