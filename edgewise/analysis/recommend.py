@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from edgewise.analysis.accuracy import AccuracyDrop, accuracy_drop
 from edgewise.analysis.bootstrap import Interval, seed_for
 from edgewise.analysis.compare import MedianReplicates, compare_cells
@@ -47,6 +49,8 @@ class CellVerdict:
     runtime: str = DEFAULT_RUNTIME  # the runtime that served the cell, with its settings
     model_mb: float | None = None  # the largest part's file
     memory_mb: float | None = None  # the largest part's peak serving memory on its tier
+    median_s: float | None = None  # the typical request's latency, with its bootstrap CI
+    median_ci: Interval | None = None
 
     def to_dict(self) -> dict:
         return {"cell": self.cell, "subject": self.subject, "chain": self.chain, "placement": self.placement,
@@ -55,7 +59,8 @@ class CellVerdict:
                 "latency": self.latency.to_dict() if self.latency else None, "accuracy": self.accuracy,
                 "accuracy_drop": self.accuracy_drop.to_dict() if self.accuracy_drop else None,
                 "no_significant_speedup": self.no_significant_speedup, "on_pareto_front": self.on_pareto_front,
-                "model_mb": self.model_mb, "memory_mb": self.memory_mb}
+                "model_mb": self.model_mb, "memory_mb": self.memory_mb, "median_s": self.median_s,
+                "median_ci": self.median_ci.to_dict() if self.median_ci else None}
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,19 @@ class Recommendation:
         return [v for v in self.verdicts if v.subject == subject]
 
     def best(self, subject: str) -> CellVerdict | None:
-        """The cell to ship, or None: of the cells that meet every bound, the fastest, unless its latency cannot
-        be told from others' (their CIs overlap its own); then the most accurate of those, and of equally
-        accurate ones the one whose requests travel the fewest links. A tie in the tail is one a second run
-        may order the other way; the accuracy, measured on a fixed split, and the route it cannot."""
+        """The cell to ship, or None: of the cells that meet every bound, the fastest at the SLA's percentile.
+
+        A tail is estimated from its few largest samples, so two cells whose CIs there overlap may come in
+        either order in a second run: of those, the one faster in the typical request (the median, estimated
+        from all the samples), and of those that cannot be told apart there either, the most accurate (measured
+        on a fixed split), then the one whose requests travel the fewest links: orders a second run keeps."""
         meeting = [v for v in self.ranked(subject) if v.status == "meets"]
         if not meeting:
             return None
-        tied = [v for v in meeting if v is meeting[0] or _indistinguishable(meeting[0], v)]
-        return min(tied, key=lambda v: (_drop_points(v), _reach(v), _rank_key(v)))
+        tied_at_tail = [v for v in meeting if v is meeting[0] or _overlap(_tail_ci(meeting[0]), _tail_ci(v))]
+        typical = min(tied_at_tail, key=_median)
+        tied = [v for v in tied_at_tail if v is typical or _overlap(typical.median_ci, v.median_ci)]
+        return min(tied, key=lambda v: (_drop_points(v), _reach(v), _median(v)))
 
     def pareto(self, subject: str) -> list[str]:
         return [v.cell for v in self.ranked(subject) if v.on_pareto_front]
@@ -209,12 +218,21 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
     status = max(statuses, key=_STATUS_RANK.__getitem__)
     return CellVerdict(cell.name, cell.subject, cell.chain, cell.placement, status, tuple(reasons), tuple(notes),
                        estimate, cell.primary_accuracy, drop, _no_speedup(rs, cell, medians),
-                       runtime=cell.runtime_label, **sizes)
+                       runtime=cell.runtime_label, **sizes, median_s=float(np.median(cell.latency_s)),
+                       median_ci=medians.interval(cell.name))
 
 
-def _indistinguishable(fastest: CellVerdict, other: CellVerdict) -> bool:
-    a, b = fastest.latency, other.latency
-    return a is not None and b is not None and a.ci is not None and b.ci is not None and b.ci.low <= a.ci.high
+def _tail_ci(v: CellVerdict) -> Interval | None:
+    return v.latency.ci if v.latency is not None else None
+
+
+def _overlap(a: Interval | None, b: Interval | None) -> bool:
+    """Whether two estimates cannot be told apart: both have CIs, and they overlap."""
+    return a is not None and b is not None and a.low <= b.high and b.low <= a.high
+
+
+def _median(v: CellVerdict) -> float:
+    return v.median_s if v.median_s is not None else math.inf
 
 
 def _drop_points(v: CellVerdict) -> float:

@@ -109,9 +109,14 @@ def test_an_accuracy_drop_exactly_at_the_bound_does_not_exceed_it():
     assert not any("accuracy drop" in r for r in verdict.reasons), verdict.reasons
 
 
+def _tie(a, b) -> bool:
+    return a.low <= b.high and b.low <= a.high
+
+
 def test_a_tie_in_the_tail_goes_to_the_more_accurate_cell():
-    """Two cells a measurement cannot tell apart at p95 (their CIs overlap): whichever is faster in this run,
-    the recommendation is the one that loses less accuracy, which a second run cannot reorder."""
+    """Two cells a measurement cannot tell apart at p95 or at the median (their CIs overlap): whichever is
+    faster in this run, the recommendation is the one that loses less accuracy, which a second run cannot
+    reorder."""
     from .conftest import _cell
 
     rng = np.random.default_rng(3)
@@ -124,20 +129,44 @@ def test_a_tie_in_the_tail_goes_to_the_more_accurate_cell():
                  _cell("m", "sptq", "edge", 20.4 if faster_is_lossy else 20.0, 200, base, rng)]
         rs = ResultSet.from_dict({**synthetic_results(), "cells": cells})
         rec = recommend(rs, max_latency_ms=50, percentile=95, max_accuracy_drop=1.0)
-        by_cell = {v.cell: v for v in rec.verdicts}
-        qat, sptq = by_cell["m:qat@edge"].latency.ci, by_cell["m:sptq@edge"].latency.ci
-        assert qat.low <= sptq.high and sptq.low <= qat.high  # a tie
+        qat, sptq = (next(v for v in rec.verdicts if v.cell == f"m:{c}@edge") for c in ("qat", "sptq"))
+        assert _tie(qat.latency.ci, sptq.latency.ci) and _tie(qat.median_ci, sptq.median_ci)
         assert rec.best("m").cell == "m:sptq@edge"
     # As fast and as accurate (one artifact on two tiers): the nearer placement, whichever is faster this run.
     for edge_ms in (20.0, 20.4):
         cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), _cell("m", "qat", "edge", edge_ms, 200, base, rng),
                  _cell("m", "qat", "cloud", 40.4 - edge_ms, 200, base, rng)]
         rec = recommend(ResultSet.from_dict({**synthetic_results(), "cells": cells}), 50, 95, 1.0)
-        edge, cloud = (next(v.latency.ci for v in rec.verdicts if v.cell == f"m:qat@{t}") for t in ("edge", "cloud"))
-        assert edge.low <= cloud.high and cloud.low <= edge.high  # a tie
+        edge, cloud = (next(v for v in rec.verdicts if v.cell == f"m:qat@{t}") for t in ("edge", "cloud"))
+        assert _tie(edge.latency.ci, cloud.latency.ci) and _tie(edge.median_ci, cloud.median_ci)
         assert rec.best("m").cell == "m:qat@edge"
     # A cell clearly faster is recommended even when it loses more (within the bound).
     cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), _cell("m", "qat", "edge", 10.0, 200, lossy, rng),
              _cell("m", "sptq", "edge", 20.0, 200, base, rng)]
     rec = recommend(ResultSet.from_dict({**synthetic_results(), "cells": cells}), 50, 95, 1.0)
     assert rec.best("m").cell == "m:qat@edge"
+
+
+def test_a_tie_in_the_tail_goes_to_the_cell_faster_in_the_typical_request():
+    """Two cells with the same tail (a slow link's bursts, say), one much faster in the median: whichever
+    comes first at p95 in this run, the recommendation is the one the median tells apart, even when it
+    loses more accuracy or travels farther."""
+    from .conftest import _cell
+
+    rng = np.random.default_rng(5)
+    base = rng.random(2000) < 0.9
+    lossy = base.copy()
+    lossy[np.flatnonzero(base)[:8]] = False
+    tail = rng.normal(30.0, 0.4, 20)  # the slowest tenth: a tail both share
+    for offset_ms in (-0.05, 0.05):  # the typical cell first at p95, then second
+        typical = _cell("m", "qat", "cloud", 20.0, 200, lossy, rng)
+        slow = _cell("m", "sptq", "edge", 27.0, 200, base, rng)
+        for cell, body_ms, tail_ms in ((typical, 20.0, tail + offset_ms), (slow, 27.0, tail)):
+            latency = np.concatenate([rng.normal(body_ms, 0.5, 180), tail_ms]) / 1e3
+            cell["latency_s"] = rng.permutation(latency).tolist()
+        cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), typical, slow]
+        rec = recommend(ResultSet.from_dict({**synthetic_results(), "cells": cells}), 50, 95, 1.0)
+        fast, other = (next(v for v in rec.verdicts if v.cell == c) for c in ("m:qat@cloud", "m:sptq@edge"))
+        assert _tie(fast.latency.ci, other.latency.ci) and not _tie(fast.median_ci, other.median_ci)
+        assert rec.ranked("m")[0].cell == ("m:qat@cloud" if offset_ms < 0 else "m:sptq@edge")
+        assert rec.best("m").cell == "m:qat@cloud"
