@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgewise.errors import TestbedError
+from edgewise.testbeds.awake import AwakeCores
 from edgewise.testbeds.emulation import EmulationReport
 from edgewise.testbeds.kinds import KINDS
 from edgewise.testbeds.nominal import HostNominal, machine_nominal
@@ -63,7 +64,10 @@ class Testbed(ABC):
     def start_probe(self, directory: Path, setup: Callable[[], None] | None = None) -> str:
         """Start the probe of the host's speed that every tier reads (tiers/hostspeed.py); returns its board.
         `setup` runs in the probe's process before it starts: a testbed puts it where its tiers' steps run
-        (the probe must meet the host's other work as a step does, or it misjudges the host's speed)."""
+        (the probe must meet the host's other work as a step does, or it misjudges the host's speed).
+        The host's cores are held awake from here until `stop_probe` (testbeds/awake.py): a step's time must
+        not depend on how long the host idled before it."""
+        self._awake = AwakeCores()
         board = Board.create(directory / "host-speed.board")
         self._probe = ProbeProcess(board, self.host_nominal().probe_s, directory / "host-probe.log", setup)
         self._probe.spawn()
@@ -78,6 +82,14 @@ class Testbed(ABC):
         probe, self._probe, self._board = getattr(self, "_probe", None), None, None
         if probe is not None:
             probe.kill()
+        awake, self._awake = getattr(self, "_awake", None), None
+        if awake is not None:
+            awake.release()
+
+    def idle_states(self) -> str | None:
+        """Whether the host's cores are held awake while this testbed emulates, in a sentence for its report."""
+        awake = getattr(self, "_awake", None)
+        return awake.describe() if awake is not None else None
 
     @abstractmethod
     def start(self, tiers: dict[str, TierSpec], links: list[LinkSpec]) -> None: ...

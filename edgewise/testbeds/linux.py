@@ -193,6 +193,8 @@ class LinuxTestbed(Testbed):
         report.notes.append("delay: message-level (sender waits the one-way delay); RTT by user-space echo")
         report.notes.append("speed: modelled per request (each compute step held until its CPU time / speed); "
                             "share, memory cap and links: enforced by the kernel")
+        if idle := self.idle_states():
+            report.notes.append(idle)
         report.labels = {name: {"speed": SPEED_MODELLED, "share": "enforced (cgroup CFS quota)",
                                 "memory": "enforced (cgroup memory cap)",
                                 "links": "enforced (tbf rate, message-level delay)"} for name in self.tiers}

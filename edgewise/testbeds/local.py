@@ -114,6 +114,8 @@ class LocalTestbed(Testbed):
         report.notes.append("links modelled in the wire layer (delay + token bucket); not emulated by the kernel")
         report.notes.append("CPU bounded by core affinity: fractional shares are rounded up to whole cores")
         report.notes.append("speed: modelled per request (each compute step held until its CPU time / speed)")
+        if idle := self.idle_states():
+            report.notes.append(idle)
         report.labels = {name: {"speed": SPEED_MODELLED,
                                 "share": f"not emulated (core affinity: {len(self.cores[name])} whole core(s))",
                                 "memory": "not capped", "links": "modelled (delay and token bucket in the wire layer)"}

@@ -15,6 +15,7 @@ from edgewise.testbeds.verify import SPEED_TOLERANCE, verify_cpu
 from edgewise.tiers.client import DoesNotFit, TierDown
 from edgewise.tiers.spec import LinkSpec, Placement, TierSpec, route_for
 from tests.conftest import needs_root
+from tests.testbeds.idle import halting_states, halts_during
 from tests.tiers.speedcheck import p90_over_p50, slowdown, tight
 
 pytestmark = needs_root
@@ -59,6 +60,15 @@ def test_verify_paper_scaled(paper_scaled):
             assert figure.note.startswith("modelled (compute stretched in the tier server)")
     assert data["labels"]["mobile"]["speed"].startswith("modelled") and data["labels"]["mobile"]["share"].startswith(
         "enforced")
+    assert any(note.startswith("idle states: the host's cores held awake") for note in data["notes"])
+
+
+def test_a_running_testbed_keeps_the_cores_out_of_halting_idle_states(paper_scaled):
+    """While it emulates, no core halts: a step after an idle spell would pay for it (testbeds/awake.py)."""
+    assert paper_scaled.idle_states().startswith("idle states: the host's cores held awake")
+    if not halting_states():
+        pytest.skip("this kernel has no halting idle state to keep the cores out of")
+    assert halts_during(0.3) == 0
 
 
 def test_a_slow_tier_is_slow_per_request_under_its_cgroup(paper_scaled):
