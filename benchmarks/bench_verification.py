@@ -39,8 +39,7 @@ def main() -> None:
         for f in run["report"].get("figures", []):
             if f.get("error") is None:
                 continue
-            bound = f["tolerance_abs"] if f.get("tolerance_abs") is not None else max(0.10, f.get("tolerance_min") or 0)
-            w = worst.setdefault(f["name"], {"error": 0.0, "bound": bound, "unit": f["unit"], "gates": f["gates"]})
+            w = worst.setdefault(f["name"], {"error": 0.0, "bound": _bound(f), "unit": f["unit"], "gates": f["gates"]})
             w["error"] = max(w["error"], f["error"])
     rows = [[name, f"{w['error']:.3g}" + ("" if w["unit"] in ("ms",) and False else ""),
              f"{w['bound']:.3g}", "abs " + w["unit"] if w["unit"] == "ms" else "relative", "yes" if w["gates"] else "no"]
@@ -49,7 +48,22 @@ def main() -> None:
     passed = sum(r["passed"] for r in runs)
     print(f"{passed} of {len(runs)} checks passed")
     write_results("verification", {"study": str(args.study), "quick": args.quick, "passed": passed, "runs": len(runs),
-                                   "worst": worst, "failures": [r["error"] for r in runs if not r["passed"]]})
+                                   "worst": worst, "failures": [_failure(r) for r in runs if not r["passed"]]})
+
+
+def _bound(figure: dict) -> float:
+    """The figure's bound, as the check judged it (relative unless absolute; its slack above not counted)."""
+    if figure.get("tolerance_abs") is not None:
+        return figure["tolerance_abs"]
+    return max(0.10, figure.get("tolerance_min") or 0)
+
+
+def _failure(run: dict) -> dict:
+    """What stopped a check, with the figures that fell outside their bounds and the host's drift then."""
+    figures = run["report"].get("figures", [])
+    return {"error": run["error"],
+            "outside": [f for f in figures if f.get("gates") and (f.get("error") or 0.0) > _bound(f)],
+            "host": {f["name"]: f.get("achieved") for f in figures if f["name"].startswith(("host:", "headroom:"))}}
 
 
 if __name__ == "__main__":
