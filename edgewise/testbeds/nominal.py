@@ -27,7 +27,7 @@ from edgewise.environment import cpu_model, usable_cores
 from edgewise.testbeds.awake import AwakeCores
 from edgewise.tiers.reference import PROBE_WORKLOAD, SPEED_WORKLOADS, ReferenceRunner
 
-NOMINAL_FORMAT = 4  # 4: measured with the cores held awake, as the tiers run (testbeds/awake.py)
+NOMINAL_FORMAT = 3
 ROUNDS = 40
 ROUND_PAUSE_S = 0.05  # between rounds, so that they sample a few seconds of the host, not one burst
 RUNS_PER_ROUND = {"0.3ms": 8, "3ms": 3, "30ms": 1}
