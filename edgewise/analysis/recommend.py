@@ -30,6 +30,9 @@ from edgewise.vocabulary import OK, TIER_ORDER
 
 Status = Literal["meets", "borderline", "fails"]
 _STATUS_RANK = {"meets": 0, "borderline": 1, "fails": 2}
+# Tails this close are a tie: from one run of a study to the next a cell's p95 moves by about this much, more
+# than its CI within one run says (docs/benchmarks.md, replication).
+TAIL_TIE = 0.10
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,16 @@ class Recommendation:
     def best(self, subject: str) -> CellVerdict | None:
         """The cell to ship, or None: of the cells that meet every bound, the fastest at the SLA's percentile.
 
-        A tail is estimated from its few largest samples, so two cells whose CIs there overlap may come in
-        either order in a second run: of those, the one faster in the typical request (the median, estimated
-        from all the samples), and of those that cannot be told apart there either, the most accurate (measured
-        on a fixed split), then the one whose requests travel the fewest links: orders a second run keeps."""
+        A tail is estimated from its few largest samples, and a second run moves it more than its CI says (the
+        host differs from run to run), so cells whose tails lie within TAIL_TIE of the fastest's, or whose CIs
+        there overlap its, may come in either order in a second run: of those, the one faster in the typical
+        request (the median, estimated from all the samples), and of those that cannot be told apart there
+        either, the most accurate (measured on a fixed split), then the one whose requests travel the fewest
+        links: orders a second run keeps."""
         meeting = [v for v in self.ranked(subject) if v.status == "meets"]
         if not meeting:
             return None
-        tied_at_tail = [v for v in meeting if v is meeting[0] or _overlap(_tail_ci(meeting[0]), _tail_ci(v))]
+        tied_at_tail = [v for v in meeting if v is meeting[0] or _tail_tie(meeting[0], v)]
         typical = min(tied_at_tail, key=_median)
         tied = [v for v in tied_at_tail if v is typical or _overlap(typical.median_ci, v.median_ci)]
         return min(tied, key=lambda v: (_drop_points(v), _reach(v), _median(v)))
@@ -222,8 +227,12 @@ def _verdict(rs: ResultSet, cell: CellResult, max_latency_ms: float, percentile:
                        median_ci=medians.interval(cell.name))
 
 
-def _tail_ci(v: CellVerdict) -> Interval | None:
-    return v.latency.ci if v.latency is not None else None
+def _tail_tie(fastest: CellVerdict, other: CellVerdict) -> bool:
+    """Whether `other`'s tail cannot be told from the fastest's: their CIs overlap, or it is within TAIL_TIE."""
+    a, b = fastest.latency, other.latency
+    if a is None or b is None or a.value is None or b.value is None:
+        return False
+    return _overlap(a.ci, b.ci) or b.value <= a.value * (1 + TAIL_TIE)
 
 
 def _overlap(a: Interval | None, b: Interval | None) -> bool:

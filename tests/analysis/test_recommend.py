@@ -150,7 +150,7 @@ def test_a_tie_in_the_tail_goes_to_the_more_accurate_cell():
 def test_a_tie_in_the_tail_goes_to_the_cell_faster_in_the_typical_request():
     """Two cells with the same tail (a slow link's bursts, say), one much faster in the median: whichever
     comes first at p95 in this run, the recommendation is the one the median tells apart, even when it
-    loses more accuracy or travels farther."""
+    loses more accuracy or travels farther; so too when their tails are apart by less than TAIL_TIE."""
     from .conftest import _cell
 
     rng = np.random.default_rng(5)
@@ -170,3 +170,16 @@ def test_a_tie_in_the_tail_goes_to_the_cell_faster_in_the_typical_request():
         assert _tie(fast.latency.ci, other.latency.ci) and not _tie(fast.median_ci, other.median_ci)
         assert rec.ranked("m")[0].cell == ("m:qat@cloud" if offset_ms < 0 else "m:sptq@edge")
         assert rec.best("m").cell == "m:qat@cloud"
+    # Tails apart beyond their CIs: within TAIL_TIE a second run may still order them the other way (a tie,
+    # which the median decides); beyond it, the faster tail is the answer.
+    for gap, best in ((0.05, "m:qat@cloud"), (0.15, "m:sptq@edge")):
+        typical = _cell("m", "qat", "cloud", 20.0, 200, lossy, rng)
+        slow = _cell("m", "sptq", "edge", 25.0, 200, base, rng)
+        for cell, body_ms, tail_ms in ((typical, 20.0, 30.0 * (1 + gap)), (slow, 25.0, 30.0)):
+            latency = np.concatenate([rng.normal(body_ms, 0.5, 180), rng.normal(tail_ms, 0.1, 20)]) / 1e3
+            cell["latency_s"] = rng.permutation(latency).tolist()
+        cells = [_cell("m", "identity", "edge", 40.0, 200, base, rng), typical, slow]
+        rec = recommend(ResultSet.from_dict({**synthetic_results(), "cells": cells}), 50, 95, 1.0)
+        fast, other = (next(v for v in rec.verdicts if v.cell == c) for c in ("m:qat@cloud", "m:sptq@edge"))
+        assert not _tie(fast.latency.ci, other.latency.ci)
+        assert rec.best("m").cell == best, gap
