@@ -27,7 +27,7 @@ from edgewise.vocabulary import OK
 @dataclass(frozen=True)
 class AcrossConditions:
     """One cell's latency under every condition: Kruskal-Wallis (its p Holm-adjusted over the cells of its
-    kind), then Conover pairs (Holm-adjusted).
+    kind), then Conover pairs (Holm-adjusted), over the medians of the turns the conditions took (_turn_medians).
 
     A cell whose requests never cross a link the conditions change is a control: the network cannot move
     it, so a difference there is the host's drift, not the network's doing, and is said so."""
@@ -40,6 +40,7 @@ class AcrossConditions:
     pairs: tuple[tuple[str, str, float], ...]  # (condition a, condition b, adjusted p)
     crosses: bool = True  # its route crosses a link some condition changes
     adjusted_p: float | None = None  # p, Holm-adjusted over the cells that cross (or over the controls)
+    by_turn: bool = False  # tested on its turns' medians (else on its samples)
 
     @property
     def spread(self) -> float:
@@ -52,7 +53,8 @@ class AcrossConditions:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell, "conditions": list(self.conditions), "medians_s": list(self.medians_s),
-                "kruskal": {"h": self.h, "p": self.p, "adjusted_p": self.adjusted_p}, "crosses": self.crosses,
+                "kruskal": {"h": self.h, "p": self.p, "adjusted_p": self.adjusted_p, "over": "turns" if self.by_turn
+                            else "samples"}, "crosses": self.crosses,
                 "pairs": [{"a": a, "b": b, "adjusted_p": p} for a, b, p in self.pairs]}
 
 
@@ -177,13 +179,23 @@ def condition_analyses(rs: ResultSet, seed: int = 0) -> ConditionAnalyses:
 
 def _across(base: str, cells: dict[str, CellResult], crosses: bool) -> AcrossConditions:
     names = list(cells)
-    groups = [np.asarray(cells[n].latency_s, dtype=float) for n in names]
+    samples = [np.asarray(cells[n].latency_s, dtype=float) for n in names]
+    by_turn = all(g.size and cells[n].turns.size == g.size for n, g in zip(names, samples))
+    groups = [_turn_medians(g, cells[n].turns) for n, g in zip(names, samples)] if by_turn else samples
     kw = kruskal(groups)
     con = conover(groups)
     idx = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     adjusted = adjust_p([float(con.p[i, j]) for i, j in idx]) if idx else []
-    return AcrossConditions(base, tuple(names), tuple(float(np.median(g)) for g in groups), float(kw.h), float(kw.p),
-                            tuple((names[i], names[j], float(p)) for (i, j), p in zip(idx, adjusted)), crosses)
+    return AcrossConditions(base, tuple(names), tuple(float(np.median(g)) for g in samples), float(kw.h),
+                            float(kw.p), tuple((names[i], names[j], float(p)) for (i, j), p in zip(idx, adjusted)),
+                            crosses, by_turn=by_turn)
+
+
+def _turn_medians(samples: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """The median of each turn's samples. A turn's few samples share the host's moment: a second it ran
+    slower moves them together, so they are one piece of evidence about their condition, not several;
+    tested as independent samples they would call the host's moments a difference between conditions."""
+    return np.array([float(np.median(samples[turns == t])) for t in np.unique(turns)])
 
 
 def _holm_by_kind(across: list[AcrossConditions]) -> list[AcrossConditions]:

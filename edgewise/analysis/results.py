@@ -47,6 +47,8 @@ class CellResult:
     runtime: str = ""  # the runtime that served it, with its settings ("" for ONNX Runtime as it is)
     profile: dict[str, Any] | None = None  # the artifact's operator profile on the host (edgewise.profiling)
     memory: dict[str, Any] | None = None  # its serving memory per part, on the cell's tiers
+    # Per latency sample, the turn of the run it was taken in (studies whose conditions take turns; else empty).
+    turns: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
 
     @property
     def name(self) -> str:
@@ -78,6 +80,7 @@ class CellResult:
             "accuracy": dict(self.accuracy),
             "correct": None if self.correct is None else self.correct.astype(int).tolist(),
             "latency_s": self.latency_s.tolist(),
+            **({"turns": self.turns.tolist()} if self.turns.size else {}),
             "warmup_latency_s": self.warmup_latency_s.tolist(),
             "breakdown_s": {k: v.tolist() for k, v in self.breakdown_s.items()},
             "unheld_kept": self.unheld_kept,
@@ -100,6 +103,7 @@ class CellResult:
                 breakdown_s={k: np.asarray(v, dtype=float) for k, v in (d.get("breakdown_s") or {}).items()},
                 artifact=d.get("artifact") or {}, condition=d.get("condition") or "", runtime=d.get("runtime") or "",
                 unheld_kept=int(d.get("unheld_kept") or 0), profile=d.get("profile"), memory=d.get("memory"),
+                turns=np.asarray(d.get("turns") or [], dtype=int),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"a cell in the results is malformed: {exc!r}",

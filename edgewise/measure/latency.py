@@ -70,6 +70,12 @@ class Protocol:
         size = n if conditions <= 1 else self.turn_inputs
         return [range(first, min(first + size, n)) for first in range(0, n, size)]
 
+    def turn_index(self, pass_: int, input_: int, conditions: int) -> int:
+        """Which turn of the whole run sample (pass_, input_) was taken in, counting from 0: a turn's samples
+        share the host's moment, so an analysis across conditions weighs turns, not samples."""
+        before = sum(len(self.turns_in(q, conditions)) for q in range(pass_))
+        return before + next(k for k, inputs in enumerate(self.turns_in(pass_, conditions)) if input_ in inputs)
+
     @property
     def samples(self) -> int:
         """Requests per cell, warm-up included: what a finished cell holds."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgewise.analysis.load import LOAD_FORMAT
 from edgewise.analysis.results import RESULTS_FORMAT
 from edgewise.config import StudyConfig
 from edgewise.errors import EdgewiseError
 from edgewise.measure.drift import drift_summary
+from edgewise.measure.latency import Protocol
 from edgewise.measure.server import Server
 from edgewise.operators.chain import Chain
 from edgewise.output.store import Store
@@ -47,7 +48,8 @@ def results_dict(store: Store, config: StudyConfig, profile: str | None) -> dict
     if kind.real_hosts and emulation:  # the figures are what was measured, not what a preset says
         study["testbed"].update(measured_summary(emulation))
     tiers = tb.tier_specs()
-    cells = [_cell(store, row, tiers) for row in store.cells()]
+    turn = _turn_of(config)
+    cells = [_cell(store, row, tiers, turn) for row in store.cells()]
     _add_conditions(study, store, config)
     drift = drift_summary(store, {n: t.speed for n, t in tb.tier_specs().items()})
     if drift:
@@ -86,7 +88,17 @@ def _runtime_facts(runtimes: list[str], config: StudyConfig) -> dict[str, dict[s
     return facts
 
 
-def _cell(store: Store, row: dict[str, Any], tiers: dict[str, Any]) -> dict[str, Any]:
+def _turn_of(config: StudyConfig) -> Callable[[int, int], int] | None:
+    """Where a study's network conditions took turns: each sample's turn (measure/latency.py); else None."""
+    conditions = len(study_conditions(config))
+    if conditions <= 1:
+        return None
+    protocol = Protocol.of(config.measure)
+    return lambda pass_, input_: protocol.turn_index(pass_, input_, conditions)
+
+
+def _cell(store: Store, row: dict[str, Any], tiers: dict[str, Any],
+          turn: Callable[[int, int], int] | None = None) -> dict[str, Any]:
     samples = store.samples(row["cell"])
     measured = [s for s in samples if not s[2]]
     warm = [s for s in samples if s[2]]
@@ -107,6 +119,7 @@ def _cell(store: Store, row: dict[str, Any], tiers: dict[str, Any]) -> dict[str,
         "metric": primary, "accuracy": metrics,
         "correct": None if correct is None else [int(c) for c in correct],
         "latency_s": [s[3] for s in measured],
+        **({"turns": [turn(s[0], s[1]) for s in measured]} if turn and row.get("condition") else {}),
         "warmup_latency_s": [s[3] for s in warm],
         "breakdown_s": {k: [s[4].get(k, 0.0) for s in measured] for k in keys},
         "unheld_kept": store.unheld_kept(row["cell"]),

@@ -69,6 +69,8 @@ def test_every_cell_is_measured_under_every_condition_and_a_new_condition_alone_
     assert set(cells) == {f"tiny-cnn:{ch}@{p}~edge-cloud={ms}ms" for ch, p in (("identity", "cloud"), ("partition", "edge-cloud"))
                           for ms in (0, 20)}
     assert all(c["status"] == "ok" and len(c["latency_s"]) == 3 for c in cells.values())
+    # each sample says which turn of the run it was taken in (the analysis across conditions weighs turns)
+    assert all(len(c["turns"]) == 3 and c["turns"] == sorted(c["turns"]) for c in cells.values())
     # the link is really reshaped: a request to the cloud and its reply wait 20 ms each way on edge-cloud
     slow = min(cells["tiny-cnn:identity@cloud~edge-cloud=20ms"]["breakdown_s"]["link:edge-cloud"])
     fast = max(cells["tiny-cnn:identity@cloud~edge-cloud=0ms"]["breakdown_s"]["link:edge-cloud"])

@@ -70,6 +70,45 @@ def test_latency_against_bandwidth_and_the_tests_across_conditions():
     assert any("keep bert on edge" in f for f in analyses.findings())
 
 
+def _turned_results(seed: int) -> ResultSet:
+    """Eight conditions in ten turns of four samples each, and a host whose speed moves from turn to turn: the
+    edge's latency the same under every condition, the cloud's 20 % slower on the two slow links."""
+    rng = np.random.default_rng(seed)
+    conditions = [f"edge-cloud={bw}mbit,{delay}ms" for bw in (1, 5, 20, 100) for delay in (0, 25)]
+    host = rng.lognormal(0.0, 0.08, (len(conditions), 10))  # the host's speed in each condition's ten turns
+    cells = []
+    for c, condition in enumerate(conditions):
+        turns = np.repeat(np.arange(10) * len(conditions) + c, 4)  # the turns rotate over the conditions
+        slow_link = "1mbit" in condition or "5mbit" in condition
+        for placement, median_ms in (("edge", 30.0), ("cloud", 36.0 if slow_link else 30.0)):
+            samples = median_ms / 1e3 * np.repeat(host[c], 4) * rng.lognormal(0.0, 0.01, 40)
+            cells.append(CellResult("bert", "identity", placement, samples, condition=condition, turns=turns))
+    return ResultSet(cells, {"name": "turns"})
+
+
+def test_conditions_are_weighed_by_their_turns_not_their_samples():
+    """Over its turns' medians the control (edge) is called different about as often as chance has it (5 %);
+    taken as 40 independent samples per condition, the host's moments pass for a difference between
+    conditions nearly every time. The cell that crosses the link is called different either way."""
+    called = {"turns": 0, "samples": 0}
+    for seed in range(20):
+        rs = _turned_results(seed)
+        across = {a.cell: a for a in condition_analyses(rs).across}
+        edge = across["bert:identity@edge"]
+        assert edge.by_turn and not edge.crosses and edge.to_dict()["kruskal"]["over"] == "turns"
+        assert across["bert:identity@cloud"].differs
+        called["turns"] += edge.differs
+        alone = ResultSet([CellResult(c.subject, c.chain, c.placement, c.latency_s, condition=c.condition)
+                           for c in rs.cells], {"name": "samples"})
+        edge_alone = next(a for a in condition_analyses(alone).across if a.cell == "bert:identity@edge")
+        assert not edge_alone.by_turn
+        called["samples"] += edge_alone.differs
+    assert called["turns"] <= 3 and called["samples"] >= 15, called
+    # results.json keeps each sample's turn.
+    first = rs.cells[0]
+    assert np.array_equal(ResultSet.from_dict(rs.to_dict()).cell(first.name).turns, first.turns)
+
+
 def test_no_conditions_no_analyses():
     rs = ResultSet([CellResult("bert", "identity", "edge", np.ones(5))])
     assert condition_analyses(rs).to_dict() == {"conditions": [], "across": [], "curves": [], "crossovers": []}

@@ -68,3 +68,9 @@ def test_one_condition_measures_a_pass_in_one_turn():
     protocol = Protocol(inputs=9, passes=2, warmup_passes=1, warmup_inputs=1, turn_inputs=4)
     assert protocol.turns_in(0, 1) == [range(1)] and protocol.turns_in(1, 1) == [range(9)]
     assert protocol.turns_in(1, 3) == [range(4), range(4, 8), range(8, 9)]
+
+
+def test_each_sample_knows_its_turn_of_the_run():
+    protocol = Protocol(inputs=9, passes=3, warmup_passes=1, warmup_inputs=1, turn_inputs=4)
+    turns = [protocol.turn_index(p, i, 3) for p in range(3) for i in range(protocol.inputs_in(p))]
+    assert turns == [0] + [1] * 4 + [2] * 4 + [3] + [4] * 4 + [5] * 4 + [6]
