@@ -1,11 +1,11 @@
 """This host's cores kept out of their idle states while a testbed emulates devices on it.
 
 A core with nothing to run halts; on a virtual machine the hypervisor may then give its physical core to
-other work, and the first compute after the idle spell pays for what that work took. On a 2-core KVM guest
-a 3 ms workload run after 25 ms of idle took 19-24 % more CPU time than one run after 2 ms; with the cores
-held awake, 2 %. A tier holds each step for its CPU time (tiers/speed.py), so its device would run slower
-whenever the host had idled before a step: after another cell's request waited on a delayed link, say,
-which makes the cells a link condition never touches differ across its conditions. No device does that.
+other work, and the first compute after the idle spell pays for what that work took, in CPU time
+(docs/emulation.md, idle states, has the figures). A tier holds each step for its CPU time
+(tiers/speed.py), so its device would run slower whenever the host had idled before a step: after another
+cell's request waited on a delayed link, say, which makes the cells a link condition never touches differ
+across its conditions. No device does that.
 
 The kernel's PM QoS request (/dev/cpu_dma_latency, the interface latency-tuned systems use) keeps every
 core in its polling idle state while the file stays open: an idle core spins instead of halting. It is
@@ -51,7 +51,7 @@ class AwakeCores:
         if self.held:
             return "idle states: the host's cores held awake while it emulates (PM QoS latency 0)"
         return (f"idle states: the host's cores could not be held awake ({self.reason}); a step that follows "
-                "an idle spell may take up to a fifth more time, and the tiers run slower then")
+                "an idle spell takes longer, and the tiers run slower then")
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
