@@ -39,10 +39,12 @@ class CellJob:
 # Conditions take turns this many inputs at a time. Turns of a whole pass gave each condition two
 # windows of time in a study of three passes, and the host's drift between windows (a 25 % step in one
 # cell's medians) passed into the comparison of conditions; shorter turns spread every condition over
-# the whole run. A cell's requests within a turn follow each other, as a served model's do, after one
-# untimed request: the first would follow another cell's, whose length depends on the condition (a
-# 25 ms link delay leaves the core idle), and a quarter of the samples would carry that.
+# the whole run. A cell's requests within a turn follow each other, as a served model's do, after
+# untimed ones: the first would follow other cells' requests, whose length depends on the condition, and
+# what they leave behind fades over several short requests (docs/benchmarks.md, network conditions):
+# untimed requests for REWARM_S (at least one, at most REWARM_MAX).
 TURN_INPUTS = 4
+REWARM_S, REWARM_MAX = 0.05, 8
 
 
 @dataclass
@@ -170,13 +172,23 @@ class _Loop:
         self.unheld: list[tuple[CellJob, int, int]] = []  # (job, pass, input)
 
     def measure(self, job: CellJob, p: int, missing: list[int], rewarm: bool = False) -> None:
-        """The inputs of one turn not yet stored; `rewarm`: after one untimed request."""
-        if rewarm and self.request(job, self.payloads[missing[0] % len(self.payloads)]) is None:
+        """The inputs of one turn not yet stored; `rewarm`: after untimed requests (REWARM_S of them)."""
+        if rewarm and not self._rewarm(job, self.payloads[missing[0] % len(self.payloads)]):
             return
         for i in missing:
             if not self.take(job, p, i, last_chance=False):
                 if job.failed:
                     return
+
+    def _rewarm(self, job: CellJob, payload: bytes) -> bool:
+        """Untimed requests until REWARM_S have passed (at least one); False when the job failed."""
+        start = time.perf_counter()
+        for _ in range(REWARM_MAX):
+            if self.request(job, payload) is None:
+                return False
+            if time.perf_counter() - start >= REWARM_S:
+                break
+        return True
 
     def take(self, job: CellJob, p: int, i: int, last_chance: bool) -> bool:
         """One sample; False when the job failed or the sample was set aside (not held, not the last chance)."""

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from edgewise.measure.latency import Block, CellJob, Protocol, measure_subject
+from edgewise.measure.latency import REWARM_MAX, Block, CellJob, Protocol, measure_subject
 from edgewise.output.store import Store
 from edgewise.planning.conditions import Condition
 from edgewise.tiers.client import TierClient
@@ -33,7 +33,7 @@ def _job(condition: Condition, cell: str) -> CellJob:
     return CellJob(f"{cell}@edge|{condition.name}", Route((("edge", "full"),), ((CLIENT, "edge"),)), "work")
 
 
-def test_conditions_take_turns_a_few_inputs_at_a_time_each_after_an_untimed_request(client, tmp_path):
+def test_conditions_take_turns_a_few_inputs_at_a_time_each_after_untimed_requests(client, tmp_path):
     store = Store(tmp_path / "study.sqlite")
     blocks = [Block(c, [_job(c, "a"), _job(c, "b")]) for c in CONDITIONS]
     protocol = Protocol(inputs=10, passes=2, warmup_passes=1, warmup_inputs=3, turn_inputs=4)
@@ -58,10 +58,14 @@ def test_conditions_take_turns_a_few_inputs_at_a_time_each_after_an_untimed_requ
     firsts = [turns[t * len(CONDITIONS)] for t in range(4)]
     assert firsts == [CONDITIONS[t % len(CONDITIONS)].name for t in range(4)]  # the first condition rotates
     # Within a turn a cell's requests follow each other: in the warm-up pass its 3 inputs; in the measured
-    # pass one untimed request, then its 4, 4 and 2 inputs.
+    # pass untimed requests (for REWARM_S, at least one, at most REWARM_MAX), then its 4, 4 and 2 inputs.
     runs = [len(list(group)) for _, group in itertools.groupby(log)]
     per_cell = 2 * len(CONDITIONS)
-    assert runs == [3] * per_cell + [5] * per_cell + [5] * per_cell + [3] * per_cell
+    timed = [3] * per_cell + [4] * per_cell + [4] * per_cell + [2] * per_cell
+    assert len(runs) == len(timed)
+    untimed = [run - inputs for run, inputs in zip(runs, timed)]
+    assert untimed[:per_cell] == [0] * per_cell
+    assert all(1 <= extra <= REWARM_MAX for extra in untimed[per_cell:]), untimed
 
 
 def test_one_condition_measures_a_pass_in_one_turn():
