@@ -32,13 +32,12 @@ class AwakeCores:
         self.reason: str | None = None  # why the cores could not be held awake
         try:
             fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, struct.pack("i", 0))  # no wake-up latency accepted: only the polling idle state
+            except OSError:
+                os.close(fd)
+                raise
         except OSError as exc:
-            self.reason = f"{path}: {exc.strerror or exc}"
-            return
-        try:
-            os.write(fd, struct.pack("i", 0))  # no wake-up latency accepted: only the polling idle state
-        except OSError as exc:
-            os.close(fd)
             self.reason = f"{path}: {exc.strerror or exc}"
             return
         self._fd = fd
