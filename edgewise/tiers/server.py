@@ -412,13 +412,14 @@ class TierServer:
         payload, preprocess_s, late_s = request.payload, 0.0, 0.0
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload)  # DataError on an undecodable image or text
+            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload, again=True)  # DataError on an undecodable input
             preprocess_s = time.perf_counter() - t0
         else:
             feeds = request.tensors
         check_feeds(feeds, loaded.inputs, self.config.tier)
         t0 = time.perf_counter()
-        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds)  # compute:TIER includes the stretch
+        # compute:TIER includes the stretch; a cold start's run (a session opened per request) is not repeated
+        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds, again=loaded.session is not None)
         return outputs, preprocess_s, time.perf_counter() - t0, late_s + late_run_s, factor
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:

@@ -16,6 +16,13 @@ A step that ends after its device time (the host is slower than the device, or a
 the core) cannot be held: the seconds it ran late are returned, so the sample can be marked and taken
 again. The hold sleeps, so a slow tier leaves the host's cores to the other tiers; only its last stretch
 is spun, because a sleep wakes up late (see Holder).
+
+A step's first run after a gap also pays for the caches that whatever ran meanwhile took, and a slow
+tier's gaps are long: it sleeps through its holds, and a neighbour that streams memory takes the core
+and every cache line the step had. Stretched by the tier's slowness, a refill of a fraction of a
+millisecond became a millisecond of a mobile device's time. A device does not pay for our neighbours,
+and the nominal and the probe time warm runs; so a short step is run again inside its own hold, where
+the hold has room for it, and held for the lesser of its two CPU times (`again`).
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual 
 # (or LATE_FLOOR_S): timer and scheduling jitter, not a host too slow for the device.
 LATE_SHARE = 0.02
 LATE_FLOOR_S = 100e-6
+# A step this short is timed again warm (a longer one loses a smaller share to a cold start), when its hold
+# has room for AGAIN_ROOM runs more: the second run then ends well inside the device's time.
+AGAIN_MAX_S = 5e-3
+AGAIN_ROOM = 1.5
 
 
 def check_speed(speed: float, where: str = "speed") -> float:
@@ -77,9 +88,11 @@ class Pace:
         self.paced = host is not None or self.speed < 1.0
         self._holders = threading.local()  # one per serving thread: lateness is a per-thread affair
 
-    def run(self, step: Callable[..., T], *args: Any) -> Paced:
+    def run(self, step: Callable[..., T], *args: Any, again: bool = False) -> Paced:
         """`step(*args)` held until it has taken its device time; with how many seconds it ran past it and
-        the host's factor it was held by (NaN where the tier follows no nominal speed)."""
+        the host's factor it was held by (NaN where the tier follows no nominal speed). `again`: the step
+        may be run a second time, warm, and held for the lesser CPU time (it must give the same output and
+        change nothing; the first run's output is returned)."""
         if not self.paced:
             return Paced(step(*args), 0.0, math.nan)
         start, cpu0 = time.perf_counter(), time.thread_time()
@@ -88,7 +101,16 @@ class Pace:
         work = time.thread_time() - cpu0 if self.by_thread_time else end - start
         host = self.host
         factor = host.factor if host is not None else math.nan
-        deadline = start + (host.nominal_work(work) if host is not None else work) / self.speed
+
+        def device_s(cpu_s: float) -> float:
+            return (host.nominal_work(cpu_s) if host is not None else cpu_s) / self.speed
+
+        deadline = start + device_s(work)
+        if again and self.by_thread_time and work <= AGAIN_MAX_S and deadline - end >= AGAIN_ROOM * work:
+            cpu1 = time.thread_time()
+            step(*args)
+            deadline = start + device_s(min(work, time.thread_time() - cpu1))
+            end = time.perf_counter()
         if host is not None:
             host.use(deadline - end)  # a look at the host's speed, inside the hold (or after a late step)
         if end >= deadline:

@@ -120,3 +120,34 @@ def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
     assert 0.004 - device_s - 1e-4 <= late <= took - device_s + 1e-4
     assert not held(late, 0.004 / 1.6) and factor == pytest.approx(2.0)
     assert held(LATE_FLOOR_S / 2, 0.0)  # timer jitter is not a host too slow
+
+
+def test_a_short_step_is_held_for_its_warm_run(tmp_path):
+    """A step whose first run pays a cold start (4 ms of CPU, then 2 ms warm): with `again` a tier at speed
+    0.25 runs it twice inside its hold and holds it for the warm run's time, and returns the first run's
+    output. Without `again`, or where the hold has no room to repeat it, the step runs once."""
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 1.0)
+    calls = []
+
+    def step() -> int:
+        calls.append(1)
+        end = time.thread_time() + (0.004 if len(calls) == 1 else 0.002)
+        while time.thread_time() < end:
+            pass
+        return len(calls)
+
+    def held_for(pace: Pace, again: bool) -> tuple[float, int]:
+        calls.clear()
+        t0 = time.perf_counter()
+        out, late, _ = pace.run(step, again=again)
+        assert late == 0.0 and out == 1
+        return time.perf_counter() - t0, len(calls)
+
+    slow = Pace(0.25, 1, HostSpeed(board))
+    took, runs = within(lambda: held_for(slow, True), 0.002 / 0.25, tolerance=0.1)
+    assert runs == 2 and 0.008 - 1e-4 <= took < 0.016
+    took, runs = within(lambda: held_for(slow, False), 0.004 / 0.25, tolerance=0.1)
+    assert runs == 1 and took >= 0.016 - 1e-4
+    fast = Pace(0.8, 1, HostSpeed(board))  # 4 ms held 5 ms: no room for another run
+    assert held_for(fast, True)[1] == 1
