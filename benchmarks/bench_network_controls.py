@@ -4,7 +4,8 @@ Runs a study with conditions (default examples/network.yaml; its artifacts come 
 so run `make study` or the study once first) and reads `edgewise analyze --json`: for each control
 (a cell whose requests never cross a link the conditions change) its median under every condition,
 the slowest over the fastest, the farthest any condition lies from its median, and whether the
-analysis calls it different (Kruskal-Wallis, Holm-adjusted over the controls). The host's factor
+analysis calls it different (Kruskal-Wallis, Holm-adjusted over the controls, and medians more than the
+emulation resolves apart: edgewise.analysis.conditions.RESOLUTION). The host's factor
 over the run (results.json's drift) is printed beside it: a control that moves is the host's doing.
 Goal: every control within +-5 % of its median, none called different.
 
@@ -45,7 +46,7 @@ def controls(out: Path) -> list[dict]:
         rows.append({"cell": across["cell"], "medians_ms": {k: round(v, 3) for k, v in medians.items()},
                      "max_over_min": max(medians.values()) / min(medians.values()),
                      "worst_from_median": max(abs(v / middle - 1) for v in medians.values()),
-                     "adjusted_p": p, "called_different": p < 0.05})
+                     "adjusted_p": p, "significant": p < 0.05, "called_different": across["differs"]})
     return rows
 
 
@@ -67,11 +68,12 @@ def main() -> None:
     took = run_study(study, out)
     rows = controls(out)
     drift = json.loads((out / "results.json").read_text())["study"].get("drift") or {}
-    print(table(["control", "slowest/fastest", "farthest from median", "called different"],
+    print(table(["control", "slowest/fastest", "farthest from median", "significant", "called different"],
                 [[r["cell"], f"{r['max_over_min']:.3f}", f"{100 * r['worst_from_median']:.1f} %",
-                  "yes" if r["called_different"] else "no"] for r in rows]))
+                  "yes" if r["significant"] else "no", "yes" if r["called_different"] else "no"] for r in rows]))
     goals = {"within_5_percent": sum(r["worst_from_median"] <= GOAL for r in rows), "controls": len(rows),
-             "called_different": sum(r["called_different"] for r in rows)}
+             "called_different": sum(r["called_different"] for r in rows),
+             "significant": sum(r["significant"] for r in rows)}
     factor = drift.get("factor") or {}
     print(f"{cpu_name()}; the host ran the reference workloads at {factor.get('median', float('nan')):.2f}x its "
           f"nominal time in the median ({factor.get('min', float('nan')):.2f}-{factor.get('max', float('nan')):.2f})")

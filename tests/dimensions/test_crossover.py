@@ -143,3 +143,23 @@ def test_recommend_analyze_and_report_answer_per_condition(tmp_path):
     html = (tmp_path / "report" / "report.html").read_text()
     assert '<section id="conditions">' in html and f"show network condition {fast}" in html
     assert "keep bert on edge" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_a_difference_within_what_the_emulation_resolves_is_not_called_one():
+    """A control 2 % slower under half the conditions, measured with little noise: Kruskal-Wallis finds it, but
+    its medians lie within RESOLUTION, so it is significant and not called different; 20 % apart, it is."""
+    rng = np.random.default_rng(0)
+    conditions = [f"edge-cloud={bw}mbit,{delay}ms" for bw in (1, 5, 20, 100) for delay in (0, 25)]
+    for offset, called in ((0.02, False), (0.20, True)):
+        cells = []
+        for c, condition in enumerate(conditions):
+            turns = np.repeat(np.arange(10) * len(conditions) + c, 4)
+            median_ms = 30.0 * (1 + offset if condition.endswith("25ms") else 1.0)
+            cells.append(CellResult("bert", "identity", "edge", median_ms / 1e3 * rng.lognormal(0.0, 0.003, 40),
+                                    condition=condition, turns=turns))
+        analyses = condition_analyses(ResultSet(cells, {"name": "resolution"}))
+        edge = analyses.across[0]
+        assert not edge.crosses and edge.significant and edge.differs is called
+        assert edge.to_dict()["differs"] is called and edge.to_dict()["significant"]
+        findings = " ".join(analyses.findings())
+        assert ("significant within 5%" in findings) is not called, findings
