@@ -101,15 +101,11 @@ class Pace:
         work = time.thread_time() - cpu0 if self.by_thread_time else end - start
         host = self.host
         factor = host.factor if host is not None else math.nan
-
-        def device_s(cpu_s: float) -> float:
-            return (host.nominal_work(cpu_s) if host is not None else cpu_s) / self.speed
-
-        deadline = start + device_s(work)
+        deadline = start + self._device_s(work)
         if again and self.by_thread_time and work <= AGAIN_MAX_S and deadline - end >= AGAIN_ROOM * work:
             cpu1 = time.thread_time()
             step(*args)
-            deadline = start + device_s(min(work, time.thread_time() - cpu1))
+            deadline = start + self._device_s(min(work, time.thread_time() - cpu1))
             end = time.perf_counter()
         if host is not None:
             host.use(deadline - end)  # a look at the host's speed, inside the hold (or after a late step)
@@ -117,6 +113,10 @@ class Pace:
             return Paced(out, end - deadline, factor)
         self._holder().until(deadline)
         return Paced(out, 0.0, factor)
+
+    def _device_s(self, cpu_s: float) -> float:
+        """The device's time for a step that took `cpu_s` of CPU (or wall) time on this host now."""
+        return (self.host.nominal_work(cpu_s) if self.host is not None else cpu_s) / self.speed
 
     def _holder(self) -> "Holder":
         holder = getattr(self._holders, "holder", None)
