@@ -22,7 +22,9 @@ tier's gaps are long: it sleeps through its holds, and a neighbour that streams 
 and every cache line the step had. Stretched by the tier's slowness, a refill of a fraction of a
 millisecond became a millisecond of a mobile device's time. A device does not pay for our neighbours,
 and the nominal and the probe time warm runs; so a short step is run again inside its own hold, where
-the hold has room for it, and held for the lesser of its two CPU times (`again`).
+the hold has room for it, and held for the lesser of its two CPU times (`again`). A hold with room for
+the second run but not for the time it saves (an edge's, about one step long) is held until the second
+run ends: that takes out part of the cold start, and never adds to it.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual 
 LATE_SHARE = 0.02
 LATE_FLOOR_S = 100e-6
 # A step this short is timed again warm (a longer one loses a smaller share to a cold start), when its hold
-# has room for AGAIN_ROOM runs more: the second run then ends well inside the device's time.
+# has room for AGAIN_ROOM runs more: a warm run is no longer than the cold one, so it ends inside the cold
+# run's device time.
 AGAIN_MAX_S = 5e-3
-AGAIN_ROOM = 1.5
+AGAIN_ROOM = 1.0
 
 
 def check_speed(speed: float, where: str = "speed") -> float:
@@ -103,10 +106,13 @@ class Pace:
         factor = host.factor if host is not None else math.nan
         deadline = start + self._device_s(work)
         if again and self.by_thread_time and work <= AGAIN_MAX_S and deadline - end >= AGAIN_ROOM * work:
-            cpu1 = time.thread_time()
+            cold_deadline, cpu1 = deadline, time.thread_time()
             step(*args)
-            deadline = start + self._device_s(min(work, time.thread_time() - cpu1))
             end = time.perf_counter()
+            # Held for the warm run's device time; where both runs took longer than that (a hold with room for
+            # the second run but not for all of the cold start it saves), until they end: still sooner than
+            # the cold run's device time, and no later.
+            deadline = max(start + self._device_s(min(work, time.thread_time() - cpu1)), min(end, cold_deadline))
         if host is not None:
             host.use(deadline - end)  # a look at the host's speed, inside the hold (or after a late step)
         if end >= deadline:

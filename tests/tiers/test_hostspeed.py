@@ -125,7 +125,8 @@ def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
 def test_a_short_step_is_held_for_its_warm_run(tmp_path):
     """A step whose first run pays a cold start (4 ms of CPU, then 2 ms warm): with `again` a tier at speed
     0.25 runs it twice inside its hold and holds it for the warm run's time, and returns the first run's
-    output. Without `again`, or where the hold has no room to repeat it, the step runs once."""
+    output; a tier at 0.4, whose hold has room for the warm run but not for all it saves, holds it until it
+    ends. Without `again`, or where the hold has no room to repeat it, the step runs once."""
     board = Board(Board.create(tmp_path / "b"))
     post_many(board, 1.0)
     calls = []
@@ -149,5 +150,9 @@ def test_a_short_step_is_held_for_its_warm_run(tmp_path):
     assert runs == 2 and 0.008 - 1e-4 <= took < 0.016
     took, runs = within(lambda: held_for(slow, False), 0.004 / 0.25, tolerance=0.1)
     assert runs == 1 and took >= 0.016 - 1e-4
+    # 4 ms held 10 ms: room for the 2 ms warm run, not for all it saves (it would be held 5 ms): held until it
+    # ends, 6 ms in
+    took, runs = within(lambda: held_for(Pace(0.4, 1, HostSpeed(board)), True), 0.006, tolerance=0.1)
+    assert runs == 2 and 0.006 - 1e-4 <= took < 0.010
     fast = Pace(0.8, 1, HostSpeed(board))  # 4 ms held 5 ms: no room for another run
     assert held_for(fast, True)[1] == 1
