@@ -3,7 +3,8 @@ on a quiet host, once with a neighbour this benchmark starts beside it; the cell
 (the share within ±10 %) and the recommendations and decisions matched (edgewise.analysis.runs).
 
 The neighbour is NEIGHBOURS processes, each multiplying 1500 x 1500 float matrices on one thread at
-ordinary priority: it takes cores, caches and memory bandwidth from everything else on the host.
+ordinary priority (edgewise.testing.neighbour): it takes cores, caches and memory bandwidth from everything
+else on the host.
 Its effect on this host is measured and printed: the 30 ms reference workload's wall time (what an
 ordinary process here sees) and CPU time, without and with it.
 
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,13 +23,6 @@ from common import RESULTS, parse_args, run_study, table, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = RESULTS / "tmp" / "replication"
-HOG = """
-import numpy as np
-x = np.random.default_rng(0).random((1500, 1500), dtype=np.float32)
-while True:
-    x = x @ x
-    x /= np.abs(x).max()
-"""
 
 
 def reference_workload(seconds: float = 4.0) -> dict[str, float]:
@@ -52,11 +44,6 @@ def reference_workload(seconds: float = 4.0) -> dict[str, float]:
             "cpu_ms": statistics.median(cpus) * 1e3, "runs": len(walls)}
 
 
-def start_neighbours(count: int) -> list[subprocess.Popen]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return [subprocess.Popen([sys.executable, "-c", HOG], env=env) for _ in range(count)]
-
-
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda p: (
         p.add_argument("--study", type=Path, default=ROOT / "examples" / "paper.yaml"),
@@ -64,19 +51,19 @@ def main() -> None:
         p.add_argument("--within", type=float, default=10.0, help="percent")))
     from edgewise.analysis import load_results
     from edgewise.analysis.runs import compare_runs
+    from edgewise.testing.neighbour import start_neighbour, stop_neighbour
 
     study = ROOT / "examples" / "smoke.yaml" if args.quick else args.study
     runs: dict[str, dict] = {}
     for name in ("quiet-a", "quiet-b", "neighbour"):
-        hogs = start_neighbours(args.neighbours) if name == "neighbour" else []
+        hogs = start_neighbour(args.neighbours) if name == "neighbour" else []
         try:
             if hogs:
                 time.sleep(2.0)
             host = reference_workload()
             seconds = run_study(study, WORK / name, "--profile", "quick")
         finally:
-            for hog in hogs:
-                hog.kill()
+            stop_neighbour(hogs)
         runs[name] = {"reference_workload": host, "seconds": seconds}
         print(f"{name}: study took {seconds:.0f} s; the 30 ms reference workload took {host['wall_ms']:.2f} ms wall "
               f"(mean; median {host['median_wall_ms']:.2f}), {host['cpu_ms']:.2f} ms CPU", flush=True)
@@ -92,8 +79,8 @@ def main() -> None:
         drift = c.drift[1].get("factor") or {}
         rows.append([label, f"{len(c.agreeing)} of {len(c.pairs)}", "yes" if c.recommendations_match else "no",
                      f"{c.decisions - len(c.changed)} of {c.decisions}",
-                     f"{drift.get('median', float('nan')):.3f} ({drift.get('p10', float('nan')):.3f}-"
-                     f"{drift.get('p90', float('nan')):.3f})",
+                     (f"{drift.get('median', float('nan')):.3f} ({drift.get('p10', float('nan')):.3f}-"
+                      f"{drift.get('p90', float('nan')):.3f})"),
                      (c.drift[1].get("unheld") or {}).get("taken_again", 0)])
     print(table(["runs", f"medians within ±{args.within:g} %", "recommendations match", "decisions the same",
                  "host / nominal (B: median, p10-p90)", "samples taken again (B)"], rows))

@@ -13,5 +13,6 @@ that can run on the machine; a third party's plug-in calls the same functions fr
 
 Each `check_*` function raises AssertionError naming what does not hold, and returns nothing otherwise.
 Modules: `operators` (builds real artifacts on a subject), `subjects` (data, preprocessing, model, metrics),
-`testbeds` (the start / endpoint / verify / restart / stop contract against real tier servers).
+`testbeds` (the start / endpoint / verify / restart / stop contract against real tier servers); `neighbour`
+starts the other work of a shared host, to check that a testbed holds its speed beside it.
 """

@@ -4,10 +4,6 @@ the study stops it before any build, with the figure that failed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
 
@@ -15,16 +11,10 @@ from edgewise.config import load_study
 from edgewise.errors import TestbedError
 from edgewise.study import RunOptions, Study
 from edgewise.testbeds.local import LocalTestbed
+from edgewise.testing.neighbour import neighbour as neighbour_processes
 from tests.conftest import IS_ROOT
 
 TESTBED = "linux" if IS_ROOT else "local"
-NEIGHBOUR = """
-import numpy as np
-x = np.random.default_rng(0).random((1200, 1200), dtype=np.float32)
-while True:
-    x = x @ x
-    x /= np.abs(x).max()
-"""
 
 
 def _study(tmp_path, kind: str = TESTBED):
@@ -40,12 +30,8 @@ def _study(tmp_path, kind: str = TESTBED):
 @pytest.fixture
 def neighbour():
     """One process per core, each multiplying matrices on one thread at ordinary priority."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", NEIGHBOUR], env=env) for _ in range(os.cpu_count() or 2)]
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait()
+    with neighbour_processes(size=1200) as procs:
+        yield procs
 
 
 def test_a_neighbour_during_verification_leaves_the_study_to_measure(tmp_path, cache_dir, neighbour):

@@ -4,26 +4,16 @@ at most what the workload's cold start costs on the host now)."""
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 
 import pytest
 
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
+from edgewise.testing.neighbour import start_neighbour, stop_neighbour
 from edgewise.tiers.spec import Placement, route_for
 from tests.conftest import IS_ROOT
 from tests.tiers.speedcheck import ATTEMPTS, slowdown
-
-NEIGHBOUR = """
-import numpy as np
-x = np.random.default_rng(0).random((1200, 1200), dtype=np.float32)
-while True:
-    x = x @ x
-    x /= np.abs(x).max()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +28,7 @@ def testbed(tmp_path_factory):
 
 
 def test_tiers_hold_their_speed_while_a_neighbour_takes_the_cores(testbed):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    neighbours = [subprocess.Popen([sys.executable, "-c", NEIGHBOUR], env=env) for _ in range(os.cpu_count() or 2)]
+    neighbours = start_neighbour(size=1200)
     nominal = testbed.host_nominal()
     target = nominal.workloads_s["3ms"]
     try:
@@ -63,6 +52,4 @@ def test_tiers_hold_their_speed_while_a_neighbour_takes_the_cores(testbed):
             assert any(0.9 <= a <= 1.1 + c for a, _, c, *_ in attempts), (tier, attempts)
             assert any(p <= 1.25 + c for _, p, c, *_ in attempts), (tier, attempts)  # p90: no request stalls
     finally:
-        for p in neighbours:
-            p.kill()
-            p.wait()
+        stop_neighbour(neighbours)
