@@ -44,10 +44,11 @@ MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual 
 # (or LATE_FLOOR_S): timer and scheduling jitter, not a host too slow for the device.
 LATE_SHARE = 0.02
 LATE_FLOOR_S = 100e-6
-# A step this short is timed again warm (a longer one loses a smaller share to a cold start), when its hold
-# has room for AGAIN_ROOM runs more: a warm run is no longer than the cold one, so it ends inside the cold
-# run's device time.
-AGAIN_MAX_S = 5e-3
+# A step this short is timed again warm, when its hold has room for AGAIN_ROOM runs more: a warm run is no
+# longer than the cold one, so it ends inside the cold run's device time. A longer step is timed cold: its
+# cold start is a small share of it, so a step near the bound that crosses it beside a neighbour moves its
+# cell by no more than that share (docs/emulation.md).
+AGAIN_MAX_S = 20e-3
 AGAIN_ROOM = 1.0
 
 
