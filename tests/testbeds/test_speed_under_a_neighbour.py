@@ -10,7 +10,7 @@ import pytest
 
 from edgewise.config import TestbedConfig
 from edgewise.testbeds import make_testbed
-from edgewise.testing.neighbour import start_neighbour, stop_neighbour
+from edgewise.testing.neighbour import neighbour
 from edgewise.tiers.spec import Placement, route_for
 from tests.conftest import IS_ROOT
 from tests.tiers.speedcheck import ATTEMPTS, slowdown
@@ -28,10 +28,9 @@ def testbed(tmp_path_factory):
 
 
 def test_tiers_hold_their_speed_while_a_neighbour_takes_the_cores(testbed):
-    neighbours = start_neighbour(size=1200)
     nominal = testbed.host_nominal()
     target = nominal.workloads_s["3ms"]
-    try:
+    with neighbour(size=1200) as neighbours:
         for tier in ("mobile", "edge"):
             speed = testbed.tiers[tier].speed
             with testbed.client(timeout_s=30) as client:
@@ -51,5 +50,3 @@ def test_tiers_hold_their_speed_while_a_neighbour_takes_the_cores(testbed):
             assert all(p.poll() is None for p in neighbours)  # the neighbour took the cores throughout
             assert any(0.9 <= a <= 1.1 + c for a, _, c, *_ in attempts), (tier, attempts)
             assert any(p <= 1.25 + c for _, p, c, *_ in attempts), (tier, attempts)  # p90: no request stalls
-    finally:
-        stop_neighbour(neighbours)
