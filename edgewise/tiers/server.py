@@ -413,16 +413,18 @@ class TierServer:
         # A step is timed again warm only while no request waits: under load the second runs would take most
         # of a core (an edge's hold is about one run long), close to the tier's CPU quota.
         again = not self.admission.queued
+        model_key = (loaded.artifact_id, loaded.role, "model") if again and loaded.session is not None else None
         if payload is not None and loaded.preprocess is not None:
             t0 = time.perf_counter()
-            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload, again=again)  # DataError on an undecodable input
+            preprocess_key = (loaded.artifact_id, loaded.role, "preprocess") if again else None
+            feeds, late_s, _ = self.pace.run(loaded.preprocess, payload, again=preprocess_key)  # DataError: undecodable
             preprocess_s = time.perf_counter() - t0
         else:
             feeds = request.tensors
         check_feeds(feeds, loaded.inputs, self.config.tier)
         t0 = time.perf_counter()
         # compute:TIER includes the stretch; a cold start's run (a session opened per request) is not repeated
-        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds, again=again and loaded.session is not None)
+        outputs, late_run_s, factor = self.pace.run(self._run, loaded, feeds, again=model_key)
         return outputs, preprocess_s, time.perf_counter() - t0, late_s + late_run_s, factor
 
     def _artifact(self, art_id: Any, role: str) -> Loaded:

@@ -25,6 +25,12 @@ and the nominal and the probe time warm runs; so a short step is run again insid
 the hold has room for it, and held for the lesser of its two CPU times (`again`). A hold with room for
 the second run but not for the time it saves (an edge's, about one step long) is held until the second
 run ends: that takes out part of the cold start, and never adds to it.
+
+"Room for it" is the warm run's expected time: the share of the cold run's CPU time the same step's
+warm runs took so far (the whole cold run, before its first). At that threshold the two runs end at the
+cold run's device time, so a host that drifts across it moves the step by nothing; a threshold of a
+whole cold run left a step on an edge near it (an edge has room for about one more run) timed warm in
+one request and cold in the next, a jump of its whole cold start.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, Callable, Hashable, NamedTuple, TypeVar
 
 from edgewise.errors import ConfigError
 from edgewise.tiers.hostspeed import HostSpeed
@@ -44,12 +50,13 @@ MAX_LATENESS_S = 5e-3  # beyond this a wake-up is a stall, not the host's usual 
 # (or LATE_FLOOR_S): timer and scheduling jitter, not a host too slow for the device.
 LATE_SHARE = 0.02
 LATE_FLOOR_S = 100e-6
-# A step this short is timed again warm, when its hold has room for AGAIN_ROOM runs more: a warm run is no
-# longer than the cold one, so it ends inside the cold run's device time. A longer step is timed cold: its
-# cold start is a small share of it, so a step near the bound that crosses it beside a neighbour moves its
-# cell by no more than that share (docs/emulation.md).
+# A step this short is timed again warm, when its hold has room for its warm run. A longer step is timed
+# cold: its cold start is a small share of it, so a step near the bound that crosses it beside a neighbour
+# moves its cell by no more than that share (docs/emulation.md).
 AGAIN_MAX_S = 20e-3
-AGAIN_ROOM = 1.0
+# How much of its learned warm share one more warm run moves: enough to follow a host that changes, little
+# enough that one disturbed run does not move the threshold far.
+WARM_SHARE_STEP = 0.25
 
 
 def check_speed(speed: float, where: str = "speed") -> float:
@@ -91,12 +98,14 @@ class Pace:
         self.host = host
         self.paced = host is not None or self.speed < 1.0
         self._holders = threading.local()  # one per serving thread: lateness is a per-thread affair
+        self._warm_share: dict[Hashable, float] = {}  # per step: its warm run's CPU time over its cold run's
 
-    def run(self, step: Callable[..., T], *args: Any, again: bool = False) -> Paced:
+    def run(self, step: Callable[..., T], *args: Any, again: Hashable | None = None) -> Paced:
         """`step(*args)` held until it has taken its device time; with how many seconds it ran past it and
-        the host's factor it was held by (NaN where the tier follows no nominal speed). `again`: the step
-        may be run a second time, warm, and held for the lesser CPU time (it must give the same output and
-        change nothing; the first run's output is returned)."""
+        the host's factor it was held by (NaN where the tier follows no nominal speed). `again`: the key of
+        a step that may be run a second time, warm, and held for the lesser CPU time (it must give the same
+        output and change nothing; the first run's output is returned); one key per step, under which its
+        warm runs' share of its cold ones is learned."""
         if not self.paced:
             return Paced(step(*args), 0.0, math.nan)
         start, cpu0 = time.perf_counter(), time.thread_time()
@@ -105,21 +114,30 @@ class Pace:
         work = time.thread_time() - cpu0 if self.by_thread_time else end - start
         host = self.host
         factor = host.factor if host is not None else math.nan
-        deadline = start + self._device_s(work)
-        if again and self.by_thread_time and work <= AGAIN_MAX_S and deadline - end >= AGAIN_ROOM * work:
-            cold_deadline, cpu1 = deadline, time.thread_time()
+        deadline = on_time = start + self._device_s(work)
+        if (again is not None and self.by_thread_time and work <= AGAIN_MAX_S
+                and deadline - end >= self._warm_share.get(again, 1.0) * work):
+            first_end, cpu1 = end, time.thread_time()
             step(*args)
-            end = time.perf_counter()
+            end, warm = time.perf_counter(), time.thread_time() - cpu1
+            self._learn(again, warm / work if work > 0 else 1.0)
             # Held for the warm run's device time; where both runs took longer than that (a hold with room for
-            # the second run but not for all of the cold start it saves), until they end: still sooner than
-            # the cold run's device time, and no later.
-            deadline = max(start + self._device_s(min(work, time.thread_time() - cpu1)), min(end, cold_deadline))
+            # the second run but not for all of the cold start it saves), until they end: no later than the
+            # cold run's device time, unless the warm run took longer than its expected share (then by that
+            # excess of its own CPU time, which is not the host running late).
+            deadline = max(start + self._device_s(min(work, warm)), min(end, deadline))
+            on_time = max(deadline, first_end + warm)
         if host is not None:
             host.use(deadline - end)  # a look at the host's speed, inside the hold (or after a late step)
         if end >= deadline:
-            return Paced(out, end - deadline, factor)
+            return Paced(out, max(0.0, end - on_time), factor)
         self._holder().until(deadline)
         return Paced(out, 0.0, factor)
+
+    def _learn(self, key: Hashable, share: float) -> None:
+        share = min(1.0, share)
+        known = self._warm_share.get(key)
+        self._warm_share[key] = share if known is None else known + WARM_SHARE_STEP * (share - known)
 
     def _device_s(self, cpu_s: float) -> float:
         """The device's time for a step that took `cpu_s` of CPU (or wall) time on this host now."""

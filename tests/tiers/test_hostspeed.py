@@ -122,6 +122,30 @@ def test_a_step_the_host_is_too_slow_for_is_reported_late(tmp_path):
     assert held(LATE_FLOOR_S / 2, 0.0)  # timer jitter is not a host too slow
 
 
+def spin_steps(*cpu_s: float):
+    """A step whose n-th run spins `cpu_s[n]` seconds of CPU (the last figure for every later run), returning
+    its run's number; and the list of its runs, to clear."""
+    calls = []
+
+    def step() -> int:
+        calls.append(1)
+        end = time.thread_time() + cpu_s[min(len(calls), len(cpu_s)) - 1]
+        while time.thread_time() < end:
+            pass
+        return len(calls)
+
+    return step, calls
+
+
+def held_for(pace: Pace, step, calls: list, again) -> tuple[float, int]:
+    """How long `pace` held one call of `step` (its first run pays a cold start), and how often it ran it."""
+    calls.clear()
+    t0 = time.perf_counter()
+    out, late, _ = pace.run(step, again=again)
+    assert held(late, 0.0) and out == 1  # not late: at most the timer's jitter
+    return time.perf_counter() - t0, len(calls)
+
+
 def test_a_short_step_is_held_for_its_warm_run(tmp_path):
     """A step whose first run pays a cold start (4 ms of CPU, then 2 ms warm): with `again` a tier at speed
     0.25 runs it twice inside its hold and holds it for the warm run's time, and returns the first run's
@@ -129,30 +153,39 @@ def test_a_short_step_is_held_for_its_warm_run(tmp_path):
     ends. Without `again`, or where the hold has no room to repeat it, the step runs once."""
     board = Board(Board.create(tmp_path / "b"))
     post_many(board, 1.0)
-    calls = []
-
-    def step() -> int:
-        calls.append(1)
-        end = time.thread_time() + (0.004 if len(calls) == 1 else 0.002)
-        while time.thread_time() < end:
-            pass
-        return len(calls)
-
-    def held_for(pace: Pace, again: bool) -> tuple[float, int]:
-        calls.clear()
-        t0 = time.perf_counter()
-        out, late, _ = pace.run(step, again=again)
-        assert late == 0.0 and out == 1
-        return time.perf_counter() - t0, len(calls)
-
+    step, calls = spin_steps(0.004, 0.002)
     slow = Pace(0.25, 1, HostSpeed(board))
-    took, runs = within(lambda: held_for(slow, True), 0.002 / 0.25, tolerance=0.1)
+    took, runs = within(lambda: held_for(slow, step, calls, "step"), 0.002 / 0.25, tolerance=0.1)
     assert runs == 2 and 0.008 - 1e-4 <= took < 0.016
-    took, runs = within(lambda: held_for(slow, False), 0.004 / 0.25, tolerance=0.1)
+    took, runs = within(lambda: held_for(slow, step, calls, None), 0.004 / 0.25, tolerance=0.1)
     assert runs == 1 and took >= 0.016 - 1e-4
     # 4 ms held 10 ms: room for the 2 ms warm run, not for all it saves (it would be held 5 ms): held until it
     # ends, 6 ms in
-    took, runs = within(lambda: held_for(Pace(0.4, 1, HostSpeed(board)), True), 0.006, tolerance=0.1)
+    took, runs = within(lambda: held_for(Pace(0.4, 1, HostSpeed(board)), step, calls, "step"), 0.006,
+                        tolerance=0.1)
     assert runs == 2 and 0.006 - 1e-4 <= took < 0.010
     fast = Pace(0.8, 1, HostSpeed(board))  # 4 ms held 5 ms: no room for another run
-    assert held_for(fast, True)[1] == 1
+    assert held_for(fast, step, calls, "step")[1] == 1
+
+
+def test_a_step_is_run_again_where_its_hold_has_room_for_its_warm_run(tmp_path):
+    """Once a step's warm run is known to take half its cold run, a hold with room for that half (not for a
+    whole cold run) runs it again: the two runs end before the cold run's device time, so a host that
+    drifts across the threshold moves the step by no jump. A warm run longer than its share was expected
+    to be ends past that time by its own excess, and is not reported late."""
+    quiet, slower = (Board(Board.create(tmp_path / name)) for name in ("quiet", "slower"))
+    post_many(quiet, 1.0)
+    post_many(slower, 1.3)
+    step, calls = spin_steps(0.004, 0.002)
+    pace = Pace(0.45, 1, HostSpeed(slower))  # 4 ms held 4 / 1.3 / 0.45 = 6.8 ms: room for 2 ms, not 4
+    assert held_for(pace, step, calls, "step")[1] == 1  # its warm run not yet known
+    pace.host = HostSpeed(quiet)  # held 8.9 ms: room for the whole step, so its warm run is learned
+    assert held_for(pace, step, calls, "step")[1] == 2
+    pace.host = HostSpeed(slower)
+    cold_device_s = 0.004 / 1.3 / 0.45
+    took, runs = within(lambda: held_for(pace, step, calls, "step"), 0.006, tolerance=0.1)
+    assert runs == 2 and 0.006 - 1e-4 <= took < cold_device_s
+    assert held_for(pace, step, calls, "another step")[1] == 1  # learned per step
+    longer, calls = spin_steps(0.004, 0.0032)  # 2 + 0.25 * (3.2 - 2) = 2.3 ms expected: 7.2 ms in, past 6.8
+    took, runs = within(lambda: held_for(pace, longer, calls, "step"), 0.0072, tolerance=0.1)
+    assert runs == 2 and took >= 0.0072 - 1e-4
