@@ -27,10 +27,10 @@ the second run but not for the time it saves (an edge's, about one step long) is
 run ends: that takes out part of the cold start, and never adds to it.
 
 "Room for it" is the warm run's expected time: the share of the cold run's CPU time the same step's
-warm runs took so far (the whole cold run, before its first). At that threshold the two runs end at the
-cold run's device time, so a host that drifts across it moves the step by nothing; a threshold of a
-whole cold run left a step on an edge near it (an edge has room for about one more run) timed warm in
-one request and cold in the next, a jump of its whole cold start.
+warm runs took so far (half, before its first). At that threshold the two runs end at the cold run's
+device time, so a host that drifts across it moves the step by nothing; a threshold of a whole cold run
+left a step on an edge near it (an edge has room for about one more run) timed warm in one request and
+cold in the next, a jump of its whole cold start.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ LATE_FLOOR_S = 100e-6
 # cold: its cold start is a small share of it, so a step near the bound that crosses it beside a neighbour
 # moves its cell by no more than that share (docs/emulation.md).
 AGAIN_MAX_S = 20e-3
+# A step's warm run's share of its cold run before one is measured: the default study's steps take 0.65-0.95.
+# A guess too low costs one request (its warm run ends past the cold run's device time, by the difference);
+# one too high never learns where the hold has room for the warm run but not for the guess (as 1.0 did at
+# an edge: it has room for about one more run).
+FIRST_WARM_SHARE = 0.5
 # How much of its learned warm share one more warm run moves: enough to follow a host that changes, little
 # enough that one disturbed run does not move the threshold far.
 WARM_SHARE_STEP = 0.25
@@ -116,7 +121,7 @@ class Pace:
         factor = host.factor if host is not None else math.nan
         deadline = on_time = start + self._device_s(work)
         if (again is not None and self.by_thread_time and work <= AGAIN_MAX_S
-                and deadline - end >= self._warm_share.get(again, 1.0) * work):
+                and deadline - end >= self._warm_share.get(again, FIRST_WARM_SHARE) * work):
             first_end, cpu1 = end, time.thread_time()
             step(*args)
             end, warm = time.perf_counter(), time.thread_time() - cpu1

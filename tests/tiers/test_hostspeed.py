@@ -169,23 +169,20 @@ def test_a_short_step_is_held_for_its_warm_run(tmp_path):
 
 
 def test_a_step_is_run_again_where_its_hold_has_room_for_its_warm_run(tmp_path):
-    """Once a step's warm run is known to take half its cold run, a hold with room for that half (not for a
-    whole cold run) runs it again: the two runs end before the cold run's device time, so a host that
-    drifts across the threshold moves the step by no jump. A warm run longer than its share was expected
-    to be ends past that time by its own excess, and is not reported late."""
-    quiet, slower = (Board(Board.create(tmp_path / name)) for name in ("quiet", "slower"))
-    post_many(quiet, 1.0)
-    post_many(slower, 1.3)
-    step, calls = spin_steps(0.004, 0.002)
-    pace = Pace(0.45, 1, HostSpeed(slower))  # 4 ms held 4 / 1.3 / 0.45 = 6.8 ms: room for 2 ms, not 4
-    assert held_for(pace, step, calls, "step")[1] == 1  # its warm run not yet known
-    pace.host = HostSpeed(quiet)  # held 8.9 ms: room for the whole step, so its warm run is learned
-    assert held_for(pace, step, calls, "step")[1] == 2
-    pace.host = HostSpeed(slower)
+    """A hold with room for a step's warm run, not for a whole cold run, runs it again: the two runs end before
+    the cold run's device time, so a host that drifts across the threshold moves the step by no jump. The
+    warm run's time is learned per step (half the cold run before its first); a warm run longer than that
+    ends past the cold run's device time by its own excess, and is not reported late."""
+    board = Board(Board.create(tmp_path / "b"))
+    post_many(board, 1.3)
+    pace = Pace(0.45, 1, HostSpeed(board))  # 4 ms held 4 / 1.3 / 0.45 = 6.8 ms: room for 2.8 ms, not 4
     cold_device_s = 0.004 / 1.3 / 0.45
+    step, calls = spin_steps(0.004, 0.002)
     took, runs = within(lambda: held_for(pace, step, calls, "step"), 0.006, tolerance=0.1)
     assert runs == 2 and 0.006 - 1e-4 <= took < cold_device_s
-    assert held_for(pace, step, calls, "another step")[1] == 1  # learned per step
-    longer, calls = spin_steps(0.004, 0.0032)  # 2 + 0.25 * (3.2 - 2) = 2.3 ms expected: 7.2 ms in, past 6.8
-    took, runs = within(lambda: held_for(pace, longer, calls, "step"), 0.0072, tolerance=0.1)
-    assert runs == 2 and took >= 0.0072 - 1e-4
+    heavy, heavy_calls = spin_steps(0.004, 0.0036)  # a warm run of 3.6 ms, expected to take 2 at first
+    took, runs = held_for(pace, heavy, heavy_calls, "heavy step")
+    assert runs == 2 and took >= 0.0076 - 1e-4  # 7.6 ms in, past 6.8: not late
+    took, runs = within(lambda: held_for(pace, heavy, heavy_calls, "heavy step"), cold_device_s, tolerance=0.1)
+    assert runs == 1  # 3.6 ms learned: no room for it
+    assert held_for(pace, step, calls, "step")[1] == 2  # learned per step
