@@ -54,7 +54,7 @@ LATE_FLOOR_S = 100e-6
 # cold: its cold start is a small share of it, so a step near the bound that crosses it beside a neighbour
 # moves its cell by no more than that share (docs/emulation.md).
 AGAIN_MAX_S = 20e-3
-# A step's warm run's share of its cold run before one is measured: the default study's steps take 0.65-0.95.
+# A step's warm run's share of its cold run before one is measured (resnet's decode and int8 models: 0.63-0.94).
 # A guess too low costs one request (its warm run ends past the cold run's device time, by the difference);
 # one too high never learns where the hold has room for the warm run but not for the guess (as 1.0 did at
 # an edge: it has room for about one more run).
