@@ -142,7 +142,7 @@ def held_for(pace: Pace, step, calls: list, again) -> tuple[float, int]:
     calls.clear()
     t0 = time.perf_counter()
     out, late, _ = pace.run(step, again=again)
-    assert held(late, 0.0) and out == 1  # not late: at most the timer's jitter
+    assert late == 0.0 and out == 1
     return time.perf_counter() - t0, len(calls)
 
 
@@ -181,8 +181,11 @@ def test_a_step_is_run_again_where_its_hold_has_room_for_its_warm_run(tmp_path):
     took, runs = within(lambda: held_for(pace, step, calls, "step"), 0.006, tolerance=0.1)
     assert runs == 2 and 0.006 - 1e-4 <= took < cold_device_s
     heavy, heavy_calls = spin_steps(0.004, 0.0036)  # a warm run of 3.6 ms, expected to take 2 at first
-    took, runs = held_for(pace, heavy, heavy_calls, "heavy step")
-    assert runs == 2 and took >= 0.0076 - 1e-4  # 7.6 ms in, past 6.8: not late
+    t0 = time.perf_counter()
+    out, late, _ = pace.run(heavy, again="heavy step")
+    took = time.perf_counter() - t0
+    # 7.6 ms in, past 6.8, by the warm run's own excess: not late (what is left is the timer's jitter)
+    assert out == 1 and len(heavy_calls) == 2 and took >= 0.0076 - 1e-4 and held(late, 0.0)
     took, runs = within(lambda: held_for(pace, heavy, heavy_calls, "heavy step"), cold_device_s, tolerance=0.1)
     assert runs == 1  # 3.6 ms learned: no room for it
     assert held_for(pace, step, calls, "step")[1] == 2  # learned per step
